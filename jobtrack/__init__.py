@@ -1,0 +1,57 @@
+"""jobtrack: track the progress of batch upload jobs from many workers at once.
+
+>>> from jobtrack import JobTracker
+>>> tracker = JobTracker("memory://")
+>>> job = tracker.start("my-documents", total=2)
+>>> tracker.record("my-documents", job.job_id, processed=2, successful=1, failed=1,
+...                error="bad PDF").status.value
+'completed'
+"""
+
+from .clock import Clock, utc_now
+from .errors import (
+    ConfigurationError,
+    InvalidArgument,
+    InvalidDocument,
+    InvalidName,
+    InvalidUpdate,
+    JobExists,
+    JobFinished,
+    JobNotFound,
+    JobtrackError,
+    StoreUnavailable,
+)
+from .model import JobStatus, Page, Status
+from .names import new_job_id, validate_name
+from .rules import MAX_COUNT, MAX_ERROR_LENGTH
+from .stores import FileStore, MemoryStore, Store, open_store
+from .tracker import JobTracker
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "MAX_COUNT",
+    "MAX_ERROR_LENGTH",
+    "Clock",
+    "ConfigurationError",
+    "FileStore",
+    "InvalidArgument",
+    "InvalidDocument",
+    "InvalidName",
+    "InvalidUpdate",
+    "JobExists",
+    "JobFinished",
+    "JobNotFound",
+    "JobStatus",
+    "JobTracker",
+    "JobtrackError",
+    "MemoryStore",
+    "Page",
+    "Status",
+    "Store",
+    "StoreUnavailable",
+    "new_job_id",
+    "open_store",
+    "utc_now",
+    "validate_name",
+]

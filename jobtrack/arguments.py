@@ -1,0 +1,154 @@
+"""Validation of the arguments of public calls, shared by the sync and async trackers.
+
+Each function returns the checked (and, for errors, truncated) value or raises
+a ``ValueError`` subclass that names the bad argument. Nothing reaches a store
+before these checks pass.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+
+from .clock import Clock, normalize, to_ms, utc_now
+from .errors import ConfigurationError, InvalidArgument, InvalidUpdate
+from .model import JobStatus
+from .names import _fullmatch as _name_match
+from .names import new_job_id, validate_name
+from .rules import MAX_COUNT, MAX_ERROR_LENGTH, Delta
+from .stores.protocol import ListKey
+
+__all__ = [
+    "MAX_LIST_LIMIT",
+    "check_abort",
+    "check_limit",
+    "check_record",
+    "check_start",
+    "decode_cursor",
+    "encode_cursor",
+    "make_now",
+]
+
+MAX_LIST_LIMIT = 1000
+"""The largest page ``list`` returns."""
+
+_HEARTBEAT = Delta()
+
+
+def _count(value: object, what: str) -> int:
+    if type(value) is not int:
+        raise InvalidUpdate(f"{what} must be an int, got {type(value).__name__} {value!r}")
+    if value < 0:
+        raise InvalidUpdate(f"{what} must be >= 0, got {value}")
+    if value > MAX_COUNT:
+        raise InvalidUpdate(f"{what} must be <= {MAX_COUNT} (2**53 - 1), got {value}")
+    return value
+
+
+def _error_text(error: object, what: str = "error") -> str:
+    if not isinstance(error, str):
+        raise InvalidUpdate(f"{what} must be a string, got {type(error).__name__}")
+    if not error:
+        raise InvalidUpdate(f"{what} must be a non-empty string")
+    return error[:MAX_ERROR_LENGTH]
+
+
+def check_start(namespace: object, total: object, job_id: object) -> tuple[str, int, str]:
+    """Check the arguments of ``start``; generate a job id when *job_id* is None."""
+    ns = validate_name(namespace, "namespace")
+    jid = new_job_id() if job_id is None else validate_name(job_id, "job id")
+    return ns, _count(total, "total"), jid
+
+
+def check_record(
+    namespace: object,
+    job_id: object,
+    processed: object,
+    successful: object,
+    failed: object,
+    error: object,
+) -> tuple[str, str, Delta]:
+    """Check the arguments of ``record``; build its :class:`Delta`."""
+    if (  # the common case, checked inline: record() runs hundreds of thousands of times a second
+        error is None
+        and type(namespace) is str
+        and type(job_id) is str
+        and type(processed) is int
+        and type(successful) is int
+        and type(failed) is int
+        and 0 <= processed <= MAX_COUNT
+        and 0 <= successful <= MAX_COUNT
+        and 0 <= failed <= MAX_COUNT
+        and _name_match(namespace) is not None
+        and _name_match(job_id) is not None
+    ):
+        if processed or successful or failed:
+            return namespace, job_id, Delta(processed, successful, failed)
+        return namespace, job_id, _HEARTBEAT
+    ns = validate_name(namespace, "namespace")
+    jid = validate_name(job_id, "job id")
+    p = _count(processed, "processed")
+    s = _count(successful, "successful")
+    f = _count(failed, "failed")
+    if error is None:
+        if not (p or s or f):
+            return ns, jid, _HEARTBEAT
+        return ns, jid, Delta(p, s, f)
+    text = _error_text(error)
+    if f < 1:
+        raise InvalidUpdate("an error may be recorded only with failed >= 1")
+    return ns, jid, Delta(p, s, f, text)
+
+
+def check_abort(namespace: object, job_id: object, error: object) -> tuple[str, str, Delta]:
+    """Check the arguments of ``abort``; build its :class:`Delta`."""
+    ns = validate_name(namespace, "namespace")
+    jid = validate_name(job_id, "job id")
+    return ns, jid, Delta(error=_error_text(error), abort=True)
+
+
+def check_limit(limit: object) -> int:
+    """Check a page size: an int from 1 to :data:`MAX_LIST_LIMIT`."""
+    if type(limit) is not int or not 1 <= limit <= MAX_LIST_LIMIT:
+        raise InvalidArgument(f"limit must be an int from 1 to {MAX_LIST_LIMIT}, got {limit!r}")
+    return limit
+
+
+def encode_cursor(job: JobStatus) -> str:
+    """The opaque cursor that resumes a listing after *job*."""
+    return f"{to_ms(job.started_at)}.{job.job_id}"
+
+
+def decode_cursor(cursor: object) -> ListKey | None:
+    """Parse a cursor from :func:`encode_cursor` (None stays None)."""
+    if cursor is None:
+        return None
+    if isinstance(cursor, str):
+        ms, sep, job_id = cursor.partition(".")
+        if sep and ms.isascii() and ms.isdigit() and len(ms) <= 16:
+            try:
+                return int(ms), validate_name(job_id, "job id")
+            except ValueError:
+                pass
+    raise InvalidArgument(f"malformed cursor {cursor!r}: pass back a next_cursor unchanged")
+
+
+def make_now(clock: Clock | None) -> Clock:
+    """A function giving "now" from *clock*, checked and truncated to milliseconds.
+
+    With no clock, the default :func:`jobtrack.clock.utc_now` (which freezegun
+    moves). A clock returning anything but an aware datetime is a
+    ``ConfigurationError``.
+    """
+    if clock is None:
+        return utc_now
+    if not callable(clock):
+        raise ConfigurationError(f"clock must be callable, got {type(clock).__name__}")
+
+    def now() -> _dt.datetime:
+        value = clock()
+        try:
+            return normalize(value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(f"the tracker's clock returned {value!r}: {exc}") from exc
+
+    return now

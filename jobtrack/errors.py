@@ -1,0 +1,82 @@
+"""The exceptions jobtrack raises.
+
+Every exception derives from :class:`JobtrackError`. Lookup failures are also
+:class:`LookupError`, bad arguments are also :class:`ValueError`, so callers can
+catch them either way.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigurationError",
+    "InvalidArgument",
+    "InvalidDocument",
+    "InvalidName",
+    "InvalidUpdate",
+    "JobExists",
+    "JobFinished",
+    "JobNotFound",
+    "JobtrackError",
+    "StoreUnavailable",
+]
+
+
+class JobtrackError(Exception):
+    """Base class of every error jobtrack raises."""
+
+
+class JobNotFound(JobtrackError, LookupError):
+    """No job with that id exists in that namespace."""
+
+    def __init__(self, namespace: str, job_id: str) -> None:
+        self.namespace = namespace
+        self.job_id = job_id
+        super().__init__(f"Upload job {job_id!r} not found in namespace {namespace!r}.")
+
+
+class JobExists(JobtrackError):
+    """A job with that id already exists in that namespace (``start`` never overwrites)."""
+
+    def __init__(self, namespace: str, job_id: str) -> None:
+        self.namespace = namespace
+        self.job_id = job_id
+        super().__init__(f"Upload job {job_id!r} already exists in namespace {namespace!r}.")
+
+
+class JobFinished(JobtrackError):
+    """The job has completed; it accepts no further update, heartbeat or abort."""
+
+    def __init__(self, namespace: str, job_id: str) -> None:
+        self.namespace = namespace
+        self.job_id = job_id
+        super().__init__(
+            f"Upload job {job_id!r} in namespace {namespace!r} has already completed; "
+            "it accepts no further updates."
+        )
+
+
+class InvalidArgument(JobtrackError, ValueError):
+    """An argument of a public call is malformed (base of the more specific errors)."""
+
+
+class InvalidUpdate(InvalidArgument):
+    """A count or error is malformed, or the update would break an invariant of the job.
+
+    Nothing of a rejected update is applied.
+    """
+
+
+class InvalidName(InvalidArgument):
+    """A namespace or job id breaks the name rules (1-128 of ``A-Z a-z 0-9 _ -``)."""
+
+
+class InvalidDocument(InvalidArgument):
+    """A status document (wire format) is malformed."""
+
+
+class StoreUnavailable(JobtrackError):
+    """The store cannot be reached or answered unexpectedly; the call may be retried."""
+
+
+class ConfigurationError(JobtrackError):
+    """jobtrack is configured wrongly: unknown store URL scheme, missing extra, bad option."""

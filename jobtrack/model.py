@@ -1,0 +1,173 @@
+"""The status of a job and its wire format (SPEC section 1).
+
+:class:`JobStatus` is an immutable value. :meth:`JobStatus.to_dict` gives the
+exact wire document, key order included, and :meth:`JobStatus.from_dict` is its
+strict inverse. Both go through one cattrs converter, :data:`converter`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import enum
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+import cattrs
+from cattrs.errors import BaseValidationError
+
+from .clock import format_timestamp, parse_timestamp
+from .errors import InvalidDocument
+from .names import is_valid_name
+
+__all__ = ["JobStatus", "Page", "Status", "converter"]
+
+
+class Status(str, enum.Enum):
+    """The state of a job. ``"failure"`` exists only in HTTP error bodies."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@attrs.frozen(slots=False)  # a dict class builds twice as fast: it is made per update
+class JobStatus:
+    """Progress of one upload job; the fields are in wire order.
+
+    ``successful + failed`` are the items done; a job completes when they reach
+    ``total``. Timestamps are aware UTC datetimes with millisecond precision.
+    """
+
+    job_id: str
+    namespace_name: str
+    status: Status
+    total: int
+    processed: int
+    successful: int
+    failed: int
+    last_error: str | None
+    started_at: _dt.datetime
+    updated_at: _dt.datetime
+    finished_at: _dt.datetime | None
+
+    @property
+    def done(self) -> int:
+        """Items finished either way: ``successful + failed``."""
+        return self.successful + self.failed
+
+    @property
+    def remaining(self) -> int:
+        """Items neither persisted nor failed yet: ``total - successful - failed``."""
+        return self.total - self.successful - self.failed
+
+    @property
+    def percent(self) -> float:
+        """Share of items done (successful or failed), 0.0-100.0; 100.0 when ``total`` is 0."""
+        if self.total == 0:
+            return 100.0
+        return 100.0 * (self.successful + self.failed) / self.total
+
+    @property
+    def is_finished(self) -> bool:
+        """Whether the job has completed (it accepts no further updates)."""
+        return self.status is Status.COMPLETED
+
+    def to_dict(self) -> dict[str, Any]:
+        """The wire document of SPEC section 1, with its keys in wire order."""
+        result: dict[str, Any] = converter.unstructure(self)
+        return result
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> JobStatus:
+        """Parse a wire document strictly; the inverse of :meth:`to_dict`.
+
+        :raises InvalidDocument: on a missing or unknown key, a value of the
+            wrong type or form, a bad name, or counters that break the
+            invariants of a job.
+        """
+        if not isinstance(data, Mapping):
+            raise InvalidDocument(
+                f"a status document must be a JSON object, got {type(data).__name__}"
+            )
+        try:
+            job = converter.structure(data, cls)
+        except BaseValidationError as exc:
+            problems = "; ".join(cattrs.transform_error(exc))
+            raise InvalidDocument(f"malformed status document: {problems}") from exc
+        problem = _semantic_problem(job)
+        if problem:
+            raise InvalidDocument(f"malformed status document: {problem}")
+        return job
+
+
+def _semantic_problem(job: JobStatus) -> str | None:
+    """What makes a well-typed document impossible, or None."""
+    if not is_valid_name(job.job_id):
+        return f"job_id {job.job_id!r} breaks the name rules"
+    if not is_valid_name(job.namespace_name):
+        return f"namespace_name {job.namespace_name!r} breaks the name rules"
+    if min(job.total, job.processed, job.successful, job.failed) < 0:
+        return "counters must be >= 0"
+    if job.processed > job.total:
+        return "processed exceeds total"
+    if job.successful + job.failed > job.total:
+        return "successful + failed exceeds total"
+    if job.updated_at < job.started_at:
+        return "updated_at precedes started_at"
+    completed = job.successful + job.failed == job.total
+    if (job.status is Status.COMPLETED) != completed:
+        return f"status {job.status.value!r} disagrees with the counters"
+    if (job.finished_at is not None) != completed:
+        return "finished_at must be set exactly when the job is completed"
+    if job.finished_at is not None and job.finished_at != job.updated_at:
+        return "finished_at must equal updated_at"
+    if job.last_error is not None and job.last_error == "":
+        return "last_error must be null or a non-empty string"
+    return None
+
+
+@attrs.frozen
+class Page:
+    """One page of :meth:`JobTracker.list`: jobs newest first.
+
+    ``next_cursor`` is None on the last page; pass it back to get the next one.
+    """
+
+    items: tuple[JobStatus, ...]
+    next_cursor: str | None
+
+
+def _structure_strict_int(value: object, _: type) -> int:
+    if type(value) is not int:
+        raise TypeError(f"expected an integer, got {type(value).__name__}")
+    return value
+
+
+def _structure_strict_str(value: object, _: type) -> str:
+    if type(value) is not str:
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def _structure_status(value: object, _: type) -> Status:
+    if type(value) is not str:
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return Status(value)
+
+
+def _make_converter() -> cattrs.Converter:
+    conv = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
+    conv.register_unstructure_hook(_dt.datetime, format_timestamp)
+    conv.register_structure_hook(_dt.datetime, lambda value, _: parse_timestamp(value))
+    conv.register_structure_hook(int, _structure_strict_int)
+    conv.register_structure_hook(str, _structure_strict_str)
+    conv.register_unstructure_hook(Status, lambda status: status.value)
+    conv.register_structure_hook(Status, _structure_status)
+    return conv
+
+
+converter: cattrs.Converter = _make_converter()
+"""The one converter between :class:`JobStatus` and its wire document."""

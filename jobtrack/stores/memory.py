@@ -1,0 +1,71 @@
+"""MemoryStore: jobs in a dict, for the threads of one process."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import threading
+
+from ..clock import to_ms
+from ..errors import JobExists, JobNotFound
+from ..model import JobStatus
+from ..rules import Delta, apply
+from .protocol import ListKey
+
+__all__ = ["MemoryStore"]
+
+
+class MemoryStore:
+    """Jobs held in memory, guarded by one lock.
+
+    Shared by the threads of one process; lost when the process exits. Each
+    update runs :func:`jobtrack.rules.apply` under the lock.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: dict[str, dict[str, JobStatus]] = {}
+
+    def __repr__(self) -> str:
+        return "MemoryStore()"
+
+    def create(self, job: JobStatus) -> None:
+        """Insert *job*; raise ``JobExists`` if its id is taken in its namespace."""
+        with self._lock:
+            jobs = self._jobs.setdefault(job.namespace_name, {})
+            if job.job_id in jobs:
+                raise JobExists(job.namespace_name, job.job_id)
+            jobs[job.job_id] = job
+
+    def update(self, namespace: str, job_id: str, delta: Delta, now: _dt.datetime) -> JobStatus:
+        """Apply *delta* under the store's lock."""
+        with self._lock:
+            jobs = self._jobs.get(namespace)
+            job = jobs.get(job_id) if jobs is not None else None
+            if job is None or jobs is None:
+                raise JobNotFound(namespace, job_id)
+            new = jobs[job_id] = apply(job, delta, now)
+            return new
+
+    def get(self, namespace: str, job_id: str) -> JobStatus | None:
+        """The job, or None."""
+        jobs = self._jobs.get(namespace)
+        return jobs.get(job_id) if jobs is not None else None
+
+    def delete(self, namespace: str, job_id: str) -> bool:
+        """Remove the job; True if it existed."""
+        with self._lock:
+            jobs = self._jobs.get(namespace)
+            return jobs is not None and jobs.pop(job_id, None) is not None
+
+    def list(self, namespace: str, limit: int, before: ListKey | None) -> list[JobStatus]:
+        """Up to *limit* jobs, newest first, below *before*."""
+        with self._lock:
+            jobs = list(self._jobs.get(namespace, {}).values())
+        keyed = [((to_ms(job.started_at), job.job_id), job) for job in jobs]
+        if before is not None:
+            keyed = [item for item in keyed if item[0] < before]
+        keyed.sort(key=lambda item: item[0], reverse=True)
+        return [job for _, job in keyed[:limit]]
+
+    def close(self) -> None:
+        """Nothing to release; the jobs stay readable."""

@@ -1,0 +1,67 @@
+"""Shared fixtures: every store kind, a manual clock, a tracker over both."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from jobtrack import FileStore, JobTracker, MemoryStore, Store
+from tests.helpers import ManualClock
+
+# The Redis kinds join this list in tests/redis_fixtures.py when that plugin loads.
+STORE_KINDS: list[str] = ["memory", "file"]
+
+StoreFactory = Callable[[], Store]
+
+
+def _make_factory(
+    kind: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> StoreFactory:
+    if kind == "memory":
+        shared = MemoryStore()  # one process: every "connection" is the same store
+        return lambda: shared
+    if kind == "file":
+        root = tmp_path_factory.mktemp("filestore")
+        return lambda: FileStore(root)
+    maker = request.getfixturevalue(f"{kind.replace('-', '_')}_store_factory")
+    return maker  # type: ignore[no-any-return]
+
+
+@pytest.fixture(params=STORE_KINDS)
+def store_kind(request: pytest.FixtureRequest) -> str:
+    return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def store_factory(
+    store_kind: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> StoreFactory:
+    """Makes store objects that all see the same data (one test's own space)."""
+    return _make_factory(store_kind, request, tmp_path_factory)
+
+
+@pytest.fixture
+def store(store_factory: StoreFactory) -> Iterator[Store]:
+    s = store_factory()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def tracker(store: Store, clock: ManualClock) -> JobTracker:
+    return JobTracker(store, clock=clock)
+
+
+@pytest.fixture(autouse=True)
+def _no_developer_redis(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep tests away from any Redis or store the developer configured."""
+    monkeypatch.delenv("JOBTRACK_STORE", raising=False)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    assert "JOBTRACK_STORE" not in os.environ
