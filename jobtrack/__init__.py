@@ -24,7 +24,7 @@ from .errors import (
 from .model import JobStatus, Page, Status
 from .names import new_job_id, validate_name
 from .rules import MAX_COUNT, MAX_ERROR_LENGTH
-from .stores import FileStore, MemoryStore, Store, open_store
+from .stores import FileStore, MemoryStore, RedisStore, Store, open_store
 from .tracker import JobTracker
 
 __version__ = "0.1.0"
@@ -47,6 +47,7 @@ __all__ = [
     "JobtrackError",
     "MemoryStore",
     "Page",
+    "RedisStore",
     "Status",
     "Store",
     "StoreUnavailable",

@@ -10,8 +10,14 @@ import pytest
 from jobtrack import FileStore, JobTracker, MemoryStore, Store
 from tests.helpers import ManualClock
 
-# The Redis kinds join this list in tests/redis_fixtures.py when that plugin loads.
-STORE_KINDS: list[str] = ["memory", "file"]
+pytest_plugins = ["tests.redis_fixtures"]
+
+STORE_KINDS = [
+    "memory",
+    "file",
+    pytest.param("redis", marks=pytest.mark.redis),
+    pytest.param("redis-cluster", marks=[pytest.mark.redis, pytest.mark.cluster]),
+]
 
 StoreFactory = Callable[[], Store]
 

@@ -3,6 +3,7 @@
 from .file import FileStore
 from .memory import MemoryStore
 from .protocol import ListKey, Store
+from .redis import RedisStore
 from .urls import SCHEMES, open_store
 
-__all__ = ["SCHEMES", "FileStore", "ListKey", "MemoryStore", "Store", "open_store"]
+__all__ = ["SCHEMES", "FileStore", "ListKey", "MemoryStore", "RedisStore", "Store", "open_store"]

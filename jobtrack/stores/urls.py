@@ -57,9 +57,19 @@ def _open_file(url: str) -> Store:
     return FileStore(os.path.abspath(path), fsync=fsync)
 
 
+def _open_redis(url: str) -> Store:
+    from .redis import open_redis  # noqa: PLC0415 - redis-py only when asked for
+
+    return open_redis(url)
+
+
 SCHEMES: dict[str, Callable[[str], Store]] = {
     "memory": _open_memory,
     "file": _open_file,
+    "redis": _open_redis,
+    "rediss": _open_redis,
+    "unix": _open_redis,
+    "redis+cluster": _open_redis,
 }
 """Scheme -> factory. Backends with optional dependencies import them lazily."""
 

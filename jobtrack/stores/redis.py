@@ -1,0 +1,449 @@
+"""RedisStore: jobs in Redis, Valkey or a Redis Cluster, for pipelines on many hosts.
+
+Each job is one hash; each namespace has one sorted set indexing its jobs by
+start time. Both keys carry the namespace as hash tag, so every script
+touches one Cluster slot only (see ``docs/redis.md``)::
+
+    <prefix>:{<namespace>}:job:<job_id>   hash: t p s f e st up fin
+    <prefix>:{<namespace>}:jobs           sorted set: job_id scored by started ms
+
+Every update is one EVALSHA of ``lua/update.lua`` (a port of
+:func:`jobtrack.rules.apply`): one round trip, atomic on the server, "now"
+passed in from the tracker's clock. redis-py is imported only when a store is
+built; without it a ``ConfigurationError`` names the extra to install.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import importlib.resources
+import re
+import urllib.parse
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from ..clock import from_ms, to_ms
+from ..errors import (
+    ConfigurationError,
+    InvalidUpdate,
+    JobExists,
+    JobFinished,
+    JobNotFound,
+    JobtrackError,
+    StoreUnavailable,
+)
+from ..model import JobStatus, Status
+from ..names import validate_name
+from ..rules import Delta
+from .protocol import ListKey
+
+if TYPE_CHECKING:  # pragma: no cover
+    import redis
+
+__all__ = ["DEFAULT_PREFIX", "DEFAULT_TIMEOUT", "RedisStore", "Scripts"]
+
+DEFAULT_PREFIX = "jobtrack"
+DEFAULT_TIMEOUT = 5.0
+"""Seconds before a connect, read or write to Redis gives up (``StoreUnavailable``)."""
+
+_PREFIX_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+_FIELDS = ("t", "p", "s", "f", "e", "st", "up", "fin")
+_EXTRA = "pip install 'jobtrack[redis]'"
+
+
+def import_redis() -> Any:
+    """Import redis-py, or raise ``ConfigurationError`` naming the extra."""
+    try:
+        import redis  # noqa: PLC0415
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"the Redis store needs redis-py, which is not installed: {_EXTRA}"
+        ) from exc
+    return redis
+
+
+class Scripts:
+    """The Lua scripts, read from the package with :mod:`importlib.resources`."""
+
+    def __init__(self) -> None:
+        folder = importlib.resources.files("jobtrack.stores") / "lua"
+        self.create = (folder / "create.lua").read_text(encoding="utf-8")
+        self.update = (folder / "update.lua").read_text(encoding="utf-8")
+        self.delete = (folder / "delete.lua").read_text(encoding="utf-8")
+        self.sha = {
+            name: hashlib.sha1(getattr(self, name).encode(), usedforsecurity=False).hexdigest()
+            for name in ("create", "update", "delete")
+        }
+
+
+SCRIPTS = Scripts()
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _unexpected(what: str, reply: object) -> StoreUnavailable:
+    shown = repr(reply)
+    if len(shown) > 200:
+        shown = shown[:200] + "..."
+    return StoreUnavailable(f"unexpected reply from Redis to {what}: {shown}")
+
+
+def job_from_update_reply(namespace: str, job_id: str, reply: Any) -> JobStatus:
+    """Turn the reply of ``update.lua`` into the new status, or raise its error."""
+    try:
+        tag = _text(reply[0])
+        if tag == "ok":
+            _, total, processed, successful, failed, error, started, updated, finished = reply
+            done = finished is not None
+            return JobStatus(
+                job_id,
+                namespace,
+                Status.COMPLETED if done else Status.RUNNING,
+                int(total),
+                int(processed),
+                int(successful),
+                int(failed),
+                None if error is None else _text(error),
+                from_ms(int(started)),
+                from_ms(int(updated)),
+                from_ms(int(finished)) if done else None,
+            )
+        if tag == "missing":
+            raise JobNotFound(namespace, job_id)
+        if tag == "finished":
+            raise JobFinished(namespace, job_id)
+        if tag == "invalid":
+            what, value, total = _text(reply[1]), int(reply[2]), int(reply[3])
+            raise InvalidUpdate(
+                f"update rejected for job {job_id!r} in namespace {namespace!r}: "
+                f"{what} would be {value}, more than total {total}"
+            )
+    except JobtrackError:
+        raise
+    except (TypeError, ValueError, IndexError, UnicodeDecodeError, OverflowError):
+        pass
+    raise _unexpected("an update", reply)
+
+
+def job_from_fields(namespace: str, job_id: str, values: Sequence[Any]) -> JobStatus | None:
+    """Turn ``HMGET key t p s f e st up fin`` into a status (None if there is no job)."""
+    try:
+        total, processed, successful, failed, error, started, updated, finished = values
+        if total is None:
+            return None
+        done = finished is not None
+        return JobStatus(
+            job_id,
+            namespace,
+            Status.COMPLETED if done else Status.RUNNING,
+            int(total),
+            int(processed),
+            int(successful),
+            int(failed),
+            None if error is None or error in (b"", "") else _text(error),
+            from_ms(int(started)),
+            from_ms(int(updated)),
+            from_ms(int(finished)) if done else None,
+        )
+    except (TypeError, ValueError, UnicodeDecodeError, OverflowError):
+        raise _unexpected("a read", values) from None
+
+
+class RedisStore:
+    """Jobs in Redis (or Valkey, or a Redis Cluster): many hosts may share them.
+
+    *client* is a redis-py ``Redis`` or ``RedisCluster`` client, or a URL
+    (``redis://``, ``rediss://``, ``unix://``, ``redis+cluster://h1:p1,h2:p2``).
+    Clients built from a URL time out after *timeout* seconds and never retry
+    on their own: a retried update whose first reply was lost could count
+    twice. A client you pass is used as it is; give it timeouts and no retries
+    on timeouts for the same guarantees. *prefix* starts every key.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        redis = import_redis()
+        if not isinstance(prefix, str) or not _PREFIX_RE.fullmatch(prefix):
+            raise ConfigurationError(
+                f"invalid Redis key prefix {prefix!r}: use 1-64 of A-Z a-z 0-9 _ . : -"
+            )
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+            raise ConfigurationError(f"timeout must be a number of seconds > 0, got {timeout!r}")
+        self.prefix = prefix
+        self.timeout = float(timeout)
+        if isinstance(client, str):
+            self.url: str | None = client
+            self.client: Any = connect(client, self.timeout)
+        elif isinstance(client, (redis.Redis, redis.RedisCluster)):
+            self.url = None
+            self.client = client
+        else:
+            raise ConfigurationError(
+                f"RedisStore needs a redis.Redis / redis.RedisCluster client or a URL, "
+                f"got {type(client).__name__}"
+            )
+        self.cluster = isinstance(self.client, redis.RedisCluster)
+        self._redis = redis
+        self._errors: tuple[type[BaseException], ...] = (redis.RedisError,)
+        self._noscript = redis.exceptions.NoScriptError
+
+    def __repr__(self) -> str:
+        where = _redact(self.url) if self.url else type(self.client).__name__
+        return f"RedisStore({where!r}, prefix={self.prefix!r})"
+
+    # -- keys --------------------------------------------------------------
+
+    def job_key(self, namespace: str, job_id: str) -> str:
+        """The key of a job's hash (names are re-checked: no key outside the prefix)."""
+        validate_name(namespace, "namespace")
+        validate_name(job_id, "job id")
+        return f"{self.prefix}:{{{namespace}}}:job:{job_id}"
+
+    def index_key(self, namespace: str) -> str:
+        """The key of a namespace's index (a sorted set of job ids by start time)."""
+        validate_name(namespace, "namespace")
+        return f"{self.prefix}:{{{namespace}}}:jobs"
+
+    # -- plumbing ----------------------------------------------------------
+
+    @contextmanager
+    def _guard(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except JobtrackError:
+            raise
+        except self._errors as exc:
+            raise StoreUnavailable(f"Redis {what} failed: {type(exc).__name__}: {exc}") from exc
+
+    def _evalsha(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        sha = SCRIPTS.sha[name]
+        try:
+            return self.client.evalsha(sha, len(keys), *keys, *args)
+        except self._noscript:
+            self.client.script_load(getattr(SCRIPTS, name))
+            return self.client.evalsha(sha, len(keys), *keys, *args)
+
+    # -- the protocol ------------------------------------------------------
+
+    def create(self, job: JobStatus) -> None:
+        """Run ``create.lua``: the job's hash and index entry appear together."""
+        ns, jid = job.namespace_name, job.job_id
+        keys = (self.job_key(ns, jid), self.index_key(ns))
+        with self._guard("create"):
+            created = self._evalsha("create", keys, (jid, job.total, to_ms(job.started_at)))
+        if created == 0:
+            raise JobExists(ns, jid)
+        if created != 1:
+            raise _unexpected("a create", created)
+
+    def update(self, namespace: str, job_id: str, delta: Delta, now: _dt.datetime) -> JobStatus:
+        """Run ``update.lua``: one round trip, atomic on the server."""
+        key = self.job_key(namespace, job_id)
+        args = update_args(delta, now)
+        with self._guard("update"):
+            reply = self._evalsha("update", (key,), args)
+        return job_from_update_reply(namespace, job_id, reply)
+
+    def update_many(
+        self, updates: Sequence[tuple[str, str, Delta]], now: _dt.datetime
+    ) -> list[JobStatus | JobtrackError]:
+        """Apply many updates in one pipelined round trip; each is atomic on its own.
+
+        Returns, in order, each new status or the error that rejected it.
+        """
+        if not updates:
+            return []
+        keys = [self.job_key(ns, jid) for ns, jid, _ in updates]
+        with self._guard("update"):
+            self._ensure_loaded("update")
+            pipe = self.client.pipeline(transaction=False)
+            sha = SCRIPTS.sha["update"]
+            for key, (_, _, delta) in zip(keys, updates):
+                pipe.evalsha(sha, 1, key, *update_args(delta, now))
+            replies = pipe.execute(raise_on_error=False)
+        results: list[JobStatus | JobtrackError] = []
+        for (ns, jid, _), reply in zip(updates, replies):
+            if isinstance(reply, Exception):
+                results.append(StoreUnavailable(f"Redis update failed: {reply}"))
+                continue
+            try:
+                results.append(job_from_update_reply(ns, jid, reply))
+            except JobtrackError as exc:
+                results.append(exc)
+        return results
+
+    def _ensure_loaded(self, name: str) -> None:
+        sha = SCRIPTS.sha[name]
+        exists = self.client.script_exists(sha)
+        if isinstance(exists, dict):  # a cluster answers per node
+            ok = all(all(v) if isinstance(v, list) else v for v in exists.values())
+        else:
+            ok = all(exists)
+        if not ok:
+            self.client.script_load(getattr(SCRIPTS, name))
+
+    def get(self, namespace: str, job_id: str) -> JobStatus | None:
+        """One HMGET of the job's hash."""
+        key = self.job_key(namespace, job_id)
+        with self._guard("read"):
+            values = self.client.hmget(key, _FIELDS)
+        return job_from_fields(namespace, job_id, values)
+
+    def delete(self, namespace: str, job_id: str) -> bool:
+        """Run ``delete.lua``: the hash and its index entry go together."""
+        keys = (self.job_key(namespace, job_id), self.index_key(namespace))
+        with self._guard("delete"):
+            deleted = self._evalsha("delete", keys, (job_id,))
+        if deleted not in (0, 1):
+            raise _unexpected("a delete", deleted)
+        return deleted == 1
+
+    def list(self, namespace: str, limit: int, before: ListKey | None) -> list[JobStatus]:
+        """Page through the namespace's index, then read the jobs: two round trips."""
+        index = self.index_key(namespace)
+        with self._guard("list"):
+            pipe = self.client.pipeline(transaction=False)
+            if before is None:
+                pipe.zrevrangebyscore(index, "+inf", "-inf", start=0, num=limit, withscores=True)
+            else:
+                ms, last_id = before
+                pipe.zrevrangebyscore(index, f"({ms}", "-inf", start=0, num=limit, withscores=True)
+                pipe.zrangebyscore(index, ms, ms, withscores=True)
+            replies = pipe.execute()
+            entries = [(int(score), _text(member)) for member, score in replies[0]]
+            if before is not None:
+                ties = [(int(score), _text(m)) for m, score in replies[1]]
+                entries += [entry for entry in ties if entry[1] < last_id]
+            entries.sort(reverse=True)
+            entries = entries[:limit]
+            if not entries:
+                return []
+            pipe = self.client.pipeline(transaction=False)
+            for _, jid in entries:
+                pipe.hmget(self.job_key(namespace, jid), _FIELDS)
+            rows = pipe.execute()
+        jobs = [job_from_fields(namespace, jid, row) for (_, jid), row in zip(entries, rows)]
+        return [job for job in jobs if job is not None]  # deleted meanwhile
+
+    def memory_usage(self, namespace: str, job_id: str) -> int:
+        """Bytes Redis holds for the job's hash (``MEMORY USAGE``), 0 if absent."""
+        with self._guard("read"):
+            used = self.client.memory_usage(self.job_key(namespace, job_id), samples=0)
+        return int(used or 0)
+
+    def close(self) -> None:
+        """Close the client's connections (also a client you passed in)."""
+        with self._guard("close"):
+            self.client.close()
+
+
+def update_args(delta: Delta, now: _dt.datetime) -> tuple[Any, ...]:
+    """ARGV of ``update.lua`` for *delta* at *now*."""
+    return (
+        to_ms(now),
+        delta.processed,
+        delta.successful,
+        delta.failed,
+        delta.error or "",
+        1 if delta.abort else 0,
+    )
+
+
+def _redact(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    user = parts.username or ""
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
+def _client_options(timeout: float, redis: Any) -> dict[str, Any]:
+    from redis.backoff import NoBackoff  # noqa: PLC0415
+    from redis.retry import Retry  # noqa: PLC0415
+
+    return {
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
+        "retry": Retry(NoBackoff(), 0),
+        "decode_responses": True,
+    }
+
+
+def connect(url: str, timeout: float = DEFAULT_TIMEOUT) -> Any:
+    """A redis-py client for *url* with jobtrack's timeouts and no automatic retries."""
+    redis = import_redis()
+    options = _client_options(timeout, redis)
+    try:
+        if url.startswith("redis+cluster://"):
+            nodes, kwargs = cluster_nodes(url)
+            return redis.RedisCluster(
+                startup_nodes=[redis.cluster.ClusterNode(h, p) for h, p in nodes],
+                **kwargs,
+                **options,
+            )
+        return redis.Redis.from_url(url, **options)
+    except (ValueError, redis.RedisError) as exc:
+        raise ConfigurationError(f"cannot connect to {_redact(url)!r}: {exc}") from exc
+
+
+def cluster_nodes(url: str) -> tuple[list[tuple[str, int]], dict[str, Any]]:
+    """Parse ``redis+cluster://[user:pass@]h1:p1,h2:p2`` into nodes and auth options."""
+    rest = url[len("redis+cluster://") :]
+    netloc, _, path = rest.partition("/")
+    if path.strip("/"):
+        raise ConfigurationError("a Redis Cluster has only database 0: drop the path")
+    userinfo, _, hosts = netloc.rpartition("@")
+    kwargs: dict[str, Any] = {}
+    if userinfo:
+        user, _, password = userinfo.partition(":")
+        if user:
+            kwargs["username"] = urllib.parse.unquote(user)
+        if password:
+            kwargs["password"] = urllib.parse.unquote(password)
+    nodes = []
+    for item in hosts.split(","):
+        host, sep, port = item.rpartition(":")
+        host = host.strip("[]")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigurationError(
+                f"bad node {item!r} in {_redact(url)!r}: use redis+cluster://host1:port1,host2:port2"
+            )
+        nodes.append((host, int(port)))
+    return nodes, kwargs
+
+
+def open_redis(url: str) -> RedisStore:
+    """Factory behind the ``redis``, ``rediss``, ``unix`` and ``redis+cluster`` schemes.
+
+    jobtrack's own options ride in the query and are removed before redis-py
+    sees the URL: ``prefix`` (key prefix) and ``timeout`` (seconds).
+    """
+    import_redis()
+    scheme, _, _ = url.partition("://")
+    query = url.partition("?")[2]
+    options = urllib.parse.parse_qs(query, keep_blank_values=True)
+    prefix = options.pop("prefix", [DEFAULT_PREFIX])[-1]
+    timeout_text = options.pop("timeout", [str(DEFAULT_TIMEOUT)])[-1]
+    try:
+        timeout = float(timeout_text)
+    except ValueError:
+        raise ConfigurationError(f"timeout={timeout_text!r} in store URL is not a number") from None
+    base = url.partition("?")[0]
+    if scheme == "redis+cluster":
+        if options:
+            raise ConfigurationError(
+                f"unknown option(s) {', '.join(sorted(options))} in {_redact(url)!r}"
+            )
+    elif options:
+        base += "?" + urllib.parse.urlencode(options, doseq=True)
+    return RedisStore(base, prefix=prefix, timeout=timeout)
