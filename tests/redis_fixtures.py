@@ -74,9 +74,13 @@ class Cluster:
             self.nodes.append(("127.0.0.1", port))
         subprocess.run(
             [
-                cli, "--cluster", "create",
+                cli,
+                "--cluster",
+                "create",
                 *(f"{h}:{p}" for h, p in self.nodes),
-                "--cluster-replicas", "0", "--cluster-yes",
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
             ],  # fmt: skip
             check=True,
             capture_output=True,

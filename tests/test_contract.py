@@ -10,6 +10,7 @@ import pytest
 from freezegun import freeze_time
 
 from jobtrack import (
+    MAX_COUNT,
     InvalidArgument,
     InvalidUpdate,
     JobExists,
@@ -149,6 +150,17 @@ class TestRecord:
             with pytest.raises(JobFinished):
                 call()
         assert tracker.get(NS, job.job_id) == done
+
+    def test_large_counts_are_exact(self, tracker: JobTracker, clock: ManualClock) -> None:
+        big = MAX_COUNT  # 2**53 - 1: exact in JSON numbers and Lua doubles
+        job = tracker.start(NS, big)
+        clock.now = dt.datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)
+        after = tracker.record(NS, job.job_id, processed=big - 1, successful=2**52 + 1, failed=3)
+        assert (after.processed, after.successful, after.failed) == (big - 1, 2**52 + 1, 3)
+        assert tracker.get(NS, job.job_id) == after
+        done = tracker.record(NS, job.job_id, successful=big - 2**52 - 4)
+        assert done.status is Status.COMPLETED and done.successful + done.failed == big
+        assert done.finished_at == clock.now
 
     def test_processed_may_lag_behind_completion(self, tracker: JobTracker) -> None:
         job = tracker.start(NS, 2)

@@ -22,7 +22,7 @@ import re
 import urllib.parse
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..clock import from_ms, to_ms
 from ..errors import (
@@ -38,9 +38,6 @@ from ..model import JobStatus, Status
 from ..names import validate_name
 from ..rules import Delta
 from .protocol import ListKey
-
-if TYPE_CHECKING:  # pragma: no cover
-    import redis
 
 __all__ = ["DEFAULT_PREFIX", "DEFAULT_TIMEOUT", "RedisStore", "Scripts"]
 
@@ -267,11 +264,11 @@ class RedisStore:
             self._ensure_loaded("update")
             pipe = self.client.pipeline(transaction=False)
             sha = SCRIPTS.sha["update"]
-            for key, (_, _, delta) in zip(keys, updates):
+            for key, (_, _, delta) in zip(keys, updates, strict=True):
                 pipe.evalsha(sha, 1, key, *update_args(delta, now))
             replies = pipe.execute(raise_on_error=False)
         results: list[JobStatus | JobtrackError] = []
-        for (ns, jid, _), reply in zip(updates, replies):
+        for (ns, jid, _), reply in zip(updates, replies, strict=True):
             if isinstance(reply, Exception):
                 results.append(StoreUnavailable(f"Redis update failed: {reply}"))
                 continue
@@ -305,7 +302,7 @@ class RedisStore:
             deleted = self._evalsha("delete", keys, (job_id,))
         if deleted not in (0, 1):
             raise _unexpected("a delete", deleted)
-        return deleted == 1
+        return bool(deleted == 1)
 
     def list(self, namespace: str, limit: int, before: ListKey | None) -> list[JobStatus]:
         """Page through the namespace's index, then read the jobs: two round trips."""
@@ -331,7 +328,10 @@ class RedisStore:
             for _, jid in entries:
                 pipe.hmget(self.job_key(namespace, jid), _FIELDS)
             rows = pipe.execute()
-        jobs = [job_from_fields(namespace, jid, row) for (_, jid), row in zip(entries, rows)]
+        jobs = [
+            job_from_fields(namespace, jid, row)
+            for (_, jid), row in zip(entries, rows, strict=True)
+        ]
         return [job for job in jobs if job is not None]  # deleted meanwhile
 
     def memory_usage(self, namespace: str, job_id: str) -> int:

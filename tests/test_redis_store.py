@@ -1,0 +1,332 @@
+"""RedisStore specifics, on real throwaway servers: keys, cluster slots, faults, URLs."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+from pytest_redis import factories
+
+from jobtrack import (
+    ConfigurationError,
+    InvalidUpdate,
+    JobFinished,
+    JobNotFound,
+    JobTracker,
+    RedisStore,
+    Status,
+    StoreUnavailable,
+    open_store,
+)
+from jobtrack.stores.redis import SCRIPTS, job_from_fields, job_from_update_reply
+from tests import workers
+from tests.redis_fixtures import Cluster, redis_url
+
+pytestmark = pytest.mark.redis
+
+fault_server = factories.redis_proc(port=None, save="3600 1")
+"""A server of its own for the fault tests, which stop and restart it."""
+
+
+@pytest.fixture
+def store(redis_server: Any, redis_prefix: str) -> Iterator[RedisStore]:
+    s = RedisStore(redis_url(redis_server), prefix=redis_prefix, timeout=5)
+    yield s
+    s.close()
+
+
+def test_key_layout(store: RedisStore) -> None:
+    tracker = JobTracker(store)
+    job = tracker.start("docs", 3, job_id="j1")
+    tracker.record("docs", "j1", processed=1, failed=1, error="bad")
+    p = store.prefix
+    keys = sorted(store.client.scan_iter(match=f"{p}:*"))
+    assert keys == [f"{p}:{{docs}}:job:j1", f"{p}:{{docs}}:jobs"]
+    fields = store.client.hgetall(f"{p}:{{docs}}:job:j1")
+    assert set(fields) == {"t", "p", "s", "f", "e", "st", "up"}
+    assert fields["e"] == "bad" and fields["t"] == "3"
+    assert store.client.zscore(f"{p}:{{docs}}:jobs", "j1") == float(fields["st"])
+    assert job.job_id == "j1"
+    assert tracker.delete("docs", "j1")
+    assert list(store.client.scan_iter(match=f"{p}:*")) == []
+
+
+def test_prefixes_are_separate_spaces(redis_server: Any) -> None:
+    a = JobTracker(RedisStore(redis_url(redis_server), prefix="app-a"))
+    b = JobTracker(RedisStore(redis_url(redis_server), prefix="app-b"))
+    a.start("ns", 1, job_id="same")
+    with pytest.raises(JobNotFound):
+        b.get("ns", "same")
+    b.start("ns", 2, job_id="same")
+    assert a.get("ns", "same").total == 1
+    a.close()
+    b.close()
+
+
+@pytest.mark.parametrize("prefix", ["", "a{b}", "has space", "x" * 65, 5])
+def test_bad_prefix(redis_server: Any, prefix: Any) -> None:
+    with pytest.raises(ConfigurationError, match="prefix"):
+        RedisStore(redis_url(redis_server), prefix=prefix)
+
+
+@pytest.mark.cluster
+def test_every_script_touches_one_slot(redis_cluster: Cluster) -> None:
+    store = RedisStore(redis_cluster.url, prefix="slots")
+    client = store.client
+    slots = set()
+    for ns in ("a", "b", "my-documents", "zz_9"):
+        job_key, index_key = store.job_key(ns, "j1"), store.index_key(ns)
+        assert client.keyslot(job_key) == client.keyslot(index_key)
+        slots.add(client.keyslot(job_key))
+    assert len(slots) == 4  # namespaces spread over the cluster
+    nodes = {client.get_node_from_key(store.index_key(ns)).name for ns in "abcdefghij"}
+    assert len(nodes) >= 2
+    store.close()
+
+
+def test_scripts_come_from_the_package_and_reload_after_flush(store: RedisStore) -> None:
+    assert "KEYS[1]" in SCRIPTS.update and "ARGV[1]" in SCRIPTS.update
+    tracker = JobTracker(store)
+    job = tracker.start("ns", 5)
+    store.client.script_flush()
+    assert tracker.record("ns", job.job_id, processed=1).processed == 1
+    store.client.script_flush()
+    assert store.update_many([("ns", job.job_id, _delta(1))], _now())[0].processed == 2  # type: ignore[union-attr]
+
+
+def _delta(processed: int = 0, successful: int = 0, failed: int = 0) -> Any:
+    from jobtrack.rules import Delta
+
+    return Delta(processed, successful, failed)
+
+
+def _now() -> Any:
+    from jobtrack.clock import utc_now
+
+    return utc_now()
+
+
+def test_update_many_applies_each_atomically_and_reports_each(store: RedisStore) -> None:
+    tracker = JobTracker(store)
+    a = tracker.start("ns", 3, job_id="a")
+    tracker.start("ns", 1, job_id="b")
+    results = store.update_many(
+        [
+            ("ns", "a", _delta(1, 1)),
+            ("ns", "missing", _delta(1)),
+            ("ns", "a", _delta(5)),
+            ("ns", "b", _delta(0, 1)),
+            ("ns", "b", _delta(0, 1)),
+            ("ns", "a", _delta(1, 0, 1)),
+        ],
+        _now(),
+    )
+    kinds = [type(r).__name__ for r in results]
+    assert kinds == [
+        "JobStatus",
+        "JobNotFound",
+        "InvalidUpdate",
+        "JobStatus",
+        "JobFinished",
+        "JobStatus",
+    ]
+    assert isinstance(results[2], InvalidUpdate) and isinstance(results[4], JobFinished)
+    final = tracker.get("ns", "a")
+    assert (final.processed, final.successful, final.failed) == (2, 1, 1)
+    assert final == results[5]
+    assert a.total == 3
+
+
+def test_corrupt_hash_is_a_clear_error_and_changes_nothing(store: RedisStore) -> None:
+    tracker = JobTracker(store)
+    job = tracker.start("ns", 5)
+    key = store.job_key("ns", job.job_id)
+    store.client.hset(key, "p", "not-a-number")
+    before = store.client.hgetall(key)
+    with pytest.raises(StoreUnavailable, match="Redis update failed"):
+        tracker.record("ns", job.job_id, processed=1)
+    assert store.client.hgetall(key) == before
+    with pytest.raises(StoreUnavailable, match="unexpected reply"):
+        tracker.get("ns", job.job_id)
+    store.client.delete(key)
+    store.client.set(key, "a string")
+    with pytest.raises(StoreUnavailable, match="WRONGTYPE"):
+        tracker.record("ns", job.job_id, processed=1)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        None,
+        [],
+        ["ok"],
+        ["what"],
+        ["ok", 1, 2, 3, "x", None, 5, 6, None],
+        ["invalid", "p"],
+        7,
+        [b"\xff"],
+    ],
+)
+def test_unexpected_update_replies_are_errors_never_counts(reply: Any) -> None:
+    with pytest.raises(StoreUnavailable, match="unexpected reply"):
+        job_from_update_reply("ns", "j", reply)
+
+
+def test_unexpected_read_reply_is_an_error() -> None:
+    with pytest.raises(StoreUnavailable, match="unexpected reply"):
+        job_from_fields("ns", "j", ["1", "x", "0", "0", None, "5", "5", None])
+    assert job_from_fields("ns", "j", [None] * 8) is None
+
+
+def test_processes_lose_no_update_and_complete_once(redis_server: Any, redis_prefix: str) -> None:
+    procs, per_proc = 4, 2500
+    url = f"{redis_url(redis_server)}?prefix={redis_prefix}"
+    job = JobTracker(url).start("ns", procs * per_proc)
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(procs) as pool:
+        completions = pool.starmap(workers.hammer, [(url, "ns", job.job_id, per_proc, 10)] * procs)
+    final = JobTracker(url).get("ns", job.job_id)
+    assert (final.processed, final.successful, final.failed) == (10_000, 9_000, 1_000)
+    assert final.status is Status.COMPLETED
+    assert sum(completions) == 1
+
+
+@pytest.mark.cluster
+def test_processes_on_a_cluster(redis_cluster: Cluster, redis_prefix: str) -> None:
+    procs, per_proc = 4, 500
+    url = f"{redis_cluster.url}?prefix={redis_prefix}"
+    job = JobTracker(url).start("ns", procs * per_proc)
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(procs) as pool:
+        completions = pool.starmap(workers.hammer, [(url, "ns", job.job_id, per_proc, 0)] * procs)
+    final = JobTracker(url).get("ns", job.job_id)
+    assert (final.processed, final.successful, final.failed) == (2000, 2000, 0)
+    assert sum(completions) == 1
+
+
+class TestFaults:
+    def test_paused_server_times_out_then_recovers(self, fault_server: Any) -> None:
+        tracker = JobTracker(RedisStore(redis_url(fault_server), timeout=0.5))
+        job = tracker.start("ns", 10)
+        os.kill(fault_server.process.pid, signal.SIGSTOP)
+        try:
+            for call in (
+                lambda: tracker.record("ns", job.job_id, processed=1),
+                lambda: tracker.get("ns", job.job_id),
+                lambda: tracker.start("ns", 1),
+                lambda: tracker.list("ns"),
+                lambda: tracker.delete("ns", job.job_id),
+            ):
+                began = time.monotonic()
+                with pytest.raises(StoreUnavailable, match=r"Timeout|timed out|Connection"):
+                    call()
+                assert time.monotonic() - began < 3  # bounded by the timeout, not hanging
+        finally:
+            os.kill(fault_server.process.pid, signal.SIGCONT)
+        # the same tracker works again without a restart; the timed-out update
+        # may or may not have landed (at most once), nothing else did
+        after = tracker.record("ns", job.job_id, processed=1)
+        assert after.processed in (1, 2)
+        tracker.close()
+
+    def test_stopped_server_fails_fast_then_recovers(self, fault_server: Any) -> None:
+        tracker = JobTracker(RedisStore(redis_url(fault_server), timeout=1))
+        job = tracker.start("ns", 10)
+        tracker.record("ns", job.job_id, processed=2)
+        fault_server.stop()  # SIGTERM: redis saves its data (save "3600 1") and exits
+        try:
+            began = time.monotonic()
+            with pytest.raises(StoreUnavailable) as info:
+                tracker.record("ns", job.job_id, processed=1)
+            assert time.monotonic() - began < 3
+            assert "Traceback" not in str(info.value)
+            with pytest.raises(StoreUnavailable):
+                tracker.get("ns", job.job_id)
+        finally:
+            fault_server.start()
+        assert tracker.record("ns", job.job_id, processed=1).processed == 3
+        tracker.close()
+
+    def test_nothing_listening_is_unavailable(self) -> None:
+        import port_for
+
+        port = port_for.select_random()
+        tracker = JobTracker(f"redis://127.0.0.1:{port}/0?timeout=1")
+        with pytest.raises(StoreUnavailable, match="Connection"):
+            tracker.start("ns", 1)
+
+
+class TestUrls:
+    def test_options_are_taken_from_the_query(self, redis_server: Any) -> None:
+        store = open_store(f"{redis_url(redis_server)}?prefix=my.app&timeout=2.5")
+        assert isinstance(store, RedisStore)
+        assert (store.prefix, store.timeout, store.cluster) == ("my.app", 2.5, False)
+        assert store.client.connection_pool.connection_kwargs["socket_timeout"] == 2.5
+        store.close()
+
+    def test_unix_socket(self, redis_server: Any) -> None:
+        store = open_store(f"unix://{redis_server.unixsocket}?db=0&prefix=unixtest")
+        tracker = JobTracker(store)
+        assert tracker.record("ns", tracker.start("ns", 1).job_id, successful=1).is_finished
+        tracker.close()
+
+    def test_existing_client(self, redis_server: Any) -> None:
+        client = redis.Redis(redis_server.host, redis_server.port)  # bytes replies
+        tracker = JobTracker(RedisStore(client, prefix="byteclient"))
+        job = tracker.start("ns", 2)
+        tracker.record("ns", job.job_id, failed=1, error="é")
+        assert tracker.get("ns", job.job_id).last_error == "é"
+        assert [j.job_id for j in tracker.list("ns").items] == [job.job_id]
+        tracker.close()
+
+    @pytest.mark.cluster
+    def test_cluster_url(self, redis_cluster: Cluster) -> None:
+        store = open_store(redis_cluster.url + "?prefix=c1")
+        assert isinstance(store, RedisStore) and store.cluster
+        store.close()
+
+    def test_password_is_not_shown(self) -> None:
+        store = RedisStore("redis://user:s3cret@127.0.0.1:1/0")
+        assert "s3cret" not in repr(store) and "***" in repr(store)
+
+    @pytest.mark.parametrize(
+        ("url", "message"),
+        [
+            ("redis+cluster://", "bad node"),
+            ("redis+cluster://h1", "bad node"),
+            ("redis+cluster://h1:0", "bad node"),
+            ("redis+cluster://h1:1/3", "database 0"),
+            ("redis+cluster://h1:1?color=red", "unknown option"),
+            ("redis://127.0.0.1:1/0?timeout=soon", "not a number"),
+            ("redis://127.0.0.1:1/0?timeout=-1", "timeout"),
+            ("redis://127.0.0.1:1/0?prefix=a{b}", "prefix"),
+        ],
+    )
+    def test_bad_urls(self, url: str, message: str) -> None:
+        with pytest.raises(ConfigurationError, match=message):
+            open_store(url)
+
+    def test_bad_client(self) -> None:
+        with pytest.raises(ConfigurationError, match="client or a URL"):
+            RedisStore(42)
+
+
+def test_missing_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "redis", None)
+    with pytest.raises(ConfigurationError, match=r"pip install 'jobtrack\[redis\]'"):
+        open_store("redis://127.0.0.1:1/0")
+
+
+def test_memory_usage_is_reported(store: RedisStore) -> None:
+    tracker = JobTracker(store)
+    job = tracker.start("ns", 100)
+    tracker.record("ns", job.job_id, processed=50, successful=40, failed=10, error="timeout")
+    assert 0 < store.memory_usage("ns", job.job_id) < 1000
+    assert store.memory_usage("ns", "nope") == 0
