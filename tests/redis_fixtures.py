@@ -72,16 +72,9 @@ class Cluster:
             executor.start()
             self.executors.append(executor)
             self.nodes.append(("127.0.0.1", port))
+        create = [cli, "--cluster", "create", *(f"{h}:{p}" for h, p in self.nodes)]
         subprocess.run(
-            [
-                cli,
-                "--cluster",
-                "create",
-                *(f"{h}:{p}" for h, p in self.nodes),
-                "--cluster-replicas",
-                "0",
-                "--cluster-yes",
-            ],  # fmt: skip
+            [*create, "--cluster-replicas", "0", "--cluster-yes"],
             check=True,
             capture_output=True,
             timeout=60,
