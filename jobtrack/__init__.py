@@ -21,7 +21,7 @@ from .errors import (
     JobtrackError,
     StoreUnavailable,
 )
-from .model import JobStatus, Page, Status
+from .model import JobStatus, Page, Status, Update
 from .names import new_job_id, validate_name
 from .rules import MAX_COUNT, MAX_ERROR_LENGTH
 from .stores import FileStore, MemoryStore, RedisStore, Store, open_store
@@ -51,6 +51,7 @@ __all__ = [
     "Status",
     "Store",
     "StoreUnavailable",
+    "Update",
     "new_job_id",
     "open_store",
     "utc_now",

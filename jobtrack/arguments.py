@@ -8,10 +8,11 @@ before these checks pass.
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Iterable
 
 from .clock import Clock, normalize, to_ms, utc_now
 from .errors import ConfigurationError, InvalidArgument, InvalidUpdate
-from .model import JobStatus
+from .model import JobStatus, Update
 from .names import _fullmatch as _name_match
 from .names import new_job_id, validate_name
 from .rules import MAX_COUNT, MAX_ERROR_LENGTH, Delta
@@ -23,6 +24,7 @@ __all__ = [
     "check_limit",
     "check_record",
     "check_start",
+    "check_updates",
     "decode_cursor",
     "encode_cursor",
     "make_now",
@@ -97,6 +99,32 @@ def check_record(
     if f < 1:
         raise InvalidUpdate("an error may be recorded only with failed >= 1")
     return ns, jid, Delta(p, s, f, text)
+
+
+def check_updates(updates: object) -> list[tuple[str, str, Delta]]:
+    """Check every update of a batch before any is applied."""
+    if isinstance(updates, (str, bytes)) or not isinstance(updates, Iterable):
+        raise InvalidArgument(
+            f"updates must be an iterable of Update, got {type(updates).__name__}"
+        )
+    checked = []
+    for i, update in enumerate(updates):
+        if not isinstance(update, Update):
+            raise InvalidArgument(f"updates[{i}] must be an Update, got {type(update).__name__}")
+        try:
+            checked.append(
+                check_record(
+                    update.namespace,
+                    update.job_id,
+                    update.processed,
+                    update.successful,
+                    update.failed,
+                    update.error,
+                )
+            )
+        except InvalidArgument as exc:
+            raise type(exc)(f"updates[{i}]: {exc}") from exc
+    return checked
 
 
 def check_abort(namespace: object, job_id: object, error: object) -> tuple[str, str, Delta]:

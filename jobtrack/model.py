@@ -20,7 +20,7 @@ from .clock import format_timestamp, parse_timestamp
 from .errors import InvalidDocument
 from .names import is_valid_name
 
-__all__ = ["JobStatus", "Page", "Status", "converter"]
+__all__ = ["JobStatus", "Page", "Status", "Update", "converter"]
 
 
 class Status(str, enum.Enum):
@@ -127,6 +127,18 @@ def _semantic_problem(job: JobStatus) -> str | None:
     if job.last_error is not None and job.last_error == "":
         return "last_error must be null or a non-empty string"
     return None
+
+
+@attrs.frozen
+class Update:
+    """One update for :meth:`JobTracker.record_many`: the arguments of ``record``."""
+
+    namespace: str
+    job_id: str
+    processed: int = 0
+    successful: int = 0
+    failed: int = 0
+    error: str | None = None
 
 
 @attrs.frozen

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+from collections.abc import Iterable
 from types import TracebackType
 
 from .arguments import (
@@ -10,13 +11,14 @@ from .arguments import (
     check_limit,
     check_record,
     check_start,
+    check_updates,
     decode_cursor,
     encode_cursor,
     make_now,
 )
 from .clock import Clock
-from .errors import ConfigurationError, JobNotFound
-from .model import JobStatus, Page
+from .errors import ConfigurationError, JobNotFound, JobtrackError
+from .model import JobStatus, Page, Update
 from .names import validate_name
 from .rules import new_job
 from .stores.protocol import Store
@@ -87,6 +89,17 @@ class JobTracker:
         """
         ns, jid, delta = check_record(namespace, job_id, processed, successful, failed, error)
         return self.store.update(ns, jid, delta, self._now())
+
+    def record_many(self, updates: Iterable[Update]) -> builtins.list[JobStatus | JobtrackError]:
+        """Apply many updates, in one round trip where the store allows (Redis: a pipeline).
+
+        Every update is checked first: one malformed update rejects the batch
+        and nothing is applied. Then each update is atomic on its own; the
+        result lists, in order, each new status or the error (``JobNotFound``,
+        ``JobFinished``, ``InvalidUpdate``...) that rejected that one update.
+        """
+        checked = check_updates(updates)
+        return self.store.update_many(checked, self._now())
 
     def heartbeat(self, namespace: str, job_id: str) -> JobStatus:
         """Refresh ``updated_at`` only (the same as ``record`` with no deltas)."""

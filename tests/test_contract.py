@@ -20,6 +20,7 @@ from jobtrack import (
     JobTracker,
     Status,
     Store,
+    Update,
 )
 from tests.helpers import T0, UTC, ManualClock
 
@@ -340,3 +341,51 @@ class TestConcurrency:
         assert final.status is Status.COMPLETED
         assert completions == [final]
         setup.close()
+
+
+class TestRecordMany:
+    def test_each_update_applies_or_reports_its_error(
+        self, tracker: JobTracker, clock: ManualClock
+    ) -> None:
+        tracker.start(NS, 3, job_id="a")
+        tracker.start(NS, 1, job_id="b")
+        clock.advance(seconds=1)
+        results = tracker.record_many(
+            [
+                Update(NS, "a", processed=1, successful=1),
+                Update(NS, "missing", processed=1),
+                Update(NS, "a", processed=9),
+                Update(NS, "b", successful=1),
+                Update(NS, "b", failed=1, error="late"),
+                Update(NS, "a", processed=1, failed=1, error="bad"),
+            ]
+        )
+        kinds = [type(r).__name__ for r in results]
+        assert kinds == [
+            "JobStatus",
+            "JobNotFound",
+            "InvalidUpdate",
+            "JobStatus",
+            "JobFinished",
+            "JobStatus",
+        ]
+        a = tracker.get(NS, "a")
+        assert (a.processed, a.successful, a.failed, a.last_error) == (2, 1, 1, "bad")
+        assert a.updated_at == T0 + dt.timedelta(seconds=1)
+        assert results[5] == a
+        assert tracker.get(NS, "b").is_finished
+        assert tracker.record_many([]) == []
+
+    def test_one_malformed_update_rejects_the_batch(self, tracker: JobTracker) -> None:
+        tracker.start(NS, 3, job_id="a")
+        before = tracker.get(NS, "a")
+        for bad in (
+            [Update(NS, "a", processed=1), Update(NS, "a", processed=-1)],
+            [Update(NS, "a", processed=1), Update("bad/ns", "a")],
+            [Update(NS, "a", processed=1), ("ns", "a")],
+            "not updates",
+            None,
+        ):
+            with pytest.raises(InvalidArgument):
+                tracker.record_many(bad)  # type: ignore[arg-type]
+        assert tracker.get(NS, "a") == before

@@ -330,3 +330,21 @@ def test_memory_usage_is_reported(store: RedisStore) -> None:
     tracker.record("ns", job.job_id, processed=50, successful=40, failed=10, error="timeout")
     assert 0 < store.memory_usage("ns", job.job_id) < 1000
     assert store.memory_usage("ns", "nope") == 0
+
+
+@pytest.mark.cluster
+def test_update_many_spans_cluster_nodes(redis_cluster: Cluster, redis_prefix: str) -> None:
+    from jobtrack import Update
+
+    store = RedisStore(redis_cluster.url, prefix=redis_prefix)
+    tracker = JobTracker(store)
+    namespaces = [f"ns{i}" for i in range(12)]
+    nodes = {store.client.get_node_from_key(store.index_key(ns)).name for ns in namespaces}
+    assert len(nodes) >= 2
+    for ns in namespaces:
+        tracker.start(ns, 2, job_id="j")
+    store.client.script_flush()  # every node must load the script again
+    results = tracker.record_many([Update(ns, "j", successful=1) for ns in namespaces] * 2)
+    assert all(r.successful in (1, 2) for r in results)  # type: ignore[union-attr]
+    assert all(tracker.get(ns, "j").is_finished for ns in namespaces)
+    tracker.close()

@@ -23,10 +23,17 @@ import errno
 import fcntl
 import json
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from ..clock import parse_timestamp, to_ms
-from ..errors import ConfigurationError, JobExists, JobNotFound, StoreUnavailable
+from ..errors import (
+    ConfigurationError,
+    JobExists,
+    JobNotFound,
+    JobtrackError,
+    StoreUnavailable,
+)
 from ..model import JobStatus, Status
 from ..names import validate_name
 from ..rules import Delta, apply
@@ -173,6 +180,18 @@ class FileStore:
                 os.close(fd)
         except OSError as exc:
             raise _unavailable(exc) from exc
+
+    def update_many(
+        self, updates: Sequence[tuple[str, str, Delta]], now: _dt.datetime
+    ) -> list[JobStatus | JobtrackError]:
+        """Apply the updates one after another, each under its job's lock."""
+        results: list[JobStatus | JobtrackError] = []
+        for namespace, job_id, delta in updates:
+            try:
+                results.append(self.update(namespace, job_id, delta, now))
+            except JobtrackError as exc:
+                results.append(exc)
+        return results
 
     def get(self, namespace: str, job_id: str) -> JobStatus | None:
         """Read the job's document (no lock needed: renames are atomic)."""

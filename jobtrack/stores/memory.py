@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import threading
+from collections.abc import Sequence
 
 from ..clock import to_ms
-from ..errors import JobExists, JobNotFound
+from ..errors import JobExists, JobNotFound, JobtrackError
 from ..model import JobStatus
 from ..rules import Delta, apply
 from .protocol import ListKey
@@ -45,6 +46,26 @@ class MemoryStore:
                 raise JobNotFound(namespace, job_id)
             new = jobs[job_id] = apply(job, delta, now)
             return new
+
+    def update_many(
+        self, updates: Sequence[tuple[str, str, Delta]], now: _dt.datetime
+    ) -> list[JobStatus | JobtrackError]:
+        """Apply each update under one hold of the lock; report each result."""
+        results: list[JobStatus | JobtrackError] = []
+        with self._lock:
+            for namespace, job_id, delta in updates:
+                jobs = self._jobs.get(namespace)
+                job = jobs.get(job_id) if jobs is not None else None
+                if job is None or jobs is None:
+                    results.append(JobNotFound(namespace, job_id))
+                    continue
+                try:
+                    new = jobs[job_id] = apply(job, delta, now)
+                except JobtrackError as exc:
+                    results.append(exc)
+                else:
+                    results.append(new)
+        return results
 
     def get(self, namespace: str, job_id: str) -> JobStatus | None:
         """The job, or None."""

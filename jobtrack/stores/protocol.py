@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
+from ..errors import JobtrackError
 from ..model import JobStatus
 from ..rules import Delta
 
@@ -44,6 +46,17 @@ class Store(Protocol):
         :raises JobNotFound: if there is no such job.
         :raises JobFinished: if the job has completed.
         :raises InvalidUpdate: if an invariant would break.
+        """
+        ...
+
+    def update_many(
+        self, updates: Sequence[tuple[str, str, Delta]], now: _dt.datetime
+    ) -> list[JobStatus | JobtrackError]:
+        """Apply many updates, each atomic on its own, in as few round trips as the medium allows.
+
+        Returns, in order, each new status or the error (``JobNotFound``,
+        ``JobFinished``, ``InvalidUpdate``, ``StoreUnavailable``) that rejected
+        that one update; the others are applied regardless.
         """
         ...
 

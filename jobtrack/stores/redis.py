@@ -39,14 +39,14 @@ from ..names import validate_name
 from ..rules import Delta
 from .protocol import ListKey
 
-__all__ = ["DEFAULT_PREFIX", "DEFAULT_TIMEOUT", "RedisStore", "Scripts"]
+__all__ = ["DEFAULT_PREFIX", "DEFAULT_TIMEOUT", "FIELDS", "RedisStore", "Scripts"]
 
 DEFAULT_PREFIX = "jobtrack"
 DEFAULT_TIMEOUT = 5.0
 """Seconds before a connect, read or write to Redis gives up (``StoreUnavailable``)."""
 
 _PREFIX_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
-_FIELDS = ("t", "p", "s", "f", "e", "st", "up", "fin")
+FIELDS = ("t", "p", "s", "f", "e", "st", "up", "fin")
 _EXTRA = "pip install 'jobtrack[redis]'"
 
 
@@ -190,8 +190,12 @@ class RedisStore:
             )
         self.cluster = isinstance(self.client, redis.RedisCluster)
         self._redis = redis
-        self._errors: tuple[type[BaseException], ...] = (redis.RedisError,)
+        self._errors: tuple[type[BaseException], ...] = (
+            redis.RedisError,
+            redis.exceptions.RedisClusterException,
+        )
         self._noscript = redis.exceptions.NoScriptError
+        self._redirect = (redis.exceptions.MovedError, redis.exceptions.AskError)
 
     def __repr__(self) -> str:
         where = _redact(self.url) if self.url else type(self.client).__name__
@@ -253,20 +257,23 @@ class RedisStore:
     def update_many(
         self, updates: Sequence[tuple[str, str, Delta]], now: _dt.datetime
     ) -> list[JobStatus | JobtrackError]:
-        """Apply many updates in one pipelined round trip; each is atomic on its own.
+        """Apply many updates as pipelined EVALSHAs: one round trip per server.
 
-        Returns, in order, each new status or the error that rejected it.
+        Each update is atomic on its own. Returns, in order, each new status
+        or the error that rejected it.
         """
         if not updates:
             return []
         keys = [self.job_key(ns, jid) for ns, jid, _ in updates]
+        calls = [
+            (key, update_args(delta, now)) for key, (_, _, delta) in zip(keys, updates, strict=True)
+        ]
+        replies: list[Any] = [None] * len(calls)
         with self._guard("update"):
-            self._ensure_loaded("update")
-            pipe = self.client.pipeline(transaction=False)
-            sha = SCRIPTS.sha["update"]
-            for key, (_, _, delta) in zip(keys, updates, strict=True):
-                pipe.evalsha(sha, 1, key, *update_args(delta, now))
-            replies = pipe.execute(raise_on_error=False)
+            for client, indexes in self._by_node(keys):
+                batch = [calls[i] for i in indexes]
+                for i, reply in zip(indexes, self._pipelined_updates(client, batch), strict=True):
+                    replies[i] = reply
         results: list[JobStatus | JobtrackError] = []
         for (ns, jid, _), reply in zip(updates, replies, strict=True):
             if isinstance(reply, Exception):
@@ -278,21 +285,49 @@ class RedisStore:
                 results.append(exc)
         return results
 
-    def _ensure_loaded(self, name: str) -> None:
-        sha = SCRIPTS.sha[name]
-        exists = self.client.script_exists(sha)
-        if isinstance(exists, dict):  # a cluster answers per node
-            ok = all(all(v) if isinstance(v, list) else v for v in exists.values())
-        else:
-            ok = all(exists)
-        if not ok:
-            self.client.script_load(getattr(SCRIPTS, name))
+    def _by_node(self, keys: Sequence[str]) -> list[tuple[Any, list[int]]]:
+        """Group key positions by the server holding them (one group without a cluster)."""
+        if not self.cluster:
+            return [(self.client, list(range(len(keys))))]
+        groups: dict[str, tuple[Any, list[int]]] = {}
+        for i, key in enumerate(keys):
+            node = self.client.get_node_from_key(key)
+            if node.redis_connection is None:  # not connected yet
+                self.client.get_redis_connection(node)
+            groups.setdefault(node.name, (node.redis_connection, []))[1].append(i)
+        return list(groups.values())
+
+    def _pipelined_updates(
+        self, client: Any, calls: Sequence[tuple[str, tuple[Any, ...]]]
+    ) -> list[Any]:
+        sha = SCRIPTS.sha["update"]
+        pipe = client.pipeline(transaction=False)
+        for key, args in calls:
+            pipe.evalsha(sha, 1, key, *args)
+        replies: list[Any] = pipe.execute(raise_on_error=False)
+        missing = [i for i, r in enumerate(replies) if isinstance(r, self._noscript)]
+        if missing:  # NOSCRIPT: nothing of those ran; load the script and run them again
+            client.script_load(SCRIPTS.update)
+            pipe = client.pipeline(transaction=False)
+            for i in missing:
+                key, args = calls[i]
+                pipe.evalsha(sha, 1, key, *args)
+            for i, reply in zip(missing, pipe.execute(raise_on_error=False), strict=True):
+                replies[i] = reply
+        moved = [i for i, r in enumerate(replies) if isinstance(r, self._redirect)]
+        for i in moved:  # the cluster was resharded under us: nothing ran; go the long way
+            key, args = calls[i]
+            try:
+                replies[i] = self._evalsha("update", (key,), args)
+            except self._errors as exc:
+                replies[i] = exc
+        return replies
 
     def get(self, namespace: str, job_id: str) -> JobStatus | None:
         """One HMGET of the job's hash."""
         key = self.job_key(namespace, job_id)
         with self._guard("read"):
-            values = self.client.hmget(key, _FIELDS)
+            values = self.client.hmget(key, FIELDS)
         return job_from_fields(namespace, job_id, values)
 
     def delete(self, namespace: str, job_id: str) -> bool:
@@ -309,30 +344,15 @@ class RedisStore:
         index = self.index_key(namespace)
         with self._guard("list"):
             pipe = self.client.pipeline(transaction=False)
-            if before is None:
-                pipe.zrevrangebyscore(index, "+inf", "-inf", start=0, num=limit, withscores=True)
-            else:
-                ms, last_id = before
-                pipe.zrevrangebyscore(index, f"({ms}", "-inf", start=0, num=limit, withscores=True)
-                pipe.zrangebyscore(index, ms, ms, withscores=True)
-            replies = pipe.execute()
-            entries = [(int(score), _text(member)) for member, score in replies[0]]
-            if before is not None:
-                ties = [(int(score), _text(m)) for m, score in replies[1]]
-                entries += [entry for entry in ties if entry[1] < last_id]
-            entries.sort(reverse=True)
-            entries = entries[:limit]
+            queue_index_reads(pipe, index, limit, before)
+            entries = index_entries(pipe.execute(), limit, before)
             if not entries:
                 return []
             pipe = self.client.pipeline(transaction=False)
             for _, jid in entries:
-                pipe.hmget(self.job_key(namespace, jid), _FIELDS)
+                pipe.hmget(self.job_key(namespace, jid), FIELDS)
             rows = pipe.execute()
-        jobs = [
-            job_from_fields(namespace, jid, row)
-            for (_, jid), row in zip(entries, rows, strict=True)
-        ]
-        return [job for job in jobs if job is not None]  # deleted meanwhile
+        return jobs_from_rows(namespace, entries, rows)
 
     def memory_usage(self, namespace: str, job_id: str) -> int:
         """Bytes Redis holds for the job's hash (``MEMORY USAGE``), 0 if absent."""
@@ -344,6 +364,39 @@ class RedisStore:
         """Close the client's connections (also a client you passed in)."""
         with self._guard("close"):
             self.client.close()
+
+
+def queue_index_reads(pipe: Any, index: str, limit: int, before: ListKey | None) -> None:
+    """Queue the index reads of one page on *pipe* (sync or async pipeline)."""
+    if before is None:
+        pipe.zrevrangebyscore(index, "+inf", "-inf", start=0, num=limit, withscores=True)
+    else:
+        ms = before[0]
+        pipe.zrevrangebyscore(index, f"({ms}", "-inf", start=0, num=limit, withscores=True)
+        pipe.zrangebyscore(index, ms, ms, withscores=True)  # ties on the cursor's millisecond
+
+
+def index_entries(replies: Sequence[Any], limit: int, before: ListKey | None) -> list[ListKey]:
+    """The page's ``(started ms, job id)`` keys, newest first, from the index reads."""
+    try:
+        entries = [(int(score), _text(member)) for member, score in replies[0]]
+        if before is not None:
+            ties = [(int(score), _text(member)) for member, score in replies[1]]
+            entries += [entry for entry in ties if entry < before]
+    except (TypeError, ValueError, IndexError, UnicodeDecodeError, OverflowError):
+        raise _unexpected("a listing", replies) from None
+    entries.sort(reverse=True)
+    return entries[:limit]
+
+
+def jobs_from_rows(
+    namespace: str, entries: Sequence[ListKey], rows: Sequence[Any]
+) -> list[JobStatus]:
+    """The jobs read for a page (those deleted meanwhile are left out)."""
+    jobs = [
+        job_from_fields(namespace, jid, row) for (_, jid), row in zip(entries, rows, strict=True)
+    ]
+    return [job for job in jobs if job is not None]
 
 
 def update_args(delta: Delta, now: _dt.datetime) -> tuple[Any, ...]:
