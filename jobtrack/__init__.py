@@ -8,6 +8,7 @@
 'completed'
 """
 
+from .async_tracker import AsyncJobTracker
 from .clock import Clock, utc_now
 from .errors import (
     ConfigurationError,
@@ -32,6 +33,7 @@ __version__ = "0.1.0"
 __all__ = [
     "MAX_COUNT",
     "MAX_ERROR_LENGTH",
+    "AsyncJobTracker",
     "Clock",
     "ConfigurationError",
     "FileStore",

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import os
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
-from jobtrack import FileStore, JobTracker, MemoryStore, Store
+from jobtrack import AsyncJobTracker, FileStore, JobTracker, MemoryStore, Store
 from tests.helpers import ManualClock
 
 pytest_plugins = ["tests.redis_fixtures"]
@@ -60,9 +63,62 @@ def clock() -> ManualClock:
     return ManualClock()
 
 
+class AsyncFacade:
+    """Drives an AsyncJobTracker from sync test code, on one event loop per test."""
+
+    def __init__(self, tracker: AsyncJobTracker, loop: asyncio.AbstractEventLoop) -> None:
+        self.tracker = tracker
+        self.store = tracker.store
+        self._loop = loop
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.tracker, name)
+        if not inspect.iscoroutinefunction(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return self._loop.run_until_complete(attr(*args, **kwargs))
+
+        return call
+
+    def close(self) -> None:
+        self._loop.run_until_complete(self.tracker._async.aclose())
+
+
+TrackerFactory = Callable[..., JobTracker]
+
+
+@pytest.fixture(params=["sync", "async"])
+def api(request: pytest.FixtureRequest) -> str:
+    return request.param  # type: ignore[no-any-return]
+
+
 @pytest.fixture
-def tracker(store: Store, clock: ManualClock) -> JobTracker:
-    return JobTracker(store, clock=clock)
+def tracker_factory(api: str) -> Iterator[TrackerFactory]:
+    """Makes a JobTracker, or an AsyncJobTracker behind a sync facade."""
+    if api == "sync":
+        yield JobTracker
+        return
+    loop = asyncio.new_event_loop()
+    made: list[AsyncFacade] = []
+
+    def make(store: Store, *, clock: Any = None) -> JobTracker:
+        facade = AsyncFacade(AsyncJobTracker(store, clock=clock), loop)
+        made.append(facade)
+        return facade  # type: ignore[return-value]
+
+    try:
+        yield make
+    finally:
+        for facade in made:
+            facade.close()
+        loop.run_until_complete(loop.shutdown_default_executor())
+        loop.close()
+
+
+@pytest.fixture
+def tracker(tracker_factory: TrackerFactory, store: Store, clock: ManualClock) -> JobTracker:
+    return tracker_factory(store, clock=clock)
 
 
 @pytest.fixture(autouse=True)

@@ -22,6 +22,7 @@ from jobtrack import (
     Store,
     Update,
 )
+from tests.conftest import TrackerFactory
 from tests.helpers import T0, UTC, ManualClock
 
 NS = "my-documents"
@@ -280,8 +281,10 @@ class TestList:
 
 
 class TestClock:
-    def test_freezegun_moves_the_default_clock(self, store: Store) -> None:
-        tracker = JobTracker(store)
+    def test_freezegun_moves_the_default_clock(
+        self, store: Store, tracker_factory: TrackerFactory
+    ) -> None:
+        tracker = tracker_factory(store)
         with freeze_time("2026-05-21 12:00:00.123456") as frozen:
             job = tracker.start(NS, 2)
             assert job.started_at == dt.datetime(2026, 5, 21, 12, 0, 0, 123000, tzinfo=UTC)
@@ -290,10 +293,12 @@ class TestClock:
         assert after.updated_at == dt.datetime(2026, 5, 21, 12, 0, 1, 623000, tzinfo=UTC)
         assert tracker.get(NS, job.job_id) == after
 
-    def test_injected_clock_is_truncated_to_ms_and_converted_to_utc(self, store: Store) -> None:
+    def test_injected_clock_is_truncated_to_ms_and_converted_to_utc(
+        self, store: Store, tracker_factory: TrackerFactory
+    ) -> None:
         tz = dt.timezone(dt.timedelta(hours=2))
         clock = ManualClock(dt.datetime(2026, 5, 21, 14, 0, 0, 999999, tzinfo=tz))
-        job = JobTracker(store, clock=clock).start(NS, 1)
+        job = tracker_factory(store, clock=clock).start(NS, 1)
         assert job.started_at == dt.datetime(2026, 5, 21, 12, 0, 0, 999000, tzinfo=UTC)
         assert job.started_at.utcoffset() == dt.timedelta(0)
         assert job.to_dict()["started_at"] == "2026-05-21T12:00:00.999Z"

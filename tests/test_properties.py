@@ -8,7 +8,8 @@ import itertools
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jobtrack import InvalidUpdate, JobFinished, JobTracker, Store
+from jobtrack import InvalidUpdate, JobFinished, Store
+from tests.conftest import TrackerFactory
 from tests.helpers import T0, ManualClock, RefJob, job_tuple
 
 NS = "prop"
@@ -31,10 +32,10 @@ operations = st.lists(
 )
 @given(total=st.integers(0, 20), ops=operations)
 def test_random_updates_match_the_reference_model(
-    store: Store, total: int, ops: list[tuple[object, ...]]
+    store: Store, tracker_factory: TrackerFactory, total: int, ops: list[tuple[object, ...]]
 ) -> None:
     clock = ManualClock()
-    tracker = JobTracker(store, clock=clock)
+    tracker = tracker_factory(store, clock=clock)
     job_id = f"p{next(_ids)}"
     tracker.start(NS, total, job_id=job_id)
     ref = RefJob(total, T0)

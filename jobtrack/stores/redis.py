@@ -360,6 +360,18 @@ class RedisStore:
             used = self.client.memory_usage(self.job_key(namespace, job_id), samples=0)
         return int(used or 0)
 
+    def asyncio(self) -> Any:
+        """The native async view of this store (``redis.asyncio``, same scripts).
+
+        Built from the store's URL; a store made from a client you passed has
+        none (None), and async callers then run it in a worker thread.
+        """
+        if self.url is None:
+            return None
+        from .redis_async import AsyncRedisStore  # noqa: PLC0415
+
+        return AsyncRedisStore(self)
+
     def close(self) -> None:
         """Close the client's connections (also a client you passed in)."""
         with self._guard("close"):
@@ -420,7 +432,7 @@ def _redact(url: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
 
 
-def _client_options(timeout: float, redis: Any) -> dict[str, Any]:
+def client_options(timeout: float) -> dict[str, Any]:
     from redis.backoff import NoBackoff  # noqa: PLC0415
     from redis.retry import Retry  # noqa: PLC0415
 
@@ -435,7 +447,7 @@ def _client_options(timeout: float, redis: Any) -> dict[str, Any]:
 def connect(url: str, timeout: float = DEFAULT_TIMEOUT) -> Any:
     """A redis-py client for *url* with jobtrack's timeouts and no automatic retries."""
     redis = import_redis()
-    options = _client_options(timeout, redis)
+    options = client_options(timeout)
     try:
         if url.startswith("redis+cluster://"):
             nodes, kwargs = cluster_nodes(url)
