@@ -1,0 +1,232 @@
+"""The status route as a pure ASGI app (no web framework at runtime).
+
+``status_app(tracker)`` serves ``GET``/``HEAD
+/namespaces/{namespace_name}/upload-jobs/{job_id}`` exactly as SPEC section 1
+says, plus its OpenAPI document at ``/openapi.json``. Mount it anywhere: paths
+are read relative to ``root_path``. It answers lifespan (closing the store's
+connections at shutdown), never blocks the event loop, and never shows a
+traceback: unexpected errors are logged and answered with a bare 500.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import urllib.parse
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from typing import Any
+
+from .async_tracker import AsyncJobTracker
+from .errors import ConfigurationError, JobNotFound, StoreUnavailable
+from .names import MAX_NAME_LENGTH, is_valid_name
+from .openapi import openapi_document
+from .tracker import JobTracker
+
+__all__ = ["RETRY_AFTER_SECONDS", "Authorize", "StatusApp", "status_app"]
+
+logger = logging.getLogger("jobtrack.asgi")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+AuthDecision = bool | int | None
+Authorize = Callable[[str, Mapping[str, str]], AuthDecision | Awaitable[AuthDecision]]
+"""``authorize(namespace, headers)``: True or None lets the request through;
+False or 403 answers 403; 401 answers 401. It may be a coroutine function.
+Header names are lowercase; repeated headers are joined with ``", "``."""
+
+RETRY_AFTER_SECONDS = 2
+"""``Retry-After`` of a 503 (store unreachable)."""
+
+_ALLOWED = ("GET", "HEAD")
+_ALLOW_HEADER = (b"allow", b"GET, HEAD")
+_BASE_HEADERS = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
+
+
+def _dumps(document: Mapping[str, Any]) -> bytes:
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _error_body(message: str, namespace: str | None = None, job_id: str | None = None) -> bytes:
+    body: dict[str, Any] = {}
+    if job_id is not None:
+        body["job_id"] = job_id
+    if namespace is not None:
+        body["namespace_name"] = namespace
+    body["status"] = "failure"
+    body["message"] = message
+    return _dumps(body)
+
+
+def _name_problem(what: str, value: str) -> str:
+    shown = value if len(value) <= 64 else value[:64] + "..."
+    return (
+        f"Invalid {what} {shown!r}: use 1-{MAX_NAME_LENGTH} characters of "
+        "A-Z, a-z, 0-9, '_' and '-'."
+    )
+
+
+class StatusApp:
+    """The ASGI app behind :func:`status_app`."""
+
+    def __init__(self, tracker: AsyncJobTracker, authorize: Authorize | None) -> None:
+        self.tracker = tracker
+        self.authorize = authorize
+        from . import __version__  # noqa: PLC0415 - the package imports this module lazily
+
+        self._openapi = _dumps(openapi_document(__version__))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one ASGI connection."""
+        kind = scope.get("type")
+        if kind == "http":
+            await self._http(scope, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+        elif kind == "websocket":
+            message = await receive()
+            if message.get("type") == "websocket.connect":
+                await send({"type": "websocket.close", "code": 1003})
+        # any other scope type: nothing to serve, nothing sent
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                try:
+                    await self.tracker.aclose()
+                except Exception as exc:  # report, never raise out of the server
+                    logger.exception("closing the job store failed")
+                    await send({"type": "lifespan.shutdown.failed", "message": str(exc)})
+                else:
+                    await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, send: Send) -> None:
+        try:
+            status, body, extra = await self._respond(scope)
+        except Exception:  # never a traceback over HTTP
+            logger.exception("jobtrack status route failed")
+            status, body, extra = 500, _error_body("Internal server error."), []
+        headers = [*_BASE_HEADERS, (b"content-length", str(len(body)).encode()), *extra]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        head = scope.get("method") == "HEAD"
+        await send({"type": "http.response.body", "body": b"" if head else body})
+
+    async def _respond(self, scope: Scope) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        method = scope.get("method", "GET")
+        route = _match(scope)
+        if route is None:
+            if _relative_path(scope) == "/openapi.json":
+                if method not in _ALLOWED:
+                    return 405, _error_body("Method not allowed."), [_ALLOW_HEADER]
+                return 200, self._openapi, []
+            return 404, _error_body("Not found."), []
+        namespace, job_id = route
+        if method not in _ALLOWED:
+            return 405, _error_body("Method not allowed.", namespace, job_id), [_ALLOW_HEADER]
+        if not is_valid_name(namespace):
+            return (
+                400,
+                _error_body(_name_problem("namespace name", namespace), namespace, job_id),
+                [],
+            )
+        if not is_valid_name(job_id):
+            return 400, _error_body(_name_problem("job id", job_id), namespace, job_id), []
+        if self.authorize is not None:
+            denied = await self._check(namespace, scope)
+            if denied is not None:
+                return (
+                    denied,
+                    _error_body(
+                        "Not authenticated." if denied == 401 else "Not allowed.", namespace, job_id
+                    ),
+                    [],
+                )
+        try:
+            job = await self.tracker.get(namespace, job_id)
+        except JobNotFound as exc:
+            return 404, _error_body(str(exc), namespace, job_id), []
+        except StoreUnavailable:
+            logger.warning("job store unavailable", exc_info=True)
+            retry = (b"retry-after", str(RETRY_AFTER_SECONDS).encode())
+            message = "The job store is unavailable; retry later."
+            return 503, _error_body(message, namespace, job_id), [retry]
+        return 200, _dumps(job.to_dict()), []
+
+    async def _check(self, namespace: str, scope: Scope) -> int | None:
+        assert self.authorize is not None
+        headers: dict[str, str] = {}
+        for raw_name, raw_value in scope.get("headers", []):
+            name = raw_name.decode("latin-1").lower()
+            value = raw_value.decode("latin-1")
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        decision = self.authorize(namespace, headers)
+        if inspect.isawaitable(decision):
+            decision = await decision
+        if decision is True or decision is None:
+            return None
+        if decision is False or decision == 403:
+            return 403
+        if decision == 401:
+            return 401
+        raise ConfigurationError(
+            f"authorize hook returned {decision!r}: use True, False, 401 or 403"
+        )
+
+
+def _relative_path(scope: Scope) -> str:
+    path: str = scope.get("path", "")
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    return path
+
+
+def _match(scope: Scope) -> tuple[str, str] | None:
+    """(namespace, job id), percent-decoded, if the path is the status route."""
+    relative = _relative_path(scope)
+    raw = scope.get("raw_path")
+    if not raw:
+        parts = relative.split("/")
+        if len(parts) == 5 and parts[:2] == ["", "namespaces"] and parts[3] == "upload-jobs":
+            return parts[2], parts[4]
+        return None
+    # Split the path as sent, before decoding, so that an encoded "/" stays
+    # inside its name (making it malformed) instead of adding a segment. The
+    # decoded tail must then be the whole path below root_path.
+    tail = raw.decode("latin-1").split("/")[-4:]
+    if len(tail) != 4:
+        return None
+    literal, ns, middle, job = (urllib.parse.unquote(part) for part in tail)
+    if literal != "namespaces" or middle != "upload-jobs":
+        return None
+    if relative != f"/namespaces/{ns}/upload-jobs/{job}":
+        return None
+    return ns, job
+
+
+def status_app(
+    tracker: JobTracker | AsyncJobTracker, *, authorize: Authorize | None = None
+) -> StatusApp:
+    """An ASGI app serving ``GET /namespaces/{namespace_name}/upload-jobs/{job_id}``.
+
+    *tracker* may be sync or async: a sync one is served through an
+    :class:`AsyncJobTracker` over the same store, so no request blocks the
+    event loop. *authorize*, if given, is asked about every well-formed
+    request before the store is read (see :data:`Authorize`).
+    """
+    if isinstance(tracker, JobTracker):
+        tracker = AsyncJobTracker.from_tracker(tracker)
+    elif not isinstance(tracker, AsyncJobTracker):
+        raise ConfigurationError(
+            f"status_app needs a JobTracker or AsyncJobTracker, got {type(tracker).__name__}"
+        )
+    if authorize is not None and not callable(authorize):
+        raise ConfigurationError("authorize must be callable")
+    return StatusApp(tracker, authorize)

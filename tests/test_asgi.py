@@ -1,0 +1,364 @@
+"""The status route: SPEC section 1 exactly, in-process, mounted, and over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from freezegun import freeze_time
+
+from jobtrack import AsyncJobTracker, JobTracker, MemoryStore, RedisStore
+from jobtrack.asgi import status_app
+from tests.asgi_driver import call
+from tests.test_model import SPEC_EXAMPLE
+
+JOB = "job-a0e3d54b9d0d4616949474697308a39c"
+NS = "my-documents"
+ROUTE = f"/namespaces/{NS}/upload-jobs/{JOB}"
+SPEC_BYTES = json.dumps(json.loads(SPEC_EXAMPLE), separators=(",", ":")).encode()
+NOT_FOUND = f"Upload job '{JOB}' not found in namespace 'other'."
+
+
+@pytest.fixture
+def tracker() -> JobTracker:
+    tracker = JobTracker(MemoryStore())
+    with freeze_time("2026-05-21T12:00:00Z"):
+        tracker.start(NS, 1, job_id=JOB)
+    return tracker
+
+
+@pytest.fixture
+def app(tracker: JobTracker) -> Any:
+    return status_app(tracker)
+
+
+def error(message: str, ns: str | None = None, job: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    if job is not None:
+        body["job_id"] = job
+    if ns is not None:
+        body["namespace_name"] = ns
+    return {**body, "status": "failure", "message": message}
+
+
+def check_common(response: Any) -> None:
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["cache-control"] == "no-store"
+    assert int(response.headers["content-length"]) == len(response.body)
+
+
+class TestInProcess:
+    def test_spec_example_byte_for_byte(self, app: Any) -> None:
+        response = call(app, "GET", ROUTE)
+        assert response.status == 200
+        assert response.body == SPEC_BYTES
+        check_common(response)
+
+    def test_httpx_asgi_transport(self, app: Any) -> None:
+        async def main() -> httpx.Response:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                return await client.get(ROUTE)
+
+        response = asyncio.run(main())
+        assert response.status_code == 200
+        assert response.content == SPEC_BYTES
+        assert list(response.json()) == list(json.loads(SPEC_EXAMPLE))
+
+    def test_head_has_the_headers_and_no_body(self, app: Any) -> None:
+        response = call(app, "HEAD", ROUTE)
+        assert response.status == 200 and response.body == b""
+        assert response.headers["content-length"] == str(len(SPEC_BYTES))
+        assert response.headers["cache-control"] == "no-store"
+
+    def test_unknown_job_and_other_namespace_are_404(self, app: Any) -> None:
+        response = call(app, "GET", f"/namespaces/other/upload-jobs/{JOB}")
+        assert response.status == 404
+        assert (
+            response.body
+            == json.dumps(error(NOT_FOUND, "other", JOB), separators=(",", ":")).encode()
+        )
+        check_common(response)
+        missing = call(app, "GET", f"/namespaces/{NS}/upload-jobs/job-nope")
+        assert json.loads(missing.body) == error(
+            f"Upload job 'job-nope' not found in namespace '{NS}'.", NS, "job-nope"
+        )
+
+    @pytest.mark.parametrize(
+        ("raw", "ns", "job"),
+        [
+            ("/namespaces/a%2Fb/upload-jobs/x", "a/b", "x"),
+            ("/namespaces/a%2fb/upload-jobs/x", "a/b", "x"),
+            ("/namespaces/ns/upload-jobs/..%2F..%2Fetc", "ns", "../../etc"),
+            ("/namespaces/a%20b/upload-jobs/x", "a b", "x"),
+            ("/namespaces/..%2F/upload-jobs/x", "../", "x"),
+            ("/namespaces/%2E%2E/upload-jobs/x", "..", "x"),
+            ("/namespaces/%C3%BC/upload-jobs/x", "ü", "x"),
+            ("/namespaces/a%00/upload-jobs/x", "a\x00", "x"),
+            ("/namespaces/ns/upload-jobs/" + "x" * 129, "ns", "x" * 129),
+            ("/namespaces//upload-jobs/x", "", "x"),
+            ("/namespaces/ns/upload-jobs/", "ns", ""),
+            ("/namespaces/ns/upload-jobs/a%3Ab", "ns", "a:b"),
+        ],
+    )
+    def test_malformed_names_are_400(self, app: Any, raw: str, ns: str, job: str) -> None:
+        response = call(app, "GET", raw)
+        assert response.status == 400, raw
+        body = json.loads(response.body)
+        assert list(body) == ["job_id", "namespace_name", "status", "message"]
+        assert (body["job_id"], body["namespace_name"], body["status"]) == (job, ns, "failure")
+        assert "Invalid" in body["message"]
+        check_common(response)
+
+    @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
+    @pytest.mark.parametrize("raw", [ROUTE, "/namespaces/a%2Fb/upload-jobs/x"])
+    def test_other_methods_are_405_before_names(self, app: Any, method: str, raw: str) -> None:
+        response = call(app, method, raw)
+        assert response.status == 405
+        assert response.headers["allow"] == "GET, HEAD"
+        body = json.loads(response.body)
+        assert body["status"] == "failure" and list(body)[-2:] == ["status", "message"]
+        check_common(response)
+
+    @pytest.mark.parametrize("method", ["GET", "POST", "HEAD", "DELETE"])
+    @pytest.mark.parametrize(
+        "raw",
+        [
+            "/",
+            "/namespaces",
+            f"/namespaces/{NS}/upload-jobs",
+            f"/namespaces/{NS}/upload-jobs/{JOB}/",
+            f"/namespaces/{NS}/x/upload-jobs/{JOB}",
+            f"/api/namespaces/{NS}/upload-jobs/{JOB}",
+            f"/namespaces/{NS}/upload-job/{JOB}",
+            "/openapi.json/x",
+        ],
+    )
+    def test_other_paths_are_404(self, app: Any, method: str, raw: str) -> None:
+        response = call(app, method, raw)
+        assert response.status == 404
+        if method != "HEAD":
+            assert json.loads(response.body) == error("Not found.")
+        check_common(response) if method != "HEAD" else None
+
+    def test_async_tracker_and_file_store(self, tmp_path: Any) -> None:
+        sync = JobTracker(f"file:{tmp_path}")
+        job = sync.start(NS, 3)
+        for tracker in (sync, AsyncJobTracker(f"file:{tmp_path}")):
+            response = call(
+                status_app(tracker), "GET", f"/namespaces/{NS}/upload-jobs/{job.job_id}"
+            )
+            assert json.loads(response.body) == job.to_dict()
+
+    def test_store_unreachable_is_503_with_no_detail(self) -> None:
+        import port_for
+
+        port = port_for.select_random()
+        app = status_app(JobTracker(RedisStore(f"redis://127.0.0.1:{port}/0", timeout=0.5)))
+        response = call(app, "GET", ROUTE)
+        assert response.status == 503
+        assert response.headers["retry-after"] == "2"
+        assert json.loads(response.body) == error(
+            "The job store is unavailable; retry later.", NS, JOB
+        )
+        check_common(response)
+
+    def test_unexpected_failure_is_500_with_no_traceback(self, caplog: Any) -> None:
+        class Broken(MemoryStore):
+            def get(self, namespace: str, job_id: str) -> Any:
+                raise RuntimeError("secret internal detail")
+
+        response = call(status_app(JobTracker(Broken())), "GET", ROUTE)
+        assert response.status == 500
+        assert json.loads(response.body) == error("Internal server error.")
+        assert b"secret" not in response.body and b"Traceback" not in response.body
+        assert "secret internal detail" in caplog.text  # logged for the operator
+
+    def test_refuses_a_non_tracker(self) -> None:
+        from jobtrack import ConfigurationError
+
+        with pytest.raises(ConfigurationError):
+            status_app("memory://")  # type: ignore[arg-type]
+
+
+class TestAuthorize:
+    @pytest.mark.parametrize(
+        ("decision", "status"), [(True, 200), (None, 200), (False, 403), (403, 403), (401, 401)]
+    )
+    def test_decisions(self, tracker: JobTracker, decision: Any, status: int) -> None:
+        seen: list[Any] = []
+
+        def authorize(namespace: str, headers: Any) -> Any:
+            seen.append((namespace, dict(headers)))
+            return decision
+
+        app = status_app(tracker, authorize=authorize)
+        response = call(
+            app,
+            "GET",
+            ROUTE,
+            headers=[(b"Authorization", b"Bearer t"), (b"X-A", b"1"), (b"x-a", b"2")],
+        )
+        assert response.status == status
+        assert seen == [(NS, {"authorization": "Bearer t", "x-a": "1, 2"})]
+        if status != 200:
+            body = json.loads(response.body)
+            assert body["status"] == "failure" and body["namespace_name"] == NS
+
+    def test_async_hook(self, tracker: JobTracker) -> None:
+        async def authorize(namespace: str, headers: Any) -> bool:
+            return headers.get("authorization") == "Bearer good"
+
+        app = status_app(tracker, authorize=authorize)
+        assert call(app, "GET", ROUTE, headers=[(b"authorization", b"Bearer good")]).status == 200
+        assert call(app, "GET", ROUTE, headers=[(b"authorization", b"Bearer bad")]).status == 403
+
+    def test_names_are_checked_before_the_hook(self, tracker: JobTracker) -> None:
+        def authorize(namespace: str, headers: Any) -> bool:
+            raise AssertionError("must not be asked")
+
+        app = status_app(tracker, authorize=authorize)
+        assert call(app, "GET", "/namespaces/a%2Fb/upload-jobs/x").status == 400
+
+    def test_bad_hook_answer_is_500(self, tracker: JobTracker) -> None:
+        app = status_app(tracker, authorize=lambda ns, h: "yes")  # type: ignore[arg-type,return-value]
+        assert call(app, "GET", ROUTE).status == 500
+
+
+class TestProtocol:
+    def test_lifespan_closes_the_store(self) -> None:
+        closed: list[bool] = []
+
+        class Spy(MemoryStore):
+            def close(self) -> None:
+                closed.append(True)
+
+        app = status_app(JobTracker(Spy()))
+        messages = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+        sent: list[Any] = []
+
+        async def receive() -> Any:
+            return next(messages)
+
+        async def send(message: Any) -> None:
+            sent.append(message["type"])
+
+        asyncio.run(app({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send))
+        assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+        assert closed == [True]
+
+    def test_websocket_is_refused(self, app: Any) -> None:
+        sent: list[Any] = []
+
+        async def receive() -> Any:
+            return {"type": "websocket.connect"}
+
+        async def send(message: Any) -> None:
+            sent.append(message)
+
+        asyncio.run(app({"type": "websocket", "path": ROUTE}, receive, send))
+        assert sent == [{"type": "websocket.close", "code": 1003}]
+
+    def test_openapi_document(self, app: Any) -> None:
+        response = call(app, "GET", "/openapi.json")
+        assert response.status == 200
+        doc = json.loads(response.body)
+        assert doc["openapi"] == "3.1.0"
+        assert "/namespaces/{namespace_name}/upload-jobs/{job_id}" in doc["paths"]
+        assert call(app, "POST", "/openapi.json").status == 405
+
+
+def over_asgi(app: Any, requests: list[tuple[str, str]]) -> list[httpx.Response]:
+    """Send requests to *app* in process with httpx's ASGITransport."""
+
+    async def main() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            return [await client.request(method, url) for method, url in requests]
+
+    return asyncio.run(main())
+
+
+class TestMounted:
+    def test_starlette_mount(self, tracker: JobTracker) -> None:
+        from starlette.applications import Starlette
+        from starlette.routing import Mount
+
+        outer = Starlette(routes=[Mount("/api/v1", app=status_app(tracker))])
+        ok, encoded, unmounted, openapi = over_asgi(
+            outer,
+            [
+                ("GET", f"/api/v1{ROUTE}"),
+                ("GET", f"/api/v1/namespaces/a%2Fb/upload-jobs/{JOB}"),
+                ("GET", ROUTE),
+                ("GET", "/api/v1/openapi.json"),
+            ],
+        )
+        assert ok.status_code == 200 and ok.content == SPEC_BYTES
+        assert encoded.status_code == 400 and encoded.json()["namespace_name"] == "a/b"
+        assert unmounted.status_code == 404
+        assert openapi.json()["openapi"] == "3.1.0"
+
+    def test_fastapi_mount(self, tracker: JobTracker) -> None:
+        from fastapi import FastAPI
+
+        outer = FastAPI()
+        outer.mount("/jobs", status_app(tracker))
+        ok, missing, post = over_asgi(
+            outer,
+            [
+                ("GET", f"/jobs{ROUTE}"),
+                ("GET", f"/jobs/namespaces/other/upload-jobs/{JOB}"),
+                ("POST", f"/jobs{ROUTE}"),
+            ],
+        )
+        assert ok.status_code == 200 and ok.content == SPEC_BYTES
+        assert ok.headers["cache-control"] == "no-store"
+        assert missing.status_code == 404 and missing.json()["message"] == NOT_FOUND
+        assert post.status_code == 405
+
+
+@pytest.fixture
+def served(tracker: JobTracker) -> Iterator[str]:
+    """The app under a real uvicorn server, on a socket bound before it starts."""
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(status_app(tracker), log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+class TestOverHttp:
+    def test_uvicorn(self, served: str) -> None:
+        with httpx.Client(base_url=served, timeout=10) as client:
+            response = client.get(ROUTE)
+            assert response.status_code == 200
+            assert response.content == SPEC_BYTES
+            assert response.headers["cache-control"] == "no-store"
+            assert response.headers["content-type"] == "application/json"
+            head = client.head(ROUTE)
+            assert head.status_code == 200 and head.content == b""
+            bad = client.get(f"/namespaces/a%2Fb/upload-jobs/{JOB}")
+            assert bad.status_code == 400 and bad.json()["namespace_name"] == "a/b"
+            post = client.post(ROUTE)
+            assert post.status_code == 405 and post.headers["allow"] == "GET, HEAD"
+            assert client.get("/nothing/here").status_code == 404
+            assert client.get(f"/namespaces/other/upload-jobs/{JOB}").json()["message"] == NOT_FOUND
