@@ -1,0 +1,5 @@
+"""``python -m jobtrack``: the jobtrack command."""
+
+from .cli import run
+
+run()

@@ -1,0 +1,249 @@
+"""The jobtrack console script, run for real in subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from jobtrack import JobTracker
+
+SCRIPT = str(Path(sys.executable).parent / "jobtrack")
+TIMEOUT = 60
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    """A clean environment whose default store lives in tmp_path."""
+    env = {k: v for k, v in os.environ.items() if k not in ("JOBTRACK_STORE", "REDIS_URL")}
+    env["XDG_STATE_HOME"] = str(tmp_path / "state")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+@pytest.fixture
+def store_url(tmp_path: Path) -> str:
+    return f"file://{tmp_path}/jobs"
+
+
+def run(*args: str, env: dict[str, str], check: bool = False) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [SCRIPT, *args], env=env, capture_output=True, text=True, timeout=TIMEOUT, check=False
+    )
+    assert "Traceback" not in result.stderr, result.stderr
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_help_and_python_m(env: dict[str, str]) -> None:
+    out = run("--help", env=env, check=True).stdout
+    for command in ("demo", "serve", "status", "list", "watch", "abort"):
+        assert command in out
+    via_module = subprocess.run(
+        [sys.executable, "-m", "jobtrack", "--version"], capture_output=True, text=True, check=True
+    )
+    assert via_module.stdout.startswith("jobtrack ")
+
+
+def test_demo_runs_to_completion(env: dict[str, str]) -> None:
+    result = run(
+        "demo", "--port", "0", "--items", "30", "--workers", "3", "--failure-rate", "0.3",
+        "--item-seconds", "0", "--seed", "7", "--exit-when-done", env=env, check=True,
+    )  # fmt: skip
+    assert re.search(
+        r"curl -s http://127\.0\.0\.1:\d+/namespaces/demo/upload-jobs/job-[0-9a-f]{32}",
+        result.stdout,
+    )
+    final = json.loads(result.stdout[result.stdout.index("{") :])
+    assert final["status"] == "completed"
+    assert final["successful"] + final["failed"] == final["processed"] == 30
+    assert final["failed"] > 0 and final["last_error"].startswith("item ")
+    # the demo's job is in the default store, where the other commands find it
+    listed = run("list", "demo", "--json", env=env, check=True)
+    assert json.loads(listed.stdout)["items"][0]["job_id"] == final["job_id"]
+
+
+def _started(proc: subprocess.Popen[str], marker: str) -> list[str]:
+    """Read the process's stdout up to the first line containing *marker*."""
+    assert proc.stdout is not None
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if marker in line:
+            return lines
+    raise AssertionError(f"{marker!r} never printed; got {lines!r}")
+
+
+@pytest.fixture
+def popen() -> Iterator[list[subprocess.Popen[str]]]:
+    procs: list[subprocess.Popen[str]] = []
+    yield procs
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream:
+                stream.close()
+
+
+def _spawn(procs: list[Any], *args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [SCRIPT, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    procs.append(proc)
+    return proc
+
+
+def test_demo_serves_while_it_runs(env: dict[str, str], popen: list[Any]) -> None:
+    proc = _spawn(
+        popen, "demo", "--port", "0", "--items", "40", "--item-seconds", "0.05",
+        "--exit-when-done", env=env,
+    )  # fmt: skip
+    url = re.search(r"curl -s (\S+)", "".join(_started(proc, "curl -s"))).group(1)  # type: ignore[union-attr]
+    doc = httpx.get(url, timeout=10).json()
+    assert doc["namespace_name"] == "demo" and doc["total"] == 40
+    assert doc["status"] in ("running", "completed")
+    assert proc.wait(timeout=TIMEOUT) == 0
+
+
+def test_demo_stops_cleanly_on_ctrl_c(env: dict[str, str], popen: list[Any]) -> None:
+    proc = _spawn(popen, "demo", "--port", "0", "--items", "100000", "--item-seconds", "1", env=env)
+    _started(proc, "Ctrl-C")
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=TIMEOUT) == 0
+    assert "Traceback" not in proc.stderr.read()  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_serve_answers_over_http_and_stops_on_signal(
+    env: dict[str, str], store_url: str, popen: list[Any], sig: signal.Signals
+) -> None:
+    tracker = JobTracker(store_url)
+    job = tracker.start("ns", 4)
+    proc = _spawn(popen, "serve", "--store", store_url, "--port", "0", env=env)
+    base = re.search(r"(http://\S+)", _started(proc, "jobtrack serve")[-1]).group(1)  # type: ignore[union-attr]
+    response = httpx.get(f"{base}/namespaces/ns/upload-jobs/{job.job_id}", timeout=10)
+    assert response.status_code == 200 and response.json() == job.to_dict()
+    assert httpx.get(f"{base}/namespaces/ns/upload-jobs/nope", timeout=10).status_code == 404
+    proc.send_signal(sig)
+    assert proc.wait(timeout=TIMEOUT) == 0
+    assert "Traceback" not in proc.stderr.read()  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("failed", "exit_status"), [(0, 0), (1, 1)])
+def test_watch_until_another_process_completes_the_job(
+    env: dict[str, str], store_url: str, popen: list[Any], failed: int, exit_status: int
+) -> None:
+    tracker = JobTracker(store_url)
+    job = tracker.start("ns", 5)
+    proc = _spawn(
+        popen, "watch", "ns", job.job_id, "--store", store_url, "--interval", "0.05", env=env
+    )
+    tracker.record("ns", job.job_id, processed=2, successful=2)
+    completer = subprocess.run(
+        [SCRIPT, "abort", "ns", job.job_id, "--store", store_url, "--error", "gave up"]
+        if failed
+        else [sys.executable, "-c", _COMPLETE, store_url, job.job_id],
+        env=env, capture_output=True, text=True, timeout=TIMEOUT, check=True,
+    )  # fmt: skip
+    assert completer.returncode == 0
+    assert proc.wait(timeout=TIMEOUT) == exit_status
+    out = proc.stdout.read()  # type: ignore[union-attr]
+    assert "completed" in out and job.job_id in out
+
+
+_COMPLETE = (
+    "import sys; from jobtrack import JobTracker; "
+    "JobTracker(sys.argv[1]).record('ns', sys.argv[2], processed=3, successful=3)"
+)
+
+
+def test_watch_unknown_job(env: dict[str, str], store_url: str) -> None:
+    result = run("watch", "ns", "nope", "--store", store_url, env=env)
+    assert result.returncode == 3
+    assert result.stderr.strip() == "jobtrack: Upload job 'nope' not found in namespace 'ns'."
+
+
+def test_status_list_abort(env: dict[str, str], store_url: str) -> None:
+    env = {**env, "JOBTRACK_STORE": store_url}  # the store from the environment
+    tracker = JobTracker(store_url)
+    job = tracker.start("ns", 3)
+    tracker.record("ns", job.job_id, processed=1, failed=1, error="bad pdf")
+    as_json = json.loads(run("status", "ns", job.job_id, "--json", env=env, check=True).stdout)
+    assert as_json == tracker.get("ns", job.job_id).to_dict()
+    text = run("status", "ns", job.job_id, env=env, check=True).stdout
+    assert "running" in text and "last error bad pdf" in text
+    aborted = run("abort", "ns", job.job_id, "--error", "operator gave up", env=env, check=True)
+    assert "completed" in aborted.stdout
+    assert tracker.get("ns", job.job_id).last_error == "operator gave up"
+    again = run("abort", "ns", job.job_id, "--error", "x", env=env)
+    assert again.returncode == 4 and "already completed" in again.stderr
+    for i in range(3):
+        tracker.start("ns", 1, job_id=f"more{i}")
+    listed = run("list", "ns", "--limit", "2", env=env, check=True).stdout
+    assert "more: jobtrack list ns --cursor" in listed
+    assert "no jobs in namespace empty" in run("list", "empty", env=env, check=True).stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "status", "message"),
+    [
+        (["status", "ns", "nope"], 3, "not found"),
+        (["status", "ns", "x", "--store", "ftp://x"], 4, "unknown store URL"),
+        (
+            ["status", "ns", "x", "--store", "redis://127.0.0.1:1/0?timeout=1"],
+            4,
+            "Redis read failed",
+        ),
+        (["status", "a/b", "x"], 4, "invalid namespace"),
+        (["abort", "ns", "x", "--error", ""], 4, "non-empty"),
+        (["list", "ns", "--limit", "0"], 4, "limit"),
+        (["watch", "ns", "x", "--interval", "0"], 4, "interval"),
+        (["serve", "--port", "1", "--host", "127.0.0.1"], 4, "cannot listen"),
+        (["demo", "--items", "0"], 4, "--items"),
+    ],
+)
+def test_errors_are_one_line(
+    env: dict[str, str], args: list[str], status: int, message: str
+) -> None:
+    if args[0] == "serve" and os.geteuid() == 0:
+        # root may bind port 1: take a port that is already in use instead
+        args = ["serve", "--port", str(_busy_port()), "--host", "127.0.0.1"]
+    result = run(*args, env=env)
+    assert result.returncode == status
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield int(sock.getsockname()[1])
+
+
+def test_missing_extra_is_named(env: dict[str, str]) -> None:
+    code = "import sys; sys.modules['uvicorn'] = None; from jobtrack.cli import run; run()"
+    result = subprocess.run(
+        [sys.executable, "-c", code, "serve", "--port", "0"],
+        env=env, capture_output=True, text=True, timeout=TIMEOUT, check=False,
+    )  # fmt: skip
+    assert result.returncode == 4
+    assert result.stderr.strip() == (
+        "jobtrack: error: 'jobtrack serve' needs uvicorn, which is not installed: "
+        "pip install 'jobtrack[server]'"
+    )
