@@ -9,6 +9,7 @@ wire format (``2026-05-21T12:00:00.000Z``) unchanged.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import re
 import time
 from collections.abc import Callable
@@ -78,6 +79,7 @@ def to_ms(value: _dt.datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
 
 
+@functools.lru_cache(maxsize=4096)  # stores read the same few instants over and over
 def from_ms(ms: int) -> _dt.datetime:
     """The aware UTC datetime *ms* milliseconds after the Unix epoch."""
     return _EPOCH + _dt.timedelta(milliseconds=ms)

@@ -25,7 +25,7 @@ from jobtrack import (
     StoreUnavailable,
     open_store,
 )
-from jobtrack.stores.redis import SCRIPTS, job_from_fields, job_from_update_reply
+from jobtrack.stores.redis import SCRIPTS, job_from_hash, job_from_update_reply
 from tests import workers
 from tests.redis_fixtures import Cluster, redis_url
 
@@ -179,10 +179,21 @@ def test_unexpected_update_replies_are_errors_never_counts(reply: Any) -> None:
         job_from_update_reply("ns", "j", reply)
 
 
-def test_unexpected_read_reply_is_an_error() -> None:
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"t": "1", "p": "x", "s": "0", "f": "0", "st": "5", "up": "5"},
+        {"t": "1", "p": "0", "s": "0", "f": "0", "st": "5"},
+        {b"t": b"\xff"},
+    ],
+)
+def test_unexpected_read_reply_is_an_error(fields: Any) -> None:
     with pytest.raises(StoreUnavailable, match="unexpected reply"):
-        job_from_fields("ns", "j", ["1", "x", "0", "0", None, "5", "5", None])
-    assert job_from_fields("ns", "j", [None] * 8) is None
+        job_from_hash("ns", "j", fields)
+
+
+def test_empty_hash_is_no_job() -> None:
+    assert job_from_hash("ns", "j", {}) is None
 
 
 def test_processes_lose_no_update_and_complete_once(redis_server: Any, redis_prefix: str) -> None:

@@ -20,7 +20,7 @@ import hashlib
 import importlib.resources
 import re
 import urllib.parse
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -39,14 +39,13 @@ from ..names import validate_name
 from ..rules import Delta
 from .protocol import ListKey
 
-__all__ = ["DEFAULT_PREFIX", "DEFAULT_TIMEOUT", "FIELDS", "RedisStore", "Scripts"]
+__all__ = ["DEFAULT_PREFIX", "DEFAULT_TIMEOUT", "RedisStore", "Scripts"]
 
 DEFAULT_PREFIX = "jobtrack"
 DEFAULT_TIMEOUT = 5.0
 """Seconds before a connect, read or write to Redis gives up (``StoreUnavailable``)."""
 
 _PREFIX_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
-FIELDS = ("t", "p", "s", "f", "e", "st", "up", "fin")
 _EXTRA = "pip install 'jobtrack[redis]'"
 
 
@@ -126,28 +125,31 @@ def job_from_update_reply(namespace: str, job_id: str, reply: Any) -> JobStatus:
     raise _unexpected("an update", reply)
 
 
-def job_from_fields(namespace: str, job_id: str, values: Sequence[Any]) -> JobStatus | None:
-    """Turn ``HMGET key t p s f e st up fin`` into a status (None if there is no job)."""
+def job_from_hash(namespace: str, job_id: str, fields: Mapping[Any, Any]) -> JobStatus | None:
+    """Turn ``HGETALL`` of a job's hash into a status (None if there is no job)."""
+    if not fields:
+        return None
     try:
-        total, processed, successful, failed, error, started, updated, finished = values
-        if total is None:
-            return None
+        if isinstance(next(iter(fields)), bytes):  # a client without decode_responses
+            fields = {key.decode(): value for key, value in fields.items()}
+        finished: Any = fields.get("fin")
+        error: Any = fields.get("e")
         done = finished is not None
         return JobStatus(
             job_id,
             namespace,
             Status.COMPLETED if done else Status.RUNNING,
-            int(total),
-            int(processed),
-            int(successful),
-            int(failed),
+            int(fields["t"]),
+            int(fields["p"]),
+            int(fields["s"]),
+            int(fields["f"]),
             None if error is None or error in (b"", "") else _text(error),
-            from_ms(int(started)),
-            from_ms(int(updated)),
+            from_ms(int(fields["st"])),
+            from_ms(int(fields["up"])),
             from_ms(int(finished)) if done else None,
         )
-    except (TypeError, ValueError, UnicodeDecodeError, OverflowError):
-        raise _unexpected("a read", values) from None
+    except (TypeError, ValueError, KeyError, UnicodeDecodeError, OverflowError):
+        raise _unexpected("a read", fields) from None
 
 
 class RedisStore:
@@ -249,9 +251,10 @@ class RedisStore:
     def update(self, namespace: str, job_id: str, delta: Delta, now: _dt.datetime) -> JobStatus:
         """Run ``update.lua``: one round trip, atomic on the server."""
         key = self.job_key(namespace, job_id)
-        args = update_args(delta, now)
-        with self._guard("update"):
-            reply = self._evalsha("update", (key,), args)
+        try:
+            reply = self._evalsha("update", (key,), update_args(delta, now))
+        except self._errors as exc:
+            raise StoreUnavailable(f"Redis update failed: {type(exc).__name__}: {exc}") from exc
         return job_from_update_reply(namespace, job_id, reply)
 
     def update_many(
@@ -324,11 +327,11 @@ class RedisStore:
         return replies
 
     def get(self, namespace: str, job_id: str) -> JobStatus | None:
-        """One HMGET of the job's hash."""
+        """One HGETALL of the job's hash."""
         key = self.job_key(namespace, job_id)
         with self._guard("read"):
-            values = self.client.hmget(key, FIELDS)
-        return job_from_fields(namespace, job_id, values)
+            fields = self.client.hgetall(key)
+        return job_from_hash(namespace, job_id, fields)
 
     def delete(self, namespace: str, job_id: str) -> bool:
         """Run ``delete.lua``: the hash and its index entry go together."""
@@ -350,7 +353,7 @@ class RedisStore:
                 return []
             pipe = self.client.pipeline(transaction=False)
             for _, jid in entries:
-                pipe.hmget(self.job_key(namespace, jid), FIELDS)
+                pipe.hgetall(self.job_key(namespace, jid))
             rows = pipe.execute()
         return jobs_from_rows(namespace, entries, rows)
 
@@ -405,22 +408,18 @@ def jobs_from_rows(
     namespace: str, entries: Sequence[ListKey], rows: Sequence[Any]
 ) -> list[JobStatus]:
     """The jobs read for a page (those deleted meanwhile are left out)."""
-    jobs = [
-        job_from_fields(namespace, jid, row) for (_, jid), row in zip(entries, rows, strict=True)
-    ]
+    jobs = [job_from_hash(namespace, jid, row) for (_, jid), row in zip(entries, rows, strict=True)]
     return [job for job in jobs if job is not None]
 
 
 def update_args(delta: Delta, now: _dt.datetime) -> tuple[Any, ...]:
-    """ARGV of ``update.lua`` for *delta* at *now*."""
-    return (
-        to_ms(now),
-        delta.processed,
-        delta.successful,
-        delta.failed,
-        delta.error or "",
-        1 if delta.abort else 0,
-    )
+    """ARGV of ``update.lua`` for *delta* at *now* (the optional tail only when needed)."""
+    ms = to_ms(now)
+    if delta.abort:
+        return (ms, 0, 0, 0, delta.error or "", 1)
+    if delta.error is not None:
+        return (ms, delta.processed, delta.successful, delta.failed, delta.error)
+    return (ms, delta.processed, delta.successful, delta.failed)
 
 
 def _redact(url: str) -> str:

@@ -14,7 +14,6 @@ from ..model import JobStatus
 from ..rules import Delta
 from .protocol import ListKey
 from .redis import (
-    FIELDS,
     SCRIPTS,
     RedisStore,
     _unexpected,
@@ -22,7 +21,7 @@ from .redis import (
     cluster_nodes,
     import_redis,
     index_entries,
-    job_from_fields,
+    job_from_hash,
     job_from_update_reply,
     jobs_from_rows,
     queue_index_reads,
@@ -143,11 +142,11 @@ class AsyncRedisStore:
             return exc
 
     async def get(self, namespace: str, job_id: str) -> JobStatus | None:
-        """One HMGET."""
+        """One HGETALL."""
         key = self.sync.job_key(namespace, job_id)
         async with self._guard("read"):
-            values = await self.client.hmget(key, FIELDS)
-        return job_from_fields(namespace, job_id, values)
+            fields = await self.client.hgetall(key)
+        return job_from_hash(namespace, job_id, fields)
 
     async def delete(self, namespace: str, job_id: str) -> bool:
         """Run ``delete.lua``."""
@@ -169,7 +168,7 @@ class AsyncRedisStore:
                 return []
             pipe = self.client.pipeline(transaction=False)
             for _, jid in entries:
-                pipe.hmget(self.sync.job_key(namespace, jid), FIELDS)
+                pipe.hgetall(self.sync.job_key(namespace, jid))
             rows = await pipe.execute()
         return jobs_from_rows(namespace, entries, rows)
 

@@ -2,18 +2,19 @@
 --
 -- KEYS[1]  the job's hash          <prefix>:{<namespace>}:job:<job_id>
 -- ARGV[1]  now: milliseconds since the epoch, from the tracker's clock
--- ARGV[2]  processed delta   (integers >= 0, checked by the tracker)
+-- ARGV[2]  processed delta   (integers 0..2^53-1, checked by the tracker)
 -- ARGV[3]  successful delta
 -- ARGV[4]  failed delta
--- ARGV[5]  error text, already truncated; '' for none
--- ARGV[6]  '1' to abort (count every remaining item as failed), else '0'
+-- ARGV[5]  optional: error text, already truncated; '' or absent for none
+-- ARGV[6]  optional: '1' to abort (count every remaining item as failed)
 --
 -- Returns one of
 --   {'ok', total, processed, successful, failed, last_error|false, started, updated, finished|false}
 --   {'missing'}                      no such job
 --   {'finished'}                     the job has completed: nothing changes
 --   {'invalid', what, value, total}  an invariant would break: nothing changes
--- Numbers are written with %d: Lua's own conversion would turn large ones into 1.7e+12.
+-- Counts stay below 2^53, so Lua's doubles hold them exactly, and redis.call
+-- writes integral doubles as plain digits (tostring() would not: 1.7e+12).
 
 local v = redis.call('HMGET', KEYS[1], 't', 'p', 's', 'f', 'e', 'st', 'up', 'fin')
 if not v[1] then
@@ -25,15 +26,13 @@ end
 local total = tonumber(v[1])
 local processed = tonumber(v[2])
 local successful = tonumber(v[3])
-local failed = tonumber(v[4])
-local updated = tonumber(v[7])
-local now = tonumber(ARGV[1])
+local failed
 if ARGV[6] == '1' then
   failed = total - successful
 else
   processed = processed + tonumber(ARGV[2])
   successful = successful + tonumber(ARGV[3])
-  failed = failed + tonumber(ARGV[4])
+  failed = tonumber(v[4]) + tonumber(ARGV[4])
   if processed > total then
     return {'invalid', 'processed', processed, total}
   end
@@ -41,23 +40,30 @@ else
     return {'invalid', 'successful + failed', successful + failed, total}
   end
 end
+local updated = tonumber(v[7])
+local now = tonumber(ARGV[1])
 if now > updated then
   updated = now
 end
-local fmt = string.format
-local fields = {'p', fmt('%d', processed), 's', fmt('%d', successful), 'f', fmt('%d', failed),
-  'up', fmt('%d', updated)}
 local last_error = v[5] or false
-if ARGV[5] ~= '' then
-  last_error = ARGV[5]
-  fields[#fields + 1] = 'e'
-  fields[#fields + 1] = last_error
-end
+local error_text = ARGV[5]
 local finished = false
 if successful + failed == total then
   finished = updated
-  fields[#fields + 1] = 'fin'
-  fields[#fields + 1] = fmt('%d', updated)
 end
-redis.call('HSET', KEYS[1], unpack(fields))
+if error_text and error_text ~= '' then
+  last_error = error_text
+  if finished then
+    redis.call('HSET', KEYS[1], 'p', processed, 's', successful, 'f', failed, 'up', updated,
+      'e', error_text, 'fin', finished)
+  else
+    redis.call('HSET', KEYS[1], 'p', processed, 's', successful, 'f', failed, 'up', updated,
+      'e', error_text)
+  end
+elseif finished then
+  redis.call('HSET', KEYS[1], 'p', processed, 's', successful, 'f', failed, 'up', updated,
+    'fin', finished)
+else
+  redis.call('HSET', KEYS[1], 'p', processed, 's', successful, 'f', failed, 'up', updated)
+end
 return {'ok', total, processed, successful, failed, last_error, tonumber(v[6]), updated, finished}

@@ -1,0 +1,1 @@
+"""jobtrack's benchmarks: each operation against the bare baseline of its medium."""

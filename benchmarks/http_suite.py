@@ -1,0 +1,106 @@
+"""HTTP suite: the status route under uvicorn against a bare app and a Starlette route.
+
+Each app runs in its own uvicorn process; the load comes from another process
+(``benchmarks.load``). The apps are loaded in turn, several rounds, best kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+
+from jobtrack import JobTracker
+
+from .common import Row
+from .redis_suite import free_port, throwaway_redis
+
+JOB = "job-0123456789abcdef0123456789abcdef"
+PATH = f"/namespaces/bench/upload-jobs/{JOB}"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@contextlib.contextmanager
+def serving(kind: str, store_url: str) -> Iterator[int]:
+    """Run one app under uvicorn in a process of its own; yield its port."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.http_apps", kind, str(port), store_url, JOB],
+        cwd=ROOT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError(f"{kind} app did not start") from None
+                time.sleep(0.05)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def load(port: int, seconds: float, connections: int = 16) -> float:
+    """Requests/s that a separate load process gets from *port*."""
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.load", str(port), PATH, str(seconds), str(connections)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(out.stdout.strip())
+
+
+def _best(ports: dict[str, int], seconds: float, rounds: int) -> dict[str, float]:
+    best = dict.fromkeys(ports, 0.0)
+    for port in ports.values():
+        load(port, 0.5)  # warm up
+    for _ in range(rounds):
+        for kind, port in ports.items():
+            best[kind] = max(best[kind], load(port, seconds))
+    return best
+
+
+def http_suite(quick: bool) -> list[Row]:
+    """The route on memory vs bare and Starlette; then on files and Redis."""
+    seconds, rounds = (1.0, 2) if quick else (3.0, 3)
+    rows = []
+    with contextlib.ExitStack() as stack:
+        ports = {
+            kind: stack.enter_context(serving(kind, "memory://"))
+            for kind in ("jobtrack", "bare", "starlette")
+        }
+        best = _best(ports, seconds, rounds)
+    rows.append(Row("http", "route, memory store", best["jobtrack"], best["bare"],
+                    "bare ASGI app, constant body", 0.85))  # fmt: skip
+    rows.append(Row("http", "route, memory store", best["jobtrack"], best["starlette"],
+                    "hand-written Starlette route", 1.1))  # fmt: skip
+    with (
+        tempfile.TemporaryDirectory(prefix="jobtrack-bench-http-") as root,
+        throwaway_redis() as redis_url,
+    ):
+        file_url = f"file://{root}"
+        JobTracker(file_url).start("bench", 1000, job_id=JOB)
+        JobTracker(redis_url).start("bench", 1000, job_id=JOB)
+        with contextlib.ExitStack() as stack:
+            ports = {
+                "file": stack.enter_context(serving("jobtrack", file_url)),
+                "redis": stack.enter_context(serving("jobtrack", redis_url)),
+                "bare": stack.enter_context(serving("bare", "memory://")),
+            }
+            best = _best(ports, seconds, rounds)
+    rows.append(Row("http", "route, file store", best["file"], best["bare"],
+                    "bare ASGI app, constant body"))  # fmt: skip
+    rows.append(Row("http", "route, redis store", best["redis"], best["bare"],
+                    "bare ASGI app, constant body"))  # fmt: skip
+    return rows
