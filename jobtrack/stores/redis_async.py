@@ -99,13 +99,11 @@ class AsyncRedisStore:
     async def update_many(
         self, updates: Sequence[tuple[str, str, Delta]], now: _dt.datetime
     ) -> list[JobStatus | JobtrackError]:
-        """Pipelined EVALSHAs (one round trip); on a cluster, concurrent ones."""
+        """Pipelined EVALSHAs (one round trip); on a cluster, jobs concurrently."""
         if not updates:
             return []
         if self.sync.cluster:
-            return list(
-                await asyncio.gather(*(self._one(ns, jid, d, now) for ns, jid, d in updates))
-            )
+            return await self._per_job(updates, now)
         sha = SCRIPTS.sha["update"]
         calls = [(self.sync.job_key(ns, jid), update_args(d, now)) for ns, jid, d in updates]
         async with self._guard("update"):
@@ -133,13 +131,25 @@ class AsyncRedisStore:
             pipe.evalsha(sha, 1, key, *args)
         return list(await pipe.execute(raise_on_error=False))
 
-    async def _one(
-        self, namespace: str, job_id: str, delta: Delta, now: _dt.datetime
-    ) -> JobStatus | JobtrackError:
-        try:
-            return await self.update(namespace, job_id, delta, now)
-        except JobtrackError as exc:
-            return exc
+    async def _per_job(
+        self, updates: Sequence[tuple[str, str, Delta]], now: _dt.datetime
+    ) -> list[JobStatus | JobtrackError]:
+        """On a cluster: the jobs concurrently, each job's updates in their order."""
+        results: list[JobStatus | JobtrackError | None] = [None] * len(updates)
+        by_job: dict[tuple[str, str], list[int]] = {}
+        for i, (ns, jid, _) in enumerate(updates):
+            by_job.setdefault((ns, jid), []).append(i)
+
+        async def run(indexes: list[int]) -> None:
+            for i in indexes:
+                ns, jid, delta = updates[i]
+                try:
+                    results[i] = await self.update(ns, jid, delta, now)
+                except JobtrackError as exc:
+                    results[i] = exc
+
+        await asyncio.gather(*(run(indexes) for indexes in by_job.values()))
+        return [result for result in results if result is not None]
 
     async def get(self, namespace: str, job_id: str) -> JobStatus | None:
         """One HGETALL."""
