@@ -157,7 +157,7 @@ class StatusApp:
             retry = (b"retry-after", str(RETRY_AFTER_SECONDS).encode())
             message = "The job store is unavailable; retry later."
             return 503, _error_body(message, namespace, job_id), [retry]
-        return 200, _dumps(job.to_dict()), []
+        return 200, job.to_json(), []
 
     async def _check(self, namespace: str, scope: Scope) -> int | None:
         assert self.authorize is not None
@@ -200,10 +200,14 @@ def _match(scope: Scope) -> tuple[str, str] | None:
     # Split the path as sent, before decoding, so that an encoded "/" stays
     # inside its name (making it malformed) instead of adding a segment. The
     # decoded tail must then be the whole path below root_path.
-    tail = raw.decode("latin-1").split("/")[-4:]
+    text = raw.decode("latin-1")
+    tail = text.split("/")[-4:]
     if len(tail) != 4:
         return None
-    literal, ns, middle, job = (urllib.parse.unquote(part) for part in tail)
+    if "%" in text:
+        literal, ns, middle, job = (urllib.parse.unquote(part) for part in tail)
+    else:
+        literal, ns, middle, job = tail
     if literal != "namespaces" or middle != "upload-jobs":
         return None
     if relative != f"/namespaces/{ns}/upload-jobs/{job}":

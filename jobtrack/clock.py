@@ -59,6 +59,8 @@ def normalize(value: object) -> _dt.datetime:
 
 def format_timestamp(value: _dt.datetime) -> str:
     """Format an aware datetime as the wire format: ``2026-05-21T12:00:00.000Z``."""
+    if value.tzinfo is _UTC and not value.microsecond % 1000:  # what the tracker makes
+        return value.isoformat(timespec="milliseconds")[:-6] + "Z"
     value = normalize(value)
     return value.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
+import functools
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -79,6 +81,16 @@ class JobStatus:
         """The wire document of SPEC section 1, with its keys in wire order."""
         result: dict[str, Any] = converter.unstructure(self)
         return result
+
+    def to_json(self) -> bytes:
+        """The wire document as compact UTF-8 JSON (computed once per status)."""
+        return self._json
+
+    @functools.cached_property
+    def _json(self) -> bytes:
+        # A status never changes, so its document is computed at most once:
+        # pollers of an unchanged job get the same bytes back for free.
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":")).encode()
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> JobStatus:
