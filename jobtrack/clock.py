@@ -77,6 +77,9 @@ def parse_timestamp(text: object) -> _dt.datetime:
 
 def to_ms(value: _dt.datetime) -> int:
     """Milliseconds since the Unix epoch of an aware datetime."""
+    last = _last
+    if value is last[1]:  # the default clock's current instant
+        return last[0]
     delta = value - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
 

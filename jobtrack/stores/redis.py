@@ -45,6 +45,8 @@ DEFAULT_PREFIX = "jobtrack"
 DEFAULT_TIMEOUT = 5.0
 """Seconds before a connect, read or write to Redis gives up (``StoreUnavailable``)."""
 
+_RUNNING = Status.RUNNING
+_COMPLETED = Status.COMPLETED
 _PREFIX_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 _EXTRA = "pip install 'jobtrack[redis]'"
 
@@ -91,22 +93,25 @@ def _unexpected(what: str, reply: object) -> StoreUnavailable:
 def job_from_update_reply(namespace: str, job_id: str, reply: Any) -> JobStatus:
     """Turn the reply of ``update.lua`` into the new status, or raise its error."""
     try:
-        tag = _text(reply[0])
-        if tag == "ok":
+        tag = reply[0]
+        if type(tag) is not str:
+            tag = _text(tag)
+        if tag == "ok" and len(reply) == 9:
             _, total, processed, successful, failed, error, started, updated, finished = reply
-            done = finished is not None
+            if type(total) is not int or type(updated) is not int:
+                raise TypeError("counts and times must be integers")
             return JobStatus(
                 job_id,
                 namespace,
-                Status.COMPLETED if done else Status.RUNNING,
-                int(total),
+                _RUNNING if finished is None else _COMPLETED,
+                total,
                 int(processed),
                 int(successful),
                 int(failed),
                 None if error is None else _text(error),
                 from_ms(int(started)),
-                from_ms(int(updated)),
-                from_ms(int(finished)) if done else None,
+                from_ms(updated),
+                None if finished is None else from_ms(int(finished)),
             )
         if tag == "missing":
             raise JobNotFound(namespace, job_id)
@@ -229,11 +234,12 @@ class RedisStore:
 
     def _evalsha(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         sha = SCRIPTS.sha[name]
+        execute = self.client.execute_command
         try:
-            return self.client.evalsha(sha, len(keys), *keys, *args)
+            return execute("EVALSHA", sha, len(keys), *keys, *args)
         except self._noscript:
             self.client.script_load(getattr(SCRIPTS, name))
-            return self.client.evalsha(sha, len(keys), *keys, *args)
+            return execute("EVALSHA", sha, len(keys), *keys, *args)
 
     # -- the protocol ------------------------------------------------------
 
