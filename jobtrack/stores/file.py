@@ -110,7 +110,7 @@ class FileStore:
 
     def _write(self, base: str, job: JobStatus) -> None:
         """Write *job* to ``base.json`` atomically (caller holds the lock)."""
-        data = json.dumps(job.to_dict(), separators=(",", ":")).encode()
+        data = job.to_json()
         tmp = base + ".tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _O_CLOEXEC, 0o644)
         try:
@@ -136,11 +136,16 @@ class FileStore:
     @staticmethod
     def _read(path: str) -> JobStatus | None:
         try:
-            with open(path, "rb") as fh:
-                data = fh.read()
+            fd = os.open(path, os.O_RDONLY | _O_CLOEXEC)
         except FileNotFoundError:
             return None
-        return _decode(data, path)
+        try:
+            chunks = [os.read(fd, 16384)]
+            while len(chunks[-1]) == 16384:  # documents are small; this rarely loops
+                chunks.append(os.read(fd, 16384))
+        finally:
+            os.close(fd)
+        return _decode(b"".join(chunks), path)
 
     # -- the protocol ------------------------------------------------------
 
