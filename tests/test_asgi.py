@@ -362,3 +362,30 @@ class TestOverHttp:
             assert post.status_code == 405 and post.headers["allow"] == "GET, HEAD"
             assert client.get("/nothing/here").status_code == 404
             assert client.get(f"/namespaces/other/upload-jobs/{JOB}").json()["message"] == NOT_FOUND
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("api", ["sync", "async"])
+def test_route_over_a_real_redis(redis_server: Any, redis_prefix: str, api: str) -> None:
+    from tests.redis_fixtures import redis_url
+
+    url = f"{redis_url(redis_server)}?prefix={redis_prefix}"
+    setup = JobTracker(url)
+    job = setup.start(NS, 5)
+    setup.record(NS, job.job_id, processed=2, failed=1, error="bad ✓")
+    tracker: Any = JobTracker(url) if api == "sync" else AsyncJobTracker(url)
+    app = status_app(tracker)
+
+    async def main() -> list[Any]:
+        from tests.asgi_driver import call_async
+
+        found = await call_async(app, "GET", f"/namespaces/{NS}/upload-jobs/{job.job_id}")
+        missing = await call_async(app, "GET", f"/namespaces/other/upload-jobs/{job.job_id}")
+        await app.tracker.aclose()  # what lifespan shutdown does
+        return [found, missing]
+
+    found, missing = asyncio.run(main())
+    assert found.status == 200
+    assert json.loads(found.body) == setup.get(NS, job.job_id).to_dict()
+    assert missing.status == 404
+    setup.close()
