@@ -106,14 +106,12 @@ def _spawn(procs: list[Any], *args: str, env: dict[str, str]) -> subprocess.Pope
 
 
 def test_demo_serves_while_it_runs(env: dict[str, str], popen: list[Any]) -> None:
-    proc = _spawn(
-        popen, "demo", "--port", "0", "--items", "40", "--item-seconds", "0.05",
-        "--exit-when-done", env=env,
-    )  # fmt: skip
-    url = re.search(r"curl -s (\S+)", "".join(_started(proc, "curl -s"))).group(1)  # type: ignore[union-attr]
+    proc = _spawn(popen, "demo", "--port", "0", "--items", "40", "--item-seconds", "0.05", env=env)
+    url = re.search(r"curl -s (\S+)", "".join(_started(proc, "Ctrl-C"))).group(1)  # type: ignore[union-attr]
     doc = httpx.get(url, timeout=10).json()
     assert doc["namespace_name"] == "demo" and doc["total"] == 40
     assert doc["status"] in ("running", "completed")
+    proc.send_signal(signal.SIGINT)  # without --exit-when-done it serves until stopped
     assert proc.wait(timeout=TIMEOUT) == 0
 
 
