@@ -17,6 +17,7 @@ import json
 import os
 import queue
 import random
+import shutil
 import signal
 import socket
 import sys
@@ -267,9 +268,20 @@ def _demo_banner(args: argparse.Namespace, job: JobStatus, port: int) -> None:
     )
     print("watch the document go from running to completed:")
     print(f"  curl -s {base}/namespaces/{args.namespace}/upload-jobs/{job.job_id}")
-    print(f"  jobtrack watch {args.namespace} {job.job_id}" + _store_flag(args))
+    print(f"  {_program()} watch {args.namespace} {job.job_id}" + _store_flag(args))
     print("Ctrl-C stops it." if not args.exit_when_done else "It exits when the job completes.")
     sys.stdout.flush()
+
+
+def _program() -> str:
+    """How to call this command again: ``jobtrack`` when that is on the PATH."""
+    here = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    if os.path.basename(here) != "jobtrack":  # python -m jobtrack
+        return f"{sys.executable} -m jobtrack"
+    found = shutil.which("jobtrack")
+    if found and os.path.exists(here) and os.path.samefile(found, here):
+        return "jobtrack"
+    return here
 
 
 def _store_flag(args: argparse.Namespace) -> str:
@@ -364,7 +376,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--items", type=int, default=200, help="items in the job (200)")
     demo.add_argument("--workers", type=int, default=4, help="worker threads (4)")
     demo.add_argument("--failure-rate", type=float, default=0.05, help="share failing (0.05)")
-    demo.add_argument("--item-seconds", type=float, default=0.1, help="mean work per item (0.1)")
+    demo.add_argument("--item-seconds", type=float, default=0.25, help="mean work per item (0.25)")
     demo.add_argument("--seed", type=int, default=None, help="seed of the simulation")
     demo.add_argument("--exit-when-done", action="store_true", help="exit once the job completes")
     demo.set_defaults(func=cmd_demo)
