@@ -7,6 +7,7 @@ each is kept, so that noise from a busy machine hits both alike.
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -95,3 +96,19 @@ def format_table(rows: list[Row]) -> str:
             f"{ratio:>7} {target:>7}  {row.verdict:4} {tail}"
         )
     return "\n".join(lines)
+
+
+def wait_for_port(port: int, alive: Callable[[], bool], seconds: float = 30) -> None:
+    """Wait until something accepts connections on 127.0.0.1:*port*.
+
+    *alive* tells whether the process that should listen there still runs.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            if time.monotonic() > deadline or not alive():
+                raise RuntimeError(f"nothing listens on 127.0.0.1:{port}") from None
+            time.sleep(0.02)  # a server process starting up: not test state

@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 
 from jobtrack import JobTracker
 
-from .common import Row
+from .common import Row, wait_for_port
 from .redis_suite import free_port, throwaway_redis
 
 JOB = "job-0123456789abcdef0123456789abcdef"
@@ -34,15 +32,7 @@ def serving(kind: str, store_url: str) -> Iterator[int]:
         cwd=ROOT,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError(f"{kind} app did not start") from None
-                time.sleep(0.05)
+        wait_for_port(port, lambda: proc.poll() is None)
         yield port
     finally:
         proc.terminate()

@@ -7,14 +7,13 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 
 from jobtrack import MAX_COUNT, JobTracker, RedisStore, Update
 from jobtrack.rules import Delta
 from jobtrack.stores.redis import SCRIPTS, update_args
 
-from .common import Row, paired
+from .common import Row, paired, wait_for_port
 
 
 def free_port() -> int:
@@ -38,15 +37,7 @@ def throwaway_redis() -> Iterator[str]:
             stdout=subprocess.DEVNULL,
         )  # fmt: skip
         try:
-            deadline = time.monotonic() + 10
-            while True:
-                try:
-                    with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                        break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.02)
+            wait_for_port(port, lambda: proc.poll() is None)
             yield f"redis://127.0.0.1:{port}/0"
         finally:
             proc.terminate()

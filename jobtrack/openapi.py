@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
+
 from . import __name__ as _package
+from .model import JobStatus
 from .names import MAX_NAME_LENGTH
 
 __all__ = ["openapi_document"]
@@ -83,19 +86,7 @@ def openapi_document(version: str) -> dict[str, Any]:
                 "JobStatus": {
                     "type": "object",
                     "additionalProperties": False,
-                    "required": [
-                        "job_id",
-                        "namespace_name",
-                        "status",
-                        "total",
-                        "processed",
-                        "successful",
-                        "failed",
-                        "last_error",
-                        "started_at",
-                        "updated_at",
-                        "finished_at",
-                    ],
+                    "required": [field.name for field in attrs.fields(JobStatus)],
                     "properties": {
                         "job_id": _NAME,
                         "namespace_name": _NAME,

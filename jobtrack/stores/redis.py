@@ -130,6 +130,22 @@ def job_from_update_reply(namespace: str, job_id: str, reply: Any) -> JobStatus:
     raise _unexpected("an update", reply)
 
 
+def results_from_replies(
+    updates: Sequence[tuple[str, str, Delta]], replies: Sequence[Any]
+) -> list[JobStatus | JobtrackError]:
+    """Each update's new status, or the error that rejected it, from pipelined replies."""
+    results: list[JobStatus | JobtrackError] = []
+    for (ns, jid, _), reply in zip(updates, replies, strict=True):
+        if isinstance(reply, Exception):
+            results.append(StoreUnavailable(f"Redis update failed: {reply}"))
+            continue
+        try:
+            results.append(job_from_update_reply(ns, jid, reply))
+        except JobtrackError as exc:
+            results.append(exc)
+    return results
+
+
 def job_from_hash(namespace: str, job_id: str, fields: Mapping[Any, Any]) -> JobStatus | None:
     """Turn ``HGETALL`` of a job's hash into a status (None if there is no job)."""
     if not fields:
@@ -283,16 +299,7 @@ class RedisStore:
                 batch = [calls[i] for i in indexes]
                 for i, reply in zip(indexes, self._pipelined_updates(client, batch), strict=True):
                     replies[i] = reply
-        results: list[JobStatus | JobtrackError] = []
-        for (ns, jid, _), reply in zip(updates, replies, strict=True):
-            if isinstance(reply, Exception):
-                results.append(StoreUnavailable(f"Redis update failed: {reply}"))
-                continue
-            try:
-                results.append(job_from_update_reply(ns, jid, reply))
-            except JobtrackError as exc:
-                results.append(exc)
-        return results
+        return results_from_replies(updates, replies)
 
     def _by_node(self, keys: Sequence[str]) -> list[tuple[Any, list[int]]]:
         """Group key positions by the server holding them (one group without a cluster)."""

@@ -25,6 +25,7 @@ from .redis import (
     job_from_update_reply,
     jobs_from_rows,
     queue_index_reads,
+    results_from_replies,
     update_args,
 )
 
@@ -114,16 +115,7 @@ class AsyncRedisStore:
                 again = await self._pipeline(sha, [calls[i] for i in missing])
                 for i, reply in zip(missing, again, strict=True):
                     replies[i] = reply
-        results: list[JobStatus | JobtrackError] = []
-        for (ns, jid, _), reply in zip(updates, replies, strict=True):
-            if isinstance(reply, Exception):
-                results.append(StoreUnavailable(f"Redis update failed: {reply}"))
-                continue
-            try:
-                results.append(job_from_update_reply(ns, jid, reply))
-            except JobtrackError as exc:
-                results.append(exc)
-        return results
+        return results_from_replies(updates, replies)
 
     async def _pipeline(self, sha: str, calls: Sequence[tuple[str, tuple[Any, ...]]]) -> list[Any]:
         pipe = self.client.pipeline(transaction=False)
