@@ -342,8 +342,10 @@ class RedisStore:
     def get(self, namespace: str, job_id: str) -> JobStatus | None:
         """One HGETALL of the job's hash."""
         key = self.job_key(namespace, job_id)
-        with self._guard("read"):
-            fields = self.client.hgetall(key)
+        try:
+            fields = self.client.execute_command("HGETALL", key)
+        except self._errors as exc:
+            raise StoreUnavailable(f"Redis read failed: {type(exc).__name__}: {exc}") from exc
         return job_from_hash(namespace, job_id, fields)
 
     def delete(self, namespace: str, job_id: str) -> bool:
