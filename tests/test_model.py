@@ -162,3 +162,12 @@ def test_wire_round_trip(job: JobStatus) -> None:
     again = JobStatus.from_dict(json.loads(text))
     assert again == job
     assert json.dumps(again.to_dict()) == text
+
+
+def test_to_json_is_the_compact_document_computed_once() -> None:
+    job = JobStatus("j", "n", Status.RUNNING, 3, 1, 0, 1, "é ✓", T0, T0, None)
+    body = job.to_json()
+    assert body == json.dumps(job.to_dict(), ensure_ascii=False, separators=(",", ":")).encode()
+    assert job.to_json() is body
+    assert JobStatus.from_dict(json.loads(body)) == job
+    assert job == JobStatus("j", "n", Status.RUNNING, 3, 1, 0, 1, "é ✓", T0, T0, None)
