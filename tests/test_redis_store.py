@@ -16,6 +16,7 @@ from pytest_redis import factories
 
 from jobtrack import (
     ConfigurationError,
+    InvalidName,
     InvalidUpdate,
     JobFinished,
     JobNotFound,
@@ -56,6 +57,17 @@ def test_key_layout(store: RedisStore) -> None:
     assert job.job_id == "j1"
     assert tracker.delete("docs", "j1")
     assert list(store.client.scan_iter(match=f"{p}:*")) == []
+
+
+@pytest.mark.parametrize(
+    ("namespace", "job_id"),
+    [("ns", "../x"), ("ns", "a:b"), ("{ns}", "j"), (["ns"], "j"), ("ns", b"j"), ("", "j")],
+)
+def test_keys_are_only_built_from_names(store: RedisStore, namespace: Any, job_id: Any) -> None:
+    for _ in range(2):  # a rejected name is never remembered as a key
+        with pytest.raises(InvalidName):
+            store.job_key(namespace, job_id)
+    assert store.job_key("ns", "j") == store.job_key("ns", "j") == f"{store.prefix}:{{ns}}:job:j"
 
 
 def test_prefixes_are_separate_spaces(redis_server: Any) -> None:
@@ -169,6 +181,9 @@ def test_corrupt_hash_is_a_clear_error_and_changes_nothing(store: RedisStore) ->
         ["ok"],
         ["what"],
         ["ok", 1, 2, 3, "x", None, 5, 6, None],
+        ["ok", "1.5", 1, 0, 0, None, "5", 6, None],
+        ["ok", None, 1, 0, 0, None, "5", 6, None],
+        ["ok", "9", 1, 0, 0, None, "5", "6", None],
         ["invalid", "p"],
         7,
         [b"\xff"],
@@ -245,6 +260,16 @@ class TestFaults:
         # may or may not have landed (at most once), nothing else did
         after = tracker.record("ns", job.job_id, processed=1)
         assert after.processed in (1, 2)
+        # and its replies are its own: a connection that timed out was closed,
+        # not pooled with the late replies of the paused commands still unread
+        store = tracker.store
+        assert isinstance(store, RedisStore)
+        raw = redis.Redis(fault_server.host, fault_server.port, decode_responses=True)
+        for _ in range(3):
+            held = int(raw.hget(store.job_key("ns", job.job_id), "p"))
+            assert tracker.get("ns", job.job_id).processed == held
+            assert tracker.record("ns", job.job_id, processed=1).processed == held + 1
+        raw.close()
         tracker.close()
 
     def test_stopped_server_fails_fast_then_recovers(self, fault_server: Any) -> None:

@@ -10,6 +10,7 @@
 --
 -- Returns one of
 --   {'ok', total, processed, successful, failed, last_error|false, started, updated, finished|false}
+--                                    (total and started as the hash holds them: digit strings)
 --   {'missing'}                      no such job
 --   {'finished'}                     the job has completed: nothing changes
 --   {'invalid', what, value, total}  an invariant would break: nothing changes
@@ -26,44 +27,49 @@ end
 local total = tonumber(v[1])
 local processed = tonumber(v[2])
 local successful = tonumber(v[3])
-local failed
+local failed = tonumber(v[4])
+local set = {'HSET', KEYS[1]}
+local n = 2
 if ARGV[6] == '1' then
-  failed = total - successful
+  if failed ~= total - successful then
+    failed = total - successful
+    set[n + 1] = 'f'; set[n + 2] = failed; n = n + 2
+  end
 else
-  processed = processed + tonumber(ARGV[2])
-  successful = successful + tonumber(ARGV[3])
-  failed = tonumber(v[4]) + tonumber(ARGV[4])
+  local dp, ds, df = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+  processed = processed + dp
+  successful = successful + ds
+  failed = failed + df
   if processed > total then
     return {'invalid', 'processed', processed, total}
   end
   if successful + failed > total then
     return {'invalid', 'successful + failed', successful + failed, total}
   end
+  if dp ~= 0 then set[n + 1] = 'p'; set[n + 2] = processed; n = n + 2 end
+  if ds ~= 0 then set[n + 1] = 's'; set[n + 2] = successful; n = n + 2 end
+  if df ~= 0 then set[n + 1] = 'f'; set[n + 2] = failed; n = n + 2 end
 end
 local updated = tonumber(v[7])
 local now = tonumber(ARGV[1])
 if now > updated then
   updated = now
+  set[n + 1] = 'up'; set[n + 2] = ARGV[1]; n = n + 2
 end
 local last_error = v[5] or false
 local error_text = ARGV[5]
+if error_text and error_text ~= '' then
+  last_error = error_text
+  set[n + 1] = 'e'; set[n + 2] = error_text; n = n + 2
+end
 local finished = false
 if successful + failed == total then
   finished = updated
+  set[n + 1] = 'fin'; set[n + 2] = updated; n = n + 2
 end
-if error_text and error_text ~= '' then
-  last_error = error_text
-  if finished then
-    redis.call('HSET', KEYS[1], 'p', processed, 's', successful, 'f', failed, 'up', updated,
-      'e', error_text, 'fin', finished)
-  else
-    redis.call('HSET', KEYS[1], 'p', processed, 's', successful, 'f', failed, 'up', updated,
-      'e', error_text)
-  end
-elseif finished then
-  redis.call('HSET', KEYS[1], 'p', processed, 's', successful, 'f', failed, 'up', updated,
-    'fin', finished)
-else
-  redis.call('HSET', KEYS[1], 'p', processed, 's', successful, 'f', failed, 'up', updated)
+if n > 2 then
+  redis.call(unpack(set))
 end
-return {'ok', total, processed, successful, failed, last_error, tonumber(v[6]), updated, finished}
+-- only the fields that change are written; total and started_at go back as
+-- read (digit strings): converting numbers costs server time on every update
+return {'ok', v[1], processed, successful, failed, last_error, v[6], updated, finished}
