@@ -12,6 +12,7 @@ import datetime
 import json
 import os
 import platform
+import shlex
 import sys
 from collections.abc import Callable
 
@@ -38,6 +39,17 @@ def _register() -> None:
     )
 
 
+def command_line(argv: list[str] | None) -> str:
+    """The command that started this run, as typed (``python -m benchmarks`` or the script)."""
+    args = argv if argv is not None else sys.argv[1:]
+    script = sys.argv[0] if argv is None else ""
+    if script and not script.endswith("__main__.py"):
+        prog = f"python {os.path.relpath(script)}"
+    else:
+        prog = "python -m benchmarks"
+    return shlex.join([*prog.split(), *args])
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the chosen suites and print the table."""
     _register()
@@ -54,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown suite(s): {', '.join(unknown)}")
     print(f"jobtrack benchmarks, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
     print(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs")
-    print("command: python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:]))
+    print("command: " + command_line(argv))
     print()
     rows: list[Row] = []
     for name in chosen:
