@@ -17,6 +17,7 @@ import json
 import os
 import queue
 import random
+import shlex
 import shutil
 import signal
 import socket
@@ -28,8 +29,10 @@ from types import FrameType
 from typing import Any, NoReturn
 
 from . import __version__
+from .arguments import MAX_LIST_LIMIT
 from .errors import JobNotFound, JobtrackError
 from .model import JobStatus
+from .stores.urls import display_url
 from .tracker import JobTracker
 
 __all__ = [
@@ -46,6 +49,9 @@ EXIT_FAILED_ITEMS = 1
 EXIT_USAGE = 2
 EXIT_NOT_FOUND = 3
 EXIT_ERROR = 4
+
+DEFAULT_LIST_LIMIT = 20
+DEMO_STOPPED = "demo stopped before every item was done"
 
 
 class CliError(Exception):
@@ -72,8 +78,27 @@ def _store_url(args: argparse.Namespace) -> str:
     return args.store or os.environ.get("JOBTRACK_STORE") or default_store_url()
 
 
-def _tracker(args: argparse.Namespace) -> JobTracker:
-    return JobTracker(_store_url(args))
+def _tracker(args: argparse.Namespace, *, existing: bool = False) -> JobTracker:
+    """The tracker over the chosen store.
+
+    With *existing*, a file store named by ``--store`` or ``JOBTRACK_STORE``
+    must exist already: commands that look at jobs never create a directory
+    for a mistyped path (the default store is ours to create).
+    """
+    url = _store_url(args)
+    if existing and url != default_store_url() and url.partition(":")[0].lower() == "file":
+        url += ("&" if "?" in url else "?") + "create=false"
+    return JobTracker(url)
+
+
+def _shown_store(args: argparse.Namespace) -> str:
+    """The store URL to print: absolute for a file store, password masked."""
+    return display_url(_store_url(args))
+
+
+def _store_flag(args: argparse.Namespace) -> str:
+    """`` --store URL`` to repeat in a printed command, when --store chose the store."""
+    return f" --store {shlex.quote(display_url(args.store))}" if args.store else ""
 
 
 def _need(module: str, command: str) -> Any:
@@ -106,7 +131,7 @@ def _summary(job: JobStatus) -> str:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Print one job's status."""
-    with _tracker(args) as tracker:
+    with _tracker(args, existing=True) as tracker:
         job = tracker.get(args.namespace, args.job_id)
     print(json.dumps(job.to_dict(), indent=2) if args.json else _summary(job))
     return EXIT_OK
@@ -114,7 +139,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     """Print a page of a namespace's jobs, newest first."""
-    with _tracker(args) as tracker:
+    with _tracker(args, existing=True) as tracker:
         page = tracker.list(args.namespace, limit=args.limit, cursor=args.cursor)
     if args.json:
         doc = {"items": [job.to_dict() for job in page.items], "next_cursor": page.next_cursor}
@@ -129,13 +154,17 @@ def cmd_list(args: argparse.Namespace) -> int:
             f"  failed {job.failed:<5}  started {started}"
         )
     if page.next_cursor:
-        print(f"more: jobtrack list {args.namespace} --cursor {page.next_cursor}")
+        limit = f" --limit {args.limit}" if args.limit != DEFAULT_LIST_LIMIT else ""
+        print(
+            f"more: {_program()} list {args.namespace}{_store_flag(args)}{limit}"
+            f" --cursor {page.next_cursor}"
+        )
     return EXIT_OK
 
 
 def cmd_abort(args: argparse.Namespace) -> int:
     """Fail every remaining item of a job."""
-    with _tracker(args) as tracker:
+    with _tracker(args, existing=True) as tracker:
         job = tracker.abort(args.namespace, args.job_id, args.error)
     print(_summary(job))
     return EXIT_OK
@@ -146,8 +175,11 @@ def cmd_watch(args: argparse.Namespace) -> int:
     tqdm = _need("tqdm", "watch").tqdm
     if args.interval <= 0:
         raise CliError("--interval must be > 0")
-    with _tracker(args) as tracker:
+    with _tracker(args, existing=True) as tracker:
         job = tracker.get(args.namespace, args.job_id)
+        if job.is_finished:  # nothing to watch: a bar would show a meaningless rate
+            print(_summary(job))
+            return EXIT_FAILED_ITEMS if job.failed else EXIT_OK
         with tqdm(
             total=job.total,
             unit="item",
@@ -199,9 +231,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     port = sock.getsockname()[1]
     try:
         with contextlib.suppress(KeyboardInterrupt):  # a signal before uvicorn took over
-            print(
-                f"jobtrack serve: http://{_url_host(args.host)}:{port} (store: {_store_url(args)})"
-            )
+            base = f"http://{_url_host(args.host)}:{port}"
+            print(f"jobtrack serve: {base} (store: {_shown_store(args)})")
             sys.stdout.flush()
             _run_until_signal(server, sock)
     finally:
@@ -252,6 +283,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         pipeline.join()
         sock.close()
     final = tracker.get(args.namespace, job.job_id)
+    if not final.is_finished:  # stopped early: say so in the job, not leave it running forever
+        final = tracker.abort(args.namespace, job.job_id, DEMO_STOPPED)
+        print(f"jobtrack demo: stopped early; job {job.job_id} aborted: {DEMO_STOPPED}")
     print(json.dumps(final.to_dict(), indent=2))
     if pipeline.errors:
         raise CliError(f"the demo pipeline failed: {pipeline.errors[0]}")
@@ -261,7 +295,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def _demo_banner(args: argparse.Namespace, job: JobStatus, port: int) -> None:
     base = f"http://{_url_host(args.host)}:{port}"
     print(f"jobtrack demo: serving the status route on {base}")
-    print(f"  store: {_store_url(args)}")
+    print(f"  store: {_shown_store(args)}")
     print(
         f"  job {job.job_id} in namespace {args.namespace}: {args.items} items, "
         f"{args.workers} workers, {args.failure_rate:.0%} failing"
@@ -282,10 +316,6 @@ def _program() -> str:
     if found and os.path.exists(here) and os.path.samefile(found, here):
         return "jobtrack"
     return here
-
-
-def _store_flag(args: argparse.Namespace) -> str:
-    return f" --store {args.store}" if args.store else ""
 
 
 class _Pipeline:
@@ -397,7 +427,12 @@ def _parser() -> argparse.ArgumentParser:
 
     listing = commands.add_parser("list", parents=[store], help="list a namespace's jobs")
     listing.add_argument("namespace")
-    listing.add_argument("--limit", type=int, default=20)
+    listing.add_argument(
+        "--limit",
+        type=_page_size,
+        default=DEFAULT_LIST_LIMIT,
+        help=f"jobs per page, 1-{MAX_LIST_LIMIT} ({DEFAULT_LIST_LIMIT})",
+    )
     listing.add_argument("--cursor", default=None)
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(func=cmd_list)
@@ -419,6 +454,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     abort.set_defaults(func=cmd_abort)
     return parser
+
+
+def _page_size(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_LIST_LIMIT:
+        raise argparse.ArgumentTypeError(f"must be an integer from 1 to {MAX_LIST_LIMIT}")
+    return value
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> NoReturn:

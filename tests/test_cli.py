@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import httpx
 import pytest
 
 from jobtrack import JobTracker
+from jobtrack.cli import DEMO_STOPPED
 
 SCRIPT = str(Path(sys.executable).parent / "jobtrack")
 TIMEOUT = 60
@@ -117,10 +119,40 @@ def test_demo_serves_while_it_runs(env: dict[str, str], popen: list[Any]) -> Non
 
 def test_demo_stops_cleanly_on_ctrl_c(env: dict[str, str], popen: list[Any]) -> None:
     proc = _spawn(popen, "demo", "--port", "0", "--items", "100000", "--item-seconds", "1", env=env)
-    _started(proc, "Ctrl-C")
+    banner = "".join(_started(proc, "Ctrl-C"))
+    job_id = re.search(r"job (job-[0-9a-f]{32})", banner).group(1)  # type: ignore[union-attr]
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=TIMEOUT) == 0
     assert "Traceback" not in proc.stderr.read()  # type: ignore[union-attr]
+    assert f"job {job_id} aborted" in proc.stdout.read()  # type: ignore[union-attr]
+    # the job does not stay "running" forever: the demo aborted what was left
+    job = JobTracker(default_store_url(env)).get("demo", job_id)
+    assert job.is_finished and job.last_error == DEMO_STOPPED
+    assert job.failed == 100_000 - job.successful
+
+
+def default_store_url(env: dict[str, str]) -> str:
+    return f"file://{env['XDG_STATE_HOME']}/jobtrack/jobs"
+
+
+def test_demo_prints_commands_that_work_from_anywhere(env: dict[str, str], tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    result = subprocess.run(
+        [SCRIPT, "demo", "--port", "0", "--items", "3", "--item-seconds", "0",
+         "--store", "file:jobs2", "--exit-when-done"],
+        env=env, cwd=work, capture_output=True, text=True, timeout=TIMEOUT, check=True,
+    )  # fmt: skip
+    assert f"store: file://{work}/jobs2" in result.stdout
+    watch = next(line for line in result.stdout.splitlines() if " watch demo " in line)
+    assert watch.endswith(f" --store file://{work}/jobs2")
+    # the printed command, run from another directory, finds the job
+    again = subprocess.run(
+        shlex.split(watch), env=env, cwd=tmp_path, capture_output=True, text=True,
+        timeout=TIMEOUT, check=False,
+    )  # fmt: skip
+    assert again.returncode in (0, 1), again.stderr
+    assert "completed" in again.stdout
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
@@ -168,6 +200,7 @@ _COMPLETE = (
 
 
 def test_watch_unknown_job(env: dict[str, str], store_url: str) -> None:
+    JobTracker(store_url).close()  # the store exists; the job does not
     result = run("watch", "ns", "nope", "--store", store_url, env=env)
     assert result.returncode == 3
     assert result.stderr.strip() == "jobtrack: Upload job 'nope' not found in namespace 'ns'."
@@ -190,8 +223,59 @@ def test_status_list_abort(env: dict[str, str], store_url: str) -> None:
     for i in range(3):
         tracker.start("ns", 1, job_id=f"more{i}")
     listed = run("list", "ns", "--limit", "2", env=env, check=True).stdout
-    assert "more: jobtrack list ns --cursor" in listed
+    assert " list ns --limit 2 --cursor " in listed
     assert "no jobs in namespace empty" in run("list", "empty", env=env, check=True).stdout
+
+
+def test_list_prints_the_command_for_the_next_page(
+    env: dict[str, str], store_url: str, tmp_path: Path
+) -> None:
+    tracker = JobTracker(store_url)
+    ids = [tracker.start("ns", 1, job_id=f"j{i}").job_id for i in range(5)]
+    seen: list[str] = []
+    command = [SCRIPT, "list", "ns", "--store", store_url, "--limit", "2"]
+    for _ in range(5):
+        out = subprocess.run(
+            command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=TIMEOUT,
+            check=True,
+        ).stdout  # fmt: skip
+        seen += [line.split()[0] for line in out.splitlines() if line.startswith("j")]
+        more = [line for line in out.splitlines() if line.startswith("more: ")]
+        if not more:
+            break
+        command = shlex.split(more[0][len("more: ") :])
+        assert command[command.index("--store") + 1] == store_url
+        assert command[command.index("--limit") + 1] == "2"
+    assert sorted(seen) == sorted(ids) and len(seen) == 5
+
+
+@pytest.mark.parametrize("command", ["status", "list", "watch", "abort"])
+def test_a_mistyped_store_path_is_an_error_and_creates_nothing(
+    env: dict[str, str], tmp_path: Path, command: str
+) -> None:
+    typo = tmp_path / "jbos"
+    args = {
+        "status": ["status", "ns", "j"],
+        "list": ["list", "ns"],
+        "watch": ["watch", "ns", "j"],
+        "abort": ["abort", "ns", "j", "--error", "x"],
+    }[command]
+    for store in ([f"--store=file://{typo}"], []):
+        extra = {} if store else {"JOBTRACK_STORE": f"file://{typo}"}
+        result = run(*args, *store, env={**env, **extra})
+        assert result.returncode == 4
+        assert f"no file store at '{typo}'" in result.stderr
+        assert not typo.exists()
+
+
+def test_watch_of_a_finished_job_prints_it_at_once(env: dict[str, str], store_url: str) -> None:
+    tracker = JobTracker(store_url)
+    job = tracker.start("ns", 2)
+    tracker.record("ns", job.job_id, processed=2, successful=2)
+    result = run("watch", "ns", job.job_id, "--store", store_url, env=env)
+    assert result.returncode == 0
+    assert "completed" in result.stdout
+    assert result.stderr == ""  # no progress bar with a rate made up from nothing
 
 
 @pytest.mark.parametrize(
@@ -206,7 +290,8 @@ def test_status_list_abort(env: dict[str, str], store_url: str) -> None:
         ),
         (["status", "a/b", "x"], 4, "invalid namespace"),
         (["abort", "ns", "x", "--error", ""], 4, "non-empty"),
-        (["list", "ns", "--limit", "0"], 4, "limit"),
+        (["list", "ns", "--limit", "0"], 2, "--limit: must be an integer from 1 to 1000"),
+        (["list", "ns", "--limit", "x"], 2, "--limit: must be an integer from 1 to 1000"),
         (["watch", "ns", "x", "--interval", "0"], 4, "interval"),
         (["serve", "--port", "1", "--host", "127.0.0.1"], 4, "cannot listen"),
         (["demo", "--items", "0"], 4, "--items"),
@@ -220,7 +305,10 @@ def test_errors_are_one_line(
     result = run(*args, env=env)
     assert result.returncode == status
     assert message in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    if status == 2:  # argparse: its usage, then one line naming the problem
+        assert message in result.stderr.strip().splitlines()[-1]
+    else:
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
 @pytest.fixture

@@ -93,6 +93,15 @@ def test_lock_left_by_a_killed_create_is_cleaned(tmp_path: Path) -> None:
     assert tracker.start("ns", 1, job_id="j1").total == 1
 
 
+def test_create_false_refuses_a_missing_directory_and_creates_nothing(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match=r"no file store at .*does not exist"):
+        FileStore(tmp_path / "typo", create=False)
+    assert list(tmp_path.iterdir()) == []
+    made = FileStore(tmp_path / "jobs")  # the default creates it
+    JobTracker(made).start("ns", 1, job_id="j")
+    assert JobTracker(FileStore(tmp_path / "jobs", create=False)).get("ns", "j").total == 1
+
+
 def test_fsync_option(tmp_path: Path) -> None:
     store = FileStore(tmp_path, fsync=True)
     tracker = JobTracker(store)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from jobtrack import ConfigurationError, FileStore, JobTracker, MemoryStore, Store, open_store
+from jobtrack.stores.urls import display_url
 
 
 def test_memory() -> None:
@@ -36,6 +37,36 @@ def test_file_relative_to_working_directory(
     assert store.root == os.path.join(str(tmp_path), "data", "jobs")  # fixed when opened
 
 
+def test_file_create_option(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="no file store"):
+        open_store(f"file://{tmp_path}/nope?create=false")
+    assert not (tmp_path / "nope").exists()
+    assert isinstance(open_store(f"file://{tmp_path}/yes?create=true"), FileStore)
+    assert (tmp_path / "yes").is_dir()
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("file:data/jobs", "file://{cwd}/data/jobs"),
+        ("file:../up?fsync=true", "file://{parent}/up?fsync=true"),
+        ("file:///abs/jobs", "file:///abs/jobs"),
+        ("file:with%20space", "file://{cwd}/with%20space"),
+        ("redis://:secret@127.0.0.1:6380/0", "redis://:***@127.0.0.1:6380/0"),
+        ("redis://user:secret@h:1/0?timeout=2", "redis://user:***@h:1/0?timeout=2"),
+        ("redis+cluster://:pw@a:1,b:2", "redis+cluster://:***@a:1,b:2"),
+        ("redis://127.0.0.1:6380/0", "redis://127.0.0.1:6380/0"),
+        ("memory://", "memory://"),
+        ("nothing", "nothing"),
+    ],
+)
+def test_display_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str, shown: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    expected = shown.format(cwd=tmp_path, parent=tmp_path.parent)
+    assert display_url(url) == expected
+    assert "secret" not in display_url(url) and ":pw@" not in display_url(url)
+
+
 def test_tracker_takes_a_url(tmp_path: Path) -> None:
     with JobTracker(f"file://{tmp_path}") as tracker:
         assert isinstance(tracker.store, FileStore)
@@ -53,6 +84,7 @@ def test_tracker_takes_a_url(tmp_path: Path) -> None:
         ("file://", "no path"),
         ("file:///tmp/x?fsync=maybe", "true or false"),
         ("file:///tmp/x?color=red", "unknown option"),
+        ("file:///tmp/x?create=perhaps", "true or false"),
     ],
 )
 def test_bad_urls(url: str, message: str) -> None:

@@ -266,7 +266,7 @@ class TestFaults:
         assert isinstance(store, RedisStore)
         raw = redis.Redis(fault_server.host, fault_server.port, decode_responses=True)
         for _ in range(3):
-            held = int(raw.hget(store.job_key("ns", job.job_id), "p"))
+            held = int(str(raw.hget(store.job_key("ns", job.job_id), "p")))
             assert tracker.get("ns", job.job_id).processed == held
             assert tracker.record("ns", job.job_id, processed=1).processed == held + 1
         raw.close()

@@ -46,17 +46,23 @@ _STATUS = {"running": Status.RUNNING, "completed": Status.COMPLETED}
 
 
 class FileStore:
-    """Jobs as files in the directory *path* (created if missing).
+    """Jobs as files in the directory *path*.
 
     Safe for many threads and processes of one host at once. With
     ``fsync=True`` every acknowledged update also survives a power loss (the
     file and its directory are fsynced before the call returns); without it,
     updates survive a crash or ``kill -9`` of any process, but the last
-    updates before a power loss may be lost.
+    updates before a power loss may be lost. The directory is created when
+    missing, unless ``create=False`` (for tools that only look at jobs: a
+    mistyped path is then an error, not a new empty store).
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, fsync: bool = False) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, fsync: bool = False, create: bool = True
+    ) -> None:
         root = os.path.abspath(os.fspath(path))
+        if not create and not os.path.lexists(root):
+            raise ConfigurationError(f"no file store at {root!r}: the directory does not exist")
         try:
             os.makedirs(root, exist_ok=True)
         except OSError as exc:

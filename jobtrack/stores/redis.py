@@ -38,6 +38,7 @@ from ..model import JobStatus, Status
 from ..names import validate_name
 from ..rules import Delta
 from .protocol import ListKey
+from .urls import display_url as _redact
 
 __all__ = ["DEFAULT_PREFIX", "DEFAULT_TIMEOUT", "RedisStore", "Scripts"]
 
@@ -484,15 +485,6 @@ def update_args(delta: Delta, now: _dt.datetime) -> tuple[Any, ...]:
     if delta.error is not None:
         return (ms, delta.processed, delta.successful, delta.failed, delta.error)
     return (ms, delta.processed, delta.successful, delta.failed)
-
-
-def _redact(url: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[-1]
-    user = parts.username or ""
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
 
 
 def client_options(timeout: float) -> dict[str, Any]:

@@ -11,14 +11,16 @@ from .file import FileStore
 from .memory import MemoryStore
 from .protocol import Store
 
-__all__ = ["SCHEMES", "open_store"]
+__all__ = ["SCHEMES", "display_url", "open_store"]
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
-def _bool_option(options: dict[str, list[str]], name: str, url: str) -> bool:
-    values = options.pop(name, ["false"])
+def _bool_option(options: dict[str, list[str]], name: str, url: str, *, default: bool) -> bool:
+    values = options.pop(name, None)
+    if values is None:
+        return default
     value = values[-1].lower()
     if value in _TRUE:
         return True
@@ -52,9 +54,10 @@ def _open_file(url: str) -> Store:
     if url.startswith("file://") and not path.startswith("/"):
         raise ConfigurationError(f"file store URL {url!r} must have an absolute path")
     options = urllib.parse.parse_qs(parts.query, keep_blank_values=True)
-    fsync = _bool_option(options, "fsync", url)
+    fsync = _bool_option(options, "fsync", url, default=False)
+    create = _bool_option(options, "create", url, default=True)
     _no_more_options(options, url)
-    return FileStore(os.path.abspath(path), fsync=fsync)
+    return FileStore(os.path.abspath(path), fsync=fsync, create=create)
 
 
 def _open_redis(url: str) -> Store:
@@ -74,11 +77,39 @@ SCHEMES: dict[str, Callable[[str], Store]] = {
 """Scheme -> factory. Backends with optional dependencies import them lazily."""
 
 
+def display_url(url: str) -> str:
+    """*url* as it may be shown: a file store's path made absolute, a password masked.
+
+    ``file:jobs`` becomes ``file:///current/dir/jobs``, so that a command
+    printed for another terminal names the same store;
+    ``redis://:secret@host`` becomes ``redis://:***@host``. Anything that is
+    not a store URL is returned unchanged.
+    """
+    scheme, sep, _ = url.partition(":")
+    if not sep:
+        return url
+    parts = urllib.parse.urlsplit(url)
+    if scheme.lower() == "file" and parts.netloc in ("", "localhost") and parts.path:
+        path = os.path.abspath(urllib.parse.unquote(parts.path))
+        query = f"?{parts.query}" if parts.query else ""
+        return f"file://{urllib.parse.quote(path)}{query}"
+    try:
+        password = parts.password
+    except ValueError:  # a malformed port: nothing to mask that urlsplit can find
+        password = None
+    if password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    user = parts.username or ""
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
 def open_store(url: str) -> Store:
     """Open the store a URL names.
 
     ``memory://``, ``file:///abs/path`` or ``file:rel/path`` (relative to the
-    working directory; ``?fsync=true`` for power-loss durability),
+    working directory; ``?fsync=true`` for power-loss durability,
+    ``?create=false`` to refuse a directory that does not exist yet),
     ``redis://``, ``rediss://``, ``unix://`` and ``redis+cluster://h1:p1,h2:p2``.
 
     :raises ConfigurationError: for an unknown scheme (the message lists the
