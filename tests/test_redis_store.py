@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -237,6 +239,70 @@ def test_processes_on_a_cluster(redis_cluster: Cluster, redis_prefix: str) -> No
     assert sum(completions) == 1
 
 
+class TestThreadConnections:
+    """A store built from a URL keeps one connection per thread (redis_connections)."""
+
+    DB = 7  # the store's connections are the clients CLIENT LIST shows on this db
+
+    def _open(self, raw: redis.Redis) -> int:
+        return sum(1 for client in raw.client_list() if client["db"] == str(self.DB))
+
+    def test_threads_each_keep_one_and_lose_nothing(self, redis_server: Any) -> None:
+        url = f"redis://{redis_server.host}:{redis_server.port}/{self.DB}"
+        raw = redis.Redis(redis_server.host, redis_server.port, decode_responses=True)
+        store = RedisStore(url, prefix="threads")
+        tracker = JobTracker(store)
+        threads, each = 8, 300
+        job = tracker.start("ns", threads * each)
+        before = self._open(raw)  # the main thread's, and any the client's pool holds
+        barrier = threading.Barrier(threads)
+        completions: list[int] = []
+        seen_open: list[int] = []
+
+        def work() -> None:
+            barrier.wait()
+            done = 0
+            for _ in range(each):
+                done += tracker.record("ns", job.job_id, processed=1, successful=1).is_finished
+            completions.append(done)
+            barrier.wait()  # every thread still holds its connection here
+            seen_open.append(self._open(raw))
+
+        pool = [threading.Thread(target=work) for _ in range(threads)]
+        for thread in pool:
+            thread.start()
+        for thread in pool:
+            thread.join()
+        final = tracker.get("ns", job.job_id)
+        assert (final.processed, final.successful) == (threads * each, threads * each)
+        assert sum(completions) == 1
+        assert max(seen_open) == before + threads  # one per worker thread
+        gc.collect()  # the workers are gone: their connections close with them
+        assert self._open(raw) == before
+        tracker.close()
+        assert self._open(raw) == 0
+        assert tracker.get("ns", job.job_id).is_finished  # connects again after close
+        tracker.close()
+        raw.close()
+
+    @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+    @pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning")
+    def test_a_forked_child_makes_its_own(self, redis_server: Any) -> None:
+        url = f"redis://{redis_server.host}:{redis_server.port}/{self.DB}"
+        tracker = JobTracker(RedisStore(url, prefix="forked"))
+        job = tracker.start("ns", 10_000)
+        tracker.record("ns", job.job_id, processed=1)  # the parent's connection exists
+        ctx = multiprocessing.get_context("fork")
+        child = ctx.Process(target=workers.record_n, args=(tracker, "ns", job.job_id, 500))
+        child.start()
+        mine = [tracker.record("ns", job.job_id, processed=1).processed for _ in range(500)]
+        child.join(timeout=60)
+        assert child.exitcode == 0
+        assert mine == sorted(mine) and len(set(mine)) == 500  # replies are our own
+        assert tracker.get("ns", job.job_id).processed == 1001
+        tracker.close()
+
+
 class TestFaults:
     def test_paused_server_times_out_then_recovers(self, fault_server: Any) -> None:
         tracker = JobTracker(RedisStore(redis_url(fault_server), timeout=0.5))
@@ -288,6 +354,17 @@ class TestFaults:
         finally:
             fault_server.start()
         assert tracker.record("ns", job.job_id, processed=1).processed == 3
+        tracker.close()
+
+    def test_a_restart_between_calls_is_not_an_error(self, fault_server: Any) -> None:
+        tracker = JobTracker(RedisStore(redis_url(fault_server), timeout=1))
+        job = tracker.start("ns", 10)
+        tracker.record("ns", job.job_id, processed=2)
+        fault_server.stop()  # the store's idle connection is closed by the server...
+        fault_server.start()
+        # ...and the next call notices before sending, and connects again
+        assert tracker.record("ns", job.job_id, processed=1).processed == 3
+        assert tracker.get("ns", job.job_id).processed == 3
         tracker.close()
 
     def test_nothing_listening_is_unavailable(self) -> None:

@@ -6,6 +6,7 @@ single-item updates, printing a line after each acknowledged one.
 
 from __future__ import annotations
 
+import os
 import sys
 
 from jobtrack import JobTracker, Status
@@ -27,6 +28,19 @@ def hammer(url: str, namespace: str, job_id: str, count: int, fail_every: int = 
             )
             completions += status.status is Status.COMPLETED
     return completions
+
+
+def record_n(tracker: JobTracker, namespace: str, job_id: str, count: int) -> None:
+    """In a forked child: record *count* items with the tracker inherited from
+    the parent, checking that every reply is its own (counts only go up).
+    """
+    seen = [tracker.record(namespace, job_id, processed=1).processed for _ in range(count)]
+    threads = getattr(tracker.store, "_threads", None)
+    if threads is not None and threads._connection().conn.pid != os.getpid():
+        raise SystemExit("the child used its parent's connection")
+    if seen != sorted(seen) or len(set(seen)) != count:
+        raise SystemExit(f"replies out of step: {seen[:20]}")
+    tracker.close()
 
 
 def main(argv: list[str]) -> None:

@@ -38,6 +38,7 @@ from ..model import JobStatus, Status
 from ..names import validate_name
 from ..rules import Delta
 from .protocol import ListKey
+from .redis_connections import ThreadConnections
 from .urls import display_url as _redact
 
 __all__ = ["DEFAULT_PREFIX", "DEFAULT_TIMEOUT", "RedisStore", "Scripts"]
@@ -147,10 +148,20 @@ def results_from_replies(
     return results
 
 
-def job_from_hash(namespace: str, job_id: str, fields: Mapping[Any, Any]) -> JobStatus | None:
-    """Turn ``HGETALL`` of a job's hash into a status (None if there is no job)."""
+def job_from_hash(
+    namespace: str, job_id: str, fields: Mapping[Any, Any] | list[Any]
+) -> JobStatus | None:
+    """Turn ``HGETALL`` of a job's hash into a status (None if there is no job).
+
+    *fields* is a mapping, or the flat ``[name, value, ...]`` list of a RESP2
+    reply read without the client's reply callbacks.
+    """
     if not fields:
         return None
+    if isinstance(fields, list):
+        if len(fields) % 2:
+            raise _unexpected("a read", fields)
+        fields = dict(zip(fields[::2], fields[1::2], strict=True))
     try:
         if isinstance(next(iter(fields)), bytes):  # a client without decode_responses
             fields = {key.decode(): value for key, value in fields.items()}
@@ -223,11 +234,18 @@ class RedisStore:
         )
         self._noscript = redis.exceptions.NoScriptError
         self._redirect = (redis.exceptions.MovedError, redis.exceptions.AskError)
-        self._reply_error = redis.ResponseError
         self._job_keys: dict[tuple[str, str], str] = {}
         # A store built from a URL owns its client (no retries, nothing shared), so
-        # its scripts go straight over a pooled connection: see _execute.
-        self._pool: Any = None if self.url is None or self.cluster else self.client.connection_pool
+        # its commands go over a connection per thread: see redis_connections.
+        self._threads = (
+            None
+            if self.url is None or self.cluster
+            else ThreadConnections(
+                self.client.connection_pool,
+                redis.ResponseError,
+                (redis.ConnectionError, redis.TimeoutError, OSError),
+            )
+        )
 
     def __repr__(self) -> str:
         where = _redact(self.url) if self.url else type(self.client).__name__
@@ -273,30 +291,14 @@ class RedisStore:
     def _execute(self, *args: Any) -> Any:
         """One command, one reply.
 
-        On a store built from a URL this takes a connection from the pool,
-        sends, reads and gives it back: the same round trip as the client's
-        ``execute_command`` without its per-call extras (a retry wrapper that
-        is set to never retry, metrics hooks), which cost about a sixth of a
-        round trip. A connection that fails mid-command is closed, never
-        reused. A client you pass goes through its own ``execute_command``,
-        with whatever retries, locks or single connection you gave it.
+        On this thread's connection when the store was built from a URL (see
+        :mod:`.redis_connections`), else through the client's own
+        ``execute_command``, with whatever retries, locks or single connection
+        you gave it.
         """
-        pool = self._pool
-        if pool is None:
+        if self._threads is None:
             return self.client.execute_command(*args)
-        conn = pool.get_connection()
-        try:
-            conn.send_command(*args)
-            reply = conn.read_response()
-        except self._reply_error:  # an error reply, read whole: the connection is clean
-            pool.release(conn)
-            raise
-        except BaseException:  # anything else may leave half a reply unread
-            conn.disconnect()
-            pool.release(conn)
-            raise
-        pool.release(conn)
-        return reply
+        return self._threads.execute(*args)
 
     def _evalsha(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         sha = SCRIPTS.sha[name]
@@ -393,7 +395,7 @@ class RedisStore:
         """One HGETALL of the job's hash."""
         key = self.job_key(namespace, job_id)
         try:
-            fields = self.client.execute_command("HGETALL", key)
+            fields = self._execute("HGETALL", key)
         except self._errors as exc:
             raise StoreUnavailable(f"Redis read failed: {type(exc).__name__}: {exc}") from exc
         return job_from_hash(namespace, job_id, fields)
@@ -443,6 +445,8 @@ class RedisStore:
     def close(self) -> None:
         """Close the client's connections (also a client you passed in)."""
         with self._guard("close"):
+            if self._threads is not None:
+                self._threads.close()
             self.client.close()
 
 
