@@ -30,7 +30,7 @@ from jobtrack import RedisStore
 
 DEVELOPER_PORT = 6379
 
-redis_server = factories.redis_proc(port=None)
+redis_server = factories.redis_proc(port=None)  # type: ignore[arg-type]  # None: any free port
 """A session-wide throwaway redis-server (pytest-redis)."""
 
 

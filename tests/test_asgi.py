@@ -213,7 +213,7 @@ class TestAuthorize:
 
     def test_async_hook(self, tracker: JobTracker) -> None:
         async def authorize(namespace: str, headers: Any) -> bool:
-            return headers.get("authorization") == "Bearer good"
+            return bool(headers.get("authorization") == "Bearer good")
 
         app = status_app(tracker, authorize=authorize)
         assert call(app, "GET", ROUTE, headers=[(b"authorization", b"Bearer good")]).status == 200

@@ -137,12 +137,13 @@ def test_bad_updates(
 def test_updates_after_completion(job_tracker: JobTracker) -> None:
     done = job_tracker.record(NS, JOB, successful=8)
     before = snapshot(job_tracker)
-    for call in (
+    calls: tuple[Callable[[], object], ...] = (
         lambda: job_tracker.record(NS, JOB, processed=1),
         lambda: job_tracker.record(NS, JOB),
         lambda: job_tracker.record(NS, JOB, failed=1, error="late"),
         lambda: job_tracker.abort(NS, JOB, "late"),
-    ):
+    )
+    for call in calls:
         with pytest.raises(JobFinished, match="already completed"):
             call()
     assert snapshot(job_tracker) == before
@@ -158,4 +159,4 @@ def test_duplicate_job_id(job_tracker: JobTracker) -> None:
 
 def test_positional_deltas_are_refused(job_tracker: JobTracker) -> None:
     with pytest.raises(TypeError):
-        job_tracker.record(NS, JOB, 1)  # type: ignore[misc]
+        job_tracker.record(NS, JOB, 1)  # type: ignore[call-arg]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 import threading
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from freezegun import freeze_time
@@ -123,7 +125,7 @@ class TestRecord:
         ],
     )
     def test_update_breaking_an_invariant_is_rejected_whole(
-        self, tracker: JobTracker, clock: ManualClock, deltas: dict[str, int]
+        self, tracker: JobTracker, clock: ManualClock, deltas: dict[str, Any]
     ) -> None:
         job = tracker.start(NS, 10)
         before = tracker.record(NS, job.job_id, processed=0, successful=0)
@@ -144,11 +146,12 @@ class TestRecord:
         assert done.status is Status.COMPLETED
         assert done.finished_at == done.updated_at == T0 + dt.timedelta(seconds=2)
         clock.advance(seconds=1)
-        for call in (
+        calls: tuple[Callable[[], object], ...] = (
             lambda: tracker.record(NS, job.job_id, processed=0),
             lambda: tracker.record(NS, job.job_id),
             lambda: tracker.abort(NS, job.job_id, "late"),
-        ):
+        )
+        for call in calls:
             with pytest.raises(JobFinished):
                 call()
         assert tracker.get(NS, job.job_id) == done

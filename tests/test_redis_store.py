@@ -34,7 +34,7 @@ from tests.redis_fixtures import Cluster, redis_url
 
 pytestmark = pytest.mark.redis
 
-fault_server = factories.redis_proc(port=None, save="3600 1")
+fault_server = factories.redis_proc(port=None, save="3600 1")  # type: ignore[arg-type]
 """A server of its own for the fault tests, which stop and restart it."""
 
 
