@@ -102,6 +102,14 @@ def test_create_false_refuses_a_missing_directory_and_creates_nothing(tmp_path: 
     assert JobTracker(FileStore(tmp_path / "jobs", create=False)).get("ns", "j").total == 1
 
 
+@pytest.mark.parametrize("option", ["fsync", "create"])
+@pytest.mark.parametrize("value", ["no", 0, None])
+def test_options_must_be_bools(tmp_path: Path, option: str, value: object) -> None:
+    with pytest.raises(ConfigurationError, match=f"{option} must be True or False"):
+        FileStore(tmp_path / "jobs", **{option: value})  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_fsync_option(tmp_path: Path) -> None:
     store = FileStore(tmp_path, fsync=True)
     tracker = JobTracker(store)

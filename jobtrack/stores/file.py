@@ -60,6 +60,9 @@ class FileStore:
     def __init__(
         self, path: str | os.PathLike[str], *, fsync: bool = False, create: bool = True
     ) -> None:
+        for name, value in (("fsync", fsync), ("create", create)):
+            if not isinstance(value, bool):
+                raise ConfigurationError(f"{name} must be True or False, got {value!r}")
         root = os.path.abspath(os.fspath(path))
         if not create and not os.path.lexists(root):
             raise ConfigurationError(f"no file store at {root!r}: the directory does not exist")
@@ -70,7 +73,7 @@ class FileStore:
         if not os.path.isdir(root):
             raise ConfigurationError(f"cannot use {root!r} as a file store: not a directory")
         self.root = root
-        self.fsync = bool(fsync)
+        self.fsync = fsync
 
     def __repr__(self) -> str:
         return f"FileStore({self.root!r}, fsync={self.fsync})"
