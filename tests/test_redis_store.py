@@ -253,32 +253,37 @@ class TestThreadConnections:
         store = RedisStore(url, prefix="threads")
         tracker = JobTracker(store)
         threads, each = 8, 300
-        job = tracker.start("ns", threads * each)
+        job = tracker.start("ns", 2 * threads * each)
         before = self._open(raw)  # the main thread's, and any the client's pool holds
-        barrier = threading.Barrier(threads)
         completions: list[int] = []
         seen_open: list[int] = []
 
-        def work() -> None:
-            barrier.wait()
-            done = 0
-            for _ in range(each):
-                done += tracker.record("ns", job.job_id, processed=1, successful=1).is_finished
-            completions.append(done)
-            barrier.wait()  # every thread still holds its connection here
-            seen_open.append(self._open(raw))
+        def batch() -> None:
+            barrier = threading.Barrier(threads)
 
-        pool = [threading.Thread(target=work) for _ in range(threads)]
-        for thread in pool:
-            thread.start()
-        for thread in pool:
-            thread.join()
-        final = tracker.get("ns", job.job_id)
-        assert (final.processed, final.successful) == (threads * each, threads * each)
-        assert sum(completions) == 1
+            def work() -> None:
+                barrier.wait()
+                done = 0
+                for _ in range(each):
+                    done += tracker.record("ns", job.job_id, processed=1, successful=1).is_finished
+                completions.append(done)
+                barrier.wait()  # every thread still holds its connection here
+                seen_open.append(self._open(raw))
+
+            pool = [threading.Thread(target=work) for _ in range(threads)]
+            for thread in pool:
+                thread.start()
+            for thread in pool:
+                thread.join()
+            gc.collect()  # the threads are gone: their connections are back in the pool
+
+        batch()
         assert max(seen_open) == before + threads  # one per worker thread
-        gc.collect()  # the workers are gone: their connections close with them
-        assert self._open(raw) == before
+        batch()  # new threads take the connections the first ones gave back
+        assert max(seen_open) == before + threads
+        final = tracker.get("ns", job.job_id)
+        assert final.processed == final.successful == 2 * threads * each
+        assert sum(completions) == 1
         tracker.close()
         assert self._open(raw) == 0
         assert tracker.get("ns", job.job_id).is_finished  # connects again after close

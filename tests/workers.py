@@ -36,7 +36,7 @@ def record_n(tracker: JobTracker, namespace: str, job_id: str, count: int) -> No
     """
     seen = [tracker.record(namespace, job_id, processed=1).processed for _ in range(count)]
     threads = getattr(tracker.store, "_threads", None)
-    if threads is not None and threads._connection().conn.pid != os.getpid():
+    if threads is not None and threads._held().conn.pid != os.getpid():
         raise SystemExit("the child used its parent's connection")
     if seen != sorted(seen) or len(set(seen)) != count:
         raise SystemExit(f"replies out of step: {seen[:20]}")

@@ -445,8 +445,6 @@ class RedisStore:
     def close(self) -> None:
         """Close the client's connections (also a client you passed in)."""
         with self._guard("close"):
-            if self._threads is not None:
-                self._threads.close()
             self.client.close()
 
 
