@@ -211,6 +211,16 @@ def test_unexpected_read_reply_is_an_error(fields: Any) -> None:
 
 def test_empty_hash_is_no_job() -> None:
     assert job_from_hash("ns", "j", {}) is None
+    assert job_from_hash("ns", "j", []) is None
+
+
+def test_a_resp2_flat_reply_reads_like_a_mapping() -> None:
+    fields = {"t": "3", "p": "2", "s": "1", "f": "1", "e": "bad", "st": "5", "up": "6"}
+    flat = [item for pair in fields.items() for item in pair]
+    assert job_from_hash("ns", "j", flat) == job_from_hash("ns", "j", fields)
+    assert job_from_hash("ns", "j", [k.encode() for k in flat]) == job_from_hash("ns", "j", fields)
+    with pytest.raises(StoreUnavailable, match="unexpected reply"):
+        job_from_hash("ns", "j", flat[:-1])
 
 
 def test_processes_lose_no_update_and_complete_once(redis_server: Any, redis_prefix: str) -> None:
@@ -254,6 +264,7 @@ class TestThreadConnections:
         tracker = JobTracker(store)
         threads, each = 8, 300
         job = tracker.start("ns", 2 * threads * each)
+        tracker.record("ns", job.job_id)  # scripts loaded before the threads
         before = self._open(raw)  # the main thread's, and any the client's pool holds
         completions: list[int] = []
         seen_open: list[int] = []
@@ -278,9 +289,12 @@ class TestThreadConnections:
             gc.collect()  # the threads are gone: their connections are back in the pool
 
         batch()
-        assert max(seen_open) == before + threads  # one per worker thread
+        first = max(seen_open)
+        # one per worker (a connection idle in the pool may be one of them), and the main thread's
+        assert threads + 1 <= first <= before + threads
+        seen_open.clear()
         batch()  # new threads take the connections the first ones gave back
-        assert max(seen_open) == before + threads
+        assert max(seen_open) == first
         final = tracker.get("ns", job.job_id)
         assert final.processed == final.successful == 2 * threads * each
         assert sum(completions) == 1
