@@ -97,8 +97,13 @@ def _shown_store(args: argparse.Namespace) -> str:
 
 
 def _store_flag(args: argparse.Namespace) -> str:
-    """`` --store URL`` to repeat in a printed command, when --store chose the store."""
-    return f" --store {shlex.quote(display_url(args.store))}" if args.store else ""
+    """`` --store URL`` for a printed command, unless the store is the default one.
+
+    A store chosen with ``JOBTRACK_STORE`` is named too: the terminal the
+    command is pasted into may not have that variable.
+    """
+    url = _store_url(args)
+    return "" if url == default_store_url() else f" --store {shlex.quote(display_url(url))}"
 
 
 def _need(module: str, command: str) -> Any:
@@ -180,14 +185,17 @@ def cmd_watch(args: argparse.Namespace) -> int:
         if job.is_finished:  # nothing to watch: a bar would show a meaningless rate
             print(_summary(job))
             return EXIT_FAILED_ITEMS if job.failed else EXIT_OK
-        with tqdm(
-            total=job.total,
-            unit="item",
-            desc=job.job_id[:16],
-            file=sys.stderr,
-            dynamic_ncols=True,
-            disable=args.quiet,
-        ) as bar:
+        with (
+            tqdm(
+                total=job.total,
+                initial=job.successful + job.failed,  # the rate counts what is done while watching
+                unit="item",
+                desc=job.job_id[:16],
+                file=sys.stderr,
+                dynamic_ncols=True,
+                disable=args.quiet,
+            ) as bar
+        ):
             while True:
                 bar.n = job.successful + job.failed
                 bar.set_postfix(

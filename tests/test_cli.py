@@ -193,6 +193,25 @@ def test_watch_until_another_process_completes_the_job(
     assert "completed" in out and job.job_id in out
 
 
+def test_watch_rate_counts_only_what_is_done_while_watching(
+    env: dict[str, str], store_url: str, popen: list[Any]
+) -> None:
+    tracker = JobTracker(store_url)
+    job = tracker.start("ns", 200_000)
+    tracker.record("ns", job.job_id, processed=199_990, successful=199_990)
+    proc = _spawn(
+        popen, "watch", "ns", job.job_id, "--store", store_url, "--interval", "0.05", env=env
+    )
+    assert proc.stderr is not None
+    first = proc.stderr.read(200)  # the bar is drawn: the watch has read the job
+    tracker.record("ns", job.job_id, processed=10, successful=10)
+    assert proc.wait(timeout=TIMEOUT) == 0
+    bar = first + proc.stderr.read()
+    rates = [float(rate) for rate in re.findall(r"([\d.]+)item/s", bar)]
+    # 199,990 items were done before the watch began: not 199,990 items in no time
+    assert rates and max(rates) < 10_000, bar
+
+
 _COMPLETE = (
     "import sys; from jobtrack import JobTracker; "
     "JobTracker(sys.argv[1]).record('ns', sys.argv[2], processed=3, successful=3)"
@@ -204,6 +223,22 @@ def test_watch_unknown_job(env: dict[str, str], store_url: str) -> None:
     result = run("watch", "ns", "nope", "--store", store_url, env=env)
     assert result.returncode == 3
     assert result.stderr.strip() == "jobtrack: Upload job 'nope' not found in namespace 'ns'."
+
+
+def test_printed_commands_name_a_store_from_the_environment(
+    env: dict[str, str], store_url: str, tmp_path: Path
+) -> None:
+    tracker = JobTracker(store_url)
+    for i in range(3):
+        tracker.start("ns", 1, job_id=f"j{i}")
+    out = run("list", "ns", "--limit", "2", env={**env, "JOBTRACK_STORE": store_url}).stdout
+    more = next(line for line in out.splitlines() if line.startswith("more: "))
+    assert f" --store {store_url} " in more  # the other terminal may not have JOBTRACK_STORE
+    again = subprocess.run(
+        shlex.split(more[len("more: ") :]), env=env, cwd=tmp_path, capture_output=True,
+        text=True, timeout=TIMEOUT, check=True,
+    ).stdout  # fmt: skip
+    assert again.startswith("j0 ")
 
 
 def test_status_list_abort(env: dict[str, str], store_url: str) -> None:
@@ -223,7 +258,7 @@ def test_status_list_abort(env: dict[str, str], store_url: str) -> None:
     for i in range(3):
         tracker.start("ns", 1, job_id=f"more{i}")
     listed = run("list", "ns", "--limit", "2", env=env, check=True).stdout
-    assert " list ns --limit 2 --cursor " in listed
+    assert f" list ns --store {store_url} --limit 2 --cursor " in listed
     assert "no jobs in namespace empty" in run("list", "empty", env=env, check=True).stdout
 
 
