@@ -6,6 +6,7 @@ import gc
 import multiprocessing
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -320,6 +321,136 @@ class TestThreadConnections:
         assert mine == sorted(mine) and len(set(mine)) == 500  # replies are our own
         assert tracker.get("ns", job.job_id).processed == 1001
         tracker.close()
+
+    def test_an_interrupted_read_never_leaves_a_reply_for_the_next_call(
+        self, redis_server: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        store = RedisStore(redis_url(redis_server), prefix="interrupted")
+        tracker = JobTracker(store)
+        job = tracker.start("ns", 100)
+        tracker.record("ns", job.job_id, processed=1)
+        assert store._threads is not None
+        conn = store._threads._held().conn
+        real = conn.read_response
+
+        def interrupted(*args: Any, **kwargs: Any) -> Any:
+            monkeypatch.setattr(conn, "read_response", real)
+            raise KeyboardInterrupt  # sent, reply not read: Ctrl-C at the worst moment
+
+        monkeypatch.setattr(conn, "read_response", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            tracker.record("ns", job.job_id, processed=1)
+        held = int(str(store.client.hget(store.job_key("ns", job.job_id), "p")))
+        assert held == 2  # the interrupted update landed; its reply was never read
+        assert tracker.record("ns", job.job_id, processed=1).processed == held + 1
+        tracker.close()
+
+    def test_a_capped_pool_checks_out_per_call(self, redis_server: Any) -> None:
+        url = f"{redis_url(redis_server)}?max_connections=2"
+        store = RedisStore(url, prefix="capped")
+        assert store._threads is None  # threads keeping connections would exhaust it
+        tracker = JobTracker(store)
+        job = tracker.start("ns", 30)
+        recorded, finish = threading.Event(), threading.Event()
+
+        def idle_worker() -> None:  # records, then lives on without using the store
+            tracker.record("ns", job.job_id, processed=1, successful=1)
+            recorded.set()
+            finish.wait(30)
+
+        workers_ = [threading.Thread(target=idle_worker) for _ in range(3)]
+        for thread in workers_:
+            thread.start()
+            assert recorded.wait(30)
+            recorded.clear()
+        # three threads have used the store and still live; the cap is 2
+        assert tracker.record("ns", job.job_id, processed=1, successful=1).processed == 4
+        assert [j.job_id for j in tracker.list("ns").items] == [job.job_id]
+        finish.set()
+        for thread in workers_:
+            thread.join()
+        tracker.close()
+
+    def test_connections_are_left_alone_at_exit(self, redis_server: Any) -> None:
+        # daemon threads still record while an atexit handler reads: the handler
+        # must not be handed a connection a daemon thread is using
+        result = subprocess.run(
+            [sys.executable, "-c", _AT_EXIT, redis_url(redis_server)],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == "2000 reads, 0 wrong", result.stdout + result.stderr
+
+    @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+    @pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning")
+    def test_fork_while_another_thread_holds_the_pool_lock(self, redis_server: Any) -> None:
+        store = RedisStore(redis_url(redis_server), prefix="forklock")
+        tracker = JobTracker(store)
+        job = tracker.start("ns", 10)
+        used, finish = threading.Event(), threading.Event()
+
+        def worker() -> None:  # has used the store, and lives on
+            tracker.record("ns", job.job_id, processed=1)
+            used.set()
+            finish.wait(30)
+
+        thread = threading.Thread(target=worker)
+        thread.start()
+        used.wait(30)
+        locked, unlock = threading.Event(), threading.Event()
+
+        def inside_the_pool() -> None:  # a thread inside the pool at the moment of the fork
+            with store.client.connection_pool._lock:
+                locked.set()
+                unlock.wait(30)
+
+        holder = threading.Thread(target=inside_the_pool)
+        holder.start()
+        locked.wait(30)
+        pid = os.fork()
+        if pid == 0:  # the child: its copy of the worker's connection is freed
+            os._exit(0)
+        began = time.monotonic()
+        while time.monotonic() - began < 10:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            time.sleep(0.01)
+        else:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child hung on its parent's pool lock")
+        assert os.waitstatus_to_exitcode(status) == 0
+        unlock.set()
+        finish.set()
+        holder.join()
+        thread.join()
+        tracker.close()
+
+
+_AT_EXIT = """
+import atexit, sys, threading
+from jobtrack import JobTracker
+url = sys.argv[1]
+tracker = JobTracker(url + "?prefix=atexit")
+def read_at_exit():
+    wrong = 0
+    for _ in range(2000):
+        try:
+            wrong += tracker.get("ns", "b").processed != 0
+        except Exception:
+            wrong += 1
+    print(f"2000 reads, {wrong} wrong")
+atexit.register(read_at_exit)
+tracker.start("ns", 10**9, job_id="a")
+tracker.start("ns", 10, job_id="b")
+def loop():
+    while True:
+        tracker.record("ns", "a", processed=1)
+for _ in range(2):
+    threading.Thread(target=loop, daemon=True).start()
+tracker.get("ns", "b")
+"""
 
 
 class TestFaults:

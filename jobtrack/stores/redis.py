@@ -187,6 +187,10 @@ def job_from_hash(
 
 _KEY_CACHE_SIZE = 4096
 
+UNBOUNDED = 2**31
+"""``max_connections`` of a pool built from a URL that does not set it (redis-py's
+own default before 8.0; 8.x caps pools at 100)."""
+
 
 class RedisStore:
     """Jobs in Redis (or Valkey, or a Redis Cluster): many hosts may share them.
@@ -236,15 +240,16 @@ class RedisStore:
         self._redirect = (redis.exceptions.MovedError, redis.exceptions.AskError)
         self._job_keys: dict[tuple[str, str], str] = {}
         # A store built from a URL owns its client (no retries, nothing shared), so
-        # its commands go over a connection per thread: see redis_connections.
+        # its commands go over a connection per thread (see redis_connections),
+        # unless its URL caps the pool's connections (?max_connections=N): a
+        # thread keeps its connection while it lives, so it checks one out per call.
+        pool = None if self.url is None or self.cluster else self.client.connection_pool
         self._threads = (
-            None
-            if self.url is None or self.cluster
-            else ThreadConnections(
-                self.client.connection_pool,
-                redis.ResponseError,
-                (redis.ConnectionError, redis.TimeoutError, OSError),
+            ThreadConnections(
+                pool, redis.ResponseError, (redis.ConnectionError, redis.TimeoutError, OSError)
             )
+            if pool is not None and pool.max_connections >= UNBOUNDED
+            else None
         )
 
     def __repr__(self) -> str:
@@ -513,7 +518,7 @@ def connect(url: str, timeout: float = DEFAULT_TIMEOUT) -> Any:
                 **kwargs,
                 **options,
             )
-        return redis.Redis.from_url(url, **options)
+        return redis.Redis.from_url(url, **{"max_connections": UNBOUNDED, **options})
     except (ValueError, redis.RedisError) as exc:
         raise ConfigurationError(f"cannot connect to {_redact(url)!r}: {exc}") from exc
 

@@ -8,11 +8,17 @@ wrapper and metrics hooks; on a ~70 us loopback round trip that bookkeeping
 costs about a tenth (``python -m benchmarks --only redis``).
 
 What the pool's checkout guards against is still checked before each
-command: a connection with data waiting, or closed by the server (a restart,
-an idle timeout), is dropped and made again, so a restart between two calls is
-not an error. A connection that fails mid-command is closed, never reused
-with a reply unread. A forked child takes its own connection rather than
-share its parent's socket. Closing the client's pool closes them all.
+command, the way the pool checks it: a connection the server closed (a
+restart, an idle timeout) or marked for reconnection is dropped and made
+again, so a restart between two calls is not an error, and one with data
+nobody asked for is dropped too (unless maintenance notifications may be
+waiting, which the pool leaves for the next read). A connection that fails
+mid-command is closed, never reused with a reply unread. A forked child takes
+its own connection rather than share its parent's socket, and never touches
+its parent's pool. Closing the client's pool closes them all.
+
+Since a thread keeps its connection while it lives, this is only used with a
+pool that has no connection limit (see ``RedisStore``).
 """
 
 from __future__ import annotations
@@ -35,6 +41,17 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):  # not on Windows, which cannot fork
     os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _give_back(pool: Any, conn: Any, pid: int) -> None:
+    """Finalizer of a thread's connection: back to the pool, in the process that took it.
+
+    In a forked child the parent's threads are gone and their holders are
+    freed, but the pool (and its lock, which a parent thread may have held at
+    the fork) belongs to the parent: the child leaves it alone.
+    """
+    if os.getpid() == pid:
+        pool.release(conn)
 
 
 class _Held:
@@ -71,16 +88,42 @@ class ThreadConnections:
         self._reply_error = reply_error
         self._dropped = dropped
         self._local = threading.local()
+        # as the pool: with maintenance notifications on, waiting data may be a
+        # push message that the next read handles, not a stale reply
+        notifications = getattr(pool, "maint_notifications_enabled", None)
+        self._pushes = bool(notifications()) if notifications is not None else False
 
     def _held(self) -> _Held:
         """The calling thread's connection, taken from the pool on its first call."""
         held: _Held | None = getattr(self._local, "held", None)
         if held is None or held.generation != _generation:  # new thread, or forked child
             pool = self._pool
-            held = _Held(pool.get_connection(), _generation)
-            weakref.finalize(held, pool.release, held.conn)
+            conn = pool.get_connection()
+            try:
+                held = _Held(conn, _generation)
+                finalizer = weakref.finalize(held, _give_back, pool, conn, os.getpid())
+                finalizer.atexit = False  # at exit other threads may still be using it
+            except BaseException:
+                pool.release(conn)
+                raise
             self._local.held = held
         return held
+
+    def _check(self, conn: Any) -> None:
+        """Drop *conn* if the pool would not hand it out as it is (before a command)."""
+        reconnect = getattr(conn, "should_reconnect", None)
+        if reconnect is not None and reconnect():  # marked by a maintenance notification
+            conn.disconnect()
+            return
+        if getattr(conn, "is_connected", True) is False:
+            return  # send_command connects: no second attempt here
+        try:
+            waiting = conn.can_read()
+        except self._dropped:  # closed by the server (a restart, an idle timeout)
+            conn.disconnect()
+            return
+        if waiting and not self._pushes:  # a reply nobody read: never read it as ours
+            conn.disconnect()
 
     def execute(self, *args: Any) -> Any:
         """Send one command on this thread's connection and return its reply.
@@ -90,21 +133,16 @@ class ThreadConnections:
         """
         held = self._held()
         conn = held.conn
-        if held.live:  # what the pool checks when it hands a connection out
-            try:
-                stale = conn.can_read()  # True: data nobody asked for is waiting
-            except self._dropped:  # closed by the server (a restart, an idle timeout)
-                stale = True
-            if stale:
-                conn.disconnect()  # send_command connects again
-            held.live = False
         try:
+            if held.live:
+                held.live = False
+                self._check(conn)
             conn.send_command(*args)
             reply = conn.read_response()
         except self._reply_error:  # an error reply, read whole: the connection is clean
             held.live = True
             raise
-        except BaseException:  # anything else may leave half a reply unread
+        except BaseException:  # anything else may leave half a reply or a handshake behind
             conn.disconnect()
             raise
         held.live = True
