@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import multiprocessing
 import os
@@ -108,6 +109,33 @@ def test_options_must_be_bools(tmp_path: Path, option: str, value: object) -> No
     with pytest.raises(ConfigurationError, match=f"{option} must be True or False"):
         FileStore(tmp_path / "jobs", **{option: value})  # type: ignore[arg-type]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_lock_on_a_deleted_lock_file_is_taken_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = FileStore(tmp_path)
+    JobTracker(store).start("ns", 5, job_id="j")
+    lock_path = str(tmp_path / "ns" / "j.lock")
+    real_flock = fcntl.flock
+    locked: list[int] = []
+
+    def flock(fd: int, operation: int) -> None:
+        if not locked:  # while this caller waited, the job was deleted and started again
+            os.unlink(lock_path)
+            Path(lock_path).touch()
+        locked.append(fd)
+        real_flock(fd, operation)
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+    fd = store._lock(lock_path, create=False)
+    assert fd is not None
+    try:
+        # the lock taken is on the file now at the path, not on the orphan
+        assert os.fstat(fd).st_ino == os.stat(lock_path).st_ino
+        assert len(locked) == 2
+    finally:
+        os.close(fd)
 
 
 def test_fsync_option(tmp_path: Path) -> None:

@@ -100,17 +100,11 @@ class FileStore:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 # A deleter may have unlinked the file while we waited; then our
-                # lock is on an orphan inode and protects nothing: start over.
-                held = os.fstat(fd)
-                try:
-                    current = os.stat(lock_path)
-                except FileNotFoundError:
-                    current = None
-                if (
-                    current is not None
-                    and current.st_ino == held.st_ino
-                    and current.st_dev == held.st_dev
-                ):
+                # lock is on an orphan inode (no links left) and protects
+                # nothing: start over. Lock files are only ever created at their
+                # path and unlinked, never renamed, so a linked inode is the
+                # one at lock_path.
+                if os.fstat(fd).st_nlink > 0:
                     return fd
             except BaseException:
                 os.close(fd)
