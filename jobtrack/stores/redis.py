@@ -199,8 +199,10 @@ class RedisStore:
     (``redis://``, ``rediss://``, ``unix://``, ``redis+cluster://h1:p1,h2:p2``).
     Clients built from a URL time out after *timeout* seconds and never retry
     on their own: a retried update whose first reply was lost could count
-    twice. A client you pass is used as it is; give it timeouts and no retries
-    on timeouts for the same guarantees. *prefix* starts every key.
+    twice; each thread keeps one connection of their pool for its calls until
+    it ends (see :mod:`.redis_connections`). A client you pass is used as it
+    is, through its ``execute_command``; give it timeouts and no retries on
+    timeouts for the same guarantees. *prefix* starts every key.
     """
 
     def __init__(
