@@ -52,6 +52,26 @@ def test_redis_is_native(redis_server: Any) -> None:
     client_store.close()
 
 
+@pytest.mark.redis
+def test_redis_takes_more_concurrent_calls_than_redis_py_8s_default_pool(
+    redis_server: Any,
+) -> None:
+    tasks = 150  # redis-py 8 caps a pool at 100 connections unless told otherwise
+
+    async def main() -> Any:
+        tracker = AsyncJobTracker(f"{redis_url(redis_server)}?prefix=many")
+        job = await tracker.start("ns", tasks)
+        await asyncio.gather(
+            *(tracker.record("ns", job.job_id, processed=1, successful=1) for _ in range(tasks))
+        )
+        final = await tracker.get("ns", job.job_id)
+        await tracker.aclose()
+        return final
+
+    final = asyncio.run(main())
+    assert final.processed == final.successful == tasks and final.is_finished
+
+
 def test_from_tracker_shares_store_and_clock(tmp_path: Path) -> None:
     from tests.helpers import T0, ManualClock
 

@@ -29,7 +29,7 @@ from jobtrack import (
     StoreUnavailable,
     open_store,
 )
-from jobtrack.stores.redis import SCRIPTS, job_from_hash, job_from_update_reply
+from jobtrack.stores.redis import SCRIPTS, UNBOUNDED, job_from_hash, job_from_update_reply
 from tests import workers
 from tests.redis_fixtures import Cluster, redis_url
 
@@ -553,7 +553,20 @@ class TestUrls:
     def test_cluster_url(self, redis_cluster: Cluster) -> None:
         store = open_store(redis_cluster.url + "?prefix=c1")
         assert isinstance(store, RedisStore) and store.cluster
+        JobTracker(store).start("ns", 1)
+        pools = [node.redis_connection.connection_pool for node in store.client.get_nodes()]
+        assert pools and all(pool.max_connections == UNBOUNDED for pool in pools)  # not 100
         store.close()
+
+    def test_pools_are_unbounded_unless_the_url_caps_them(self, redis_server: Any) -> None:
+        store = open_store(redis_url(redis_server))
+        assert isinstance(store, RedisStore)
+        assert store.client.connection_pool.max_connections == UNBOUNDED
+        store.close()
+        capped = open_store(f"{redis_url(redis_server)}?max_connections=7")
+        assert isinstance(capped, RedisStore)
+        assert capped.client.connection_pool.max_connections == 7
+        capped.close()
 
     def test_password_is_not_shown(self) -> None:
         store = RedisStore("redis://user:s3cret@127.0.0.1:1/0")

@@ -188,8 +188,9 @@ def job_from_hash(
 _KEY_CACHE_SIZE = 4096
 
 UNBOUNDED = 2**31
-"""``max_connections`` of a pool built from a URL that does not set it (redis-py's
-own default before 8.0; 8.x caps pools at 100)."""
+"""``max_connections`` of the pools of a client built from a URL that does not set
+it (redis-py's own default before 8.0; 8.x caps a pool at 100, and a call
+beyond that fails at once with ``MaxConnectionsError``)."""
 
 
 class RedisStore:
@@ -517,6 +518,7 @@ def connect(url: str, timeout: float = DEFAULT_TIMEOUT) -> Any:
             nodes, kwargs = cluster_nodes(url)
             return redis.RedisCluster(
                 startup_nodes=[redis.cluster.ClusterNode(h, p) for h, p in nodes],
+                max_connections=UNBOUNDED,
                 **kwargs,
                 **options,
             )

@@ -15,6 +15,7 @@ from ..rules import Delta
 from .protocol import ListKey
 from .redis import (
     SCRIPTS,
+    UNBOUNDED,
     RedisStore,
     _unexpected,
     client_options,
@@ -191,10 +192,13 @@ def _connect_async(url: str, timeout: float) -> Any:
         nodes, kwargs = cluster_nodes(url)
         return aredis.RedisCluster(
             startup_nodes=[aredis.cluster.ClusterNode(h, p) for h, p in nodes],
+            max_connections=UNBOUNDED,
             **kwargs,
             **_async_retry(options, redis),
         )
-    return aredis.Redis.from_url(url, **_async_retry(options, redis))
+    return aredis.Redis.from_url(
+        url, **{"max_connections": UNBOUNDED, **_async_retry(options, redis)}
+    )
 
 
 def _async_retry(options: dict[str, Any], redis: Any) -> dict[str, Any]:
