@@ -345,6 +345,32 @@ class TestThreadConnections:
         assert tracker.record("ns", job.job_id, processed=1).processed == held + 1
         tracker.close()
 
+    def test_a_call_from_a_signal_handler_mid_command_gets_its_own_reply(
+        self, redis_server: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        store = RedisStore(redis_url(redis_server), prefix="reentrant")
+        tracker = JobTracker(store)
+        job = tracker.start("ns", 100)
+        other = tracker.start("ns", 7)
+        tracker.record("ns", job.job_id, processed=1)
+        assert store._threads is not None
+        conn = store._threads._held().conn
+        real = conn.read_response
+        seen: list[Any] = []
+
+        def handler_runs_first(*args: Any, **kwargs: Any) -> Any:
+            monkeypatch.setattr(conn, "read_response", real)
+            # what a signal handler on this thread would do while the update is on the wire
+            seen.append(tracker.get("ns", other.job_id))
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(conn, "read_response", handler_runs_first)
+        after = tracker.record("ns", job.job_id, processed=1)
+        assert (after.job_id, after.processed) == (job.job_id, 2)
+        assert [(j.job_id, j.total) for j in seen] == [(other.job_id, 7)]
+        assert tracker.record("ns", job.job_id, processed=1).processed == 3  # still in step
+        tracker.close()
+
     def test_a_capped_pool_checks_out_per_call(self, redis_server: Any) -> None:
         url = f"{redis_url(redis_server)}?max_connections=2"
         store = RedisStore(url, prefix="capped")
@@ -379,7 +405,7 @@ class TestThreadConnections:
             capture_output=True, text=True, timeout=120, check=False,
         )  # fmt: skip
         assert result.returncode == 0, result.stderr
-        assert result.stdout.strip() == "2000 reads, 0 wrong", result.stdout + result.stderr
+        assert result.stdout.strip() == "2001 reads, 0 wrong", result.stdout + result.stderr
 
     @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
     @pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning")
@@ -433,23 +459,35 @@ import atexit, sys, threading
 from jobtrack import JobTracker
 url = sys.argv[1]
 tracker = JobTracker(url + "?prefix=atexit")
-def read_at_exit():
-    wrong = 0
-    for _ in range(2000):
+wrong = []
+def read(n):
+    bad = 0
+    for _ in range(n):
         try:
-            wrong += tracker.get("ns", "b").processed != 0
+            bad += tracker.get("ns", "b").processed != 0
         except Exception:
-            wrong += 1
-    print(f"2000 reads, {wrong} wrong")
+            bad += 1
+    wrong.append(bad)
+def read_at_exit():  # new threads: they take connections from the pool
+    readers = [threading.Thread(target=read, args=(667,)) for _ in range(3)]
+    for thread in readers:
+        thread.start()
+    for thread in readers:
+        thread.join()
+    print(f"{3 * 667} reads, {sum(wrong)} wrong")
 atexit.register(read_at_exit)
 tracker.start("ns", 10**9, job_id="a")
 tracker.start("ns", 10, job_id="b")
+running = threading.Semaphore(0)
 def loop():
+    tracker.record("ns", "a", processed=1)  # holds its connection from here on
+    running.release()
     while True:
         tracker.record("ns", "a", processed=1)
 for _ in range(2):
     threading.Thread(target=loop, daemon=True).start()
-tracker.get("ns", "b")
+running.acquire()
+running.acquire()
 """
 
 

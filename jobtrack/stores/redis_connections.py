@@ -13,9 +13,13 @@ restart, an idle timeout) or marked for reconnection is dropped and made
 again, so a restart between two calls is not an error, and one with data
 nobody asked for is dropped too (unless maintenance notifications may be
 waiting, which the pool leaves for the next read). A connection that fails
-mid-command is closed, never reused with a reply unread. A forked child takes
-its own connection rather than share its parent's socket, and never touches
-its parent's pool. Closing the client's pool closes them all.
+mid-command is closed, never reused with a reply unread; a call made on the
+same thread while another is on the wire (from a signal handler) takes a
+connection of its own for that one command. A forked child takes its own
+connection rather than share its parent's socket, and never gives its
+parent's connections back to the pool (redis-py itself resets the pool in the
+child when the child first uses it). Closing the client's pool closes them
+all.
 
 Since a thread keeps its connection while it lives, this is only used with a
 pool that has no connection limit (see ``RedisStore``).
@@ -61,12 +65,13 @@ class _Held:
     connection back to the pool for the next thread.
     """
 
-    __slots__ = ("__weakref__", "conn", "generation", "live")
+    __slots__ = ("__weakref__", "busy", "conn", "generation", "live")
 
     def __init__(self, conn: Any, generation: int) -> None:
         self.conn = conn
         self.generation = generation
         self.live = True  # the pool checked it when it handed it out
+        self.busy = False  # a command is on the wire: a reentrant call must not use it
 
 
 class ThreadConnections:
@@ -99,12 +104,16 @@ class ThreadConnections:
         if held is None or held.generation != _generation:  # new thread, or forked child
             pool = self._pool
             conn = pool.get_connection()
+            finalizer = None
             try:
                 held = _Held(conn, _generation)
                 finalizer = weakref.finalize(held, _give_back, pool, conn, os.getpid())
                 finalizer.atexit = False  # at exit other threads may still be using it
-            except BaseException:
-                pool.release(conn)
+            except BaseException:  # an interrupt here: give it back exactly once
+                if finalizer is not None:
+                    finalizer()
+                else:
+                    pool.release(conn)
                 raise
             self._local.held = held
         return held
@@ -132,7 +141,10 @@ class ThreadConnections:
             into ``StoreUnavailable``).
         """
         held = self._held()
+        if held.busy:  # called again on this thread mid-command (a signal handler)
+            return self._one_off(args)
         conn = held.conn
+        held.busy = True
         try:
             if held.live:
                 held.live = False
@@ -145,5 +157,22 @@ class ThreadConnections:
         except BaseException:  # anything else may leave half a reply or a handshake behind
             conn.disconnect()
             raise
+        finally:
+            held.busy = False
         held.live = True
         return reply
+
+    def _one_off(self, args: tuple[Any, ...]) -> Any:
+        """One command on a connection checked out of the pool for it alone."""
+        pool = self._pool
+        conn = pool.get_connection()
+        try:
+            conn.send_command(*args)
+            return conn.read_response()
+        except self._reply_error:
+            raise
+        except BaseException:
+            conn.disconnect()
+            raise
+        finally:
+            pool.release(conn)
