@@ -29,7 +29,7 @@ from types import FrameType
 from typing import Any, NoReturn
 
 from . import __version__
-from .arguments import MAX_LIST_LIMIT
+from .arguments import MAX_LIST_LIMIT, check_limit
 from .errors import JobNotFound, JobtrackError
 from .model import JobStatus
 from .stores.urls import display_url
@@ -466,12 +466,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _page_size(text: str) -> int:
     try:
-        value = int(text)
+        return check_limit(int(text))  # the tracker's own rule (InvalidArgument is a ValueError)
     except ValueError:
-        value = 0
-    if not 1 <= value <= MAX_LIST_LIMIT:
-        raise argparse.ArgumentTypeError(f"must be an integer from 1 to {MAX_LIST_LIMIT}")
-    return value
+        raise argparse.ArgumentTypeError(f"must be an integer from 1 to {MAX_LIST_LIMIT}") from None
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> NoReturn:

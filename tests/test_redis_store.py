@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -329,15 +329,11 @@ class TestThreadConnections:
         tracker = JobTracker(store)
         job = tracker.start("ns", 100)
         tracker.record("ns", job.job_id, processed=1)
-        assert store._threads is not None
-        conn = store._threads._held().conn
-        real = conn.read_response
 
-        def interrupted(*args: Any, **kwargs: Any) -> Any:
-            monkeypatch.setattr(conn, "read_response", real)
+        def interrupt() -> None:
             raise KeyboardInterrupt  # sent, reply not read: Ctrl-C at the worst moment
 
-        monkeypatch.setattr(conn, "read_response", interrupted)
+        _on_next_read(store, monkeypatch, interrupt)
         with pytest.raises(KeyboardInterrupt):
             tracker.record("ns", job.job_id, processed=1)
         held = int(str(store.client.hget(store.job_key("ns", job.job_id), "p")))
@@ -353,18 +349,9 @@ class TestThreadConnections:
         job = tracker.start("ns", 100)
         other = tracker.start("ns", 7)
         tracker.record("ns", job.job_id, processed=1)
-        assert store._threads is not None
-        conn = store._threads._held().conn
-        real = conn.read_response
         seen: list[Any] = []
-
-        def handler_runs_first(*args: Any, **kwargs: Any) -> Any:
-            monkeypatch.setattr(conn, "read_response", real)
-            # what a signal handler on this thread would do while the update is on the wire
-            seen.append(tracker.get("ns", other.job_id))
-            return real(*args, **kwargs)
-
-        monkeypatch.setattr(conn, "read_response", handler_runs_first)
+        # what a signal handler on this thread would do while the update is on the wire
+        _on_next_read(store, monkeypatch, lambda: seen.append(tracker.get("ns", other.job_id)))
         after = tracker.record("ns", job.job_id, processed=1)
         assert (after.job_id, after.processed) == (job.job_id, 2)
         assert [(j.job_id, j.total) for j in seen] == [(other.job_id, 7)]
@@ -452,6 +439,22 @@ class TestThreadConnections:
         holder.join()
         thread.join()
         tracker.close()
+
+
+def _on_next_read(
+    store: RedisStore, monkeypatch: pytest.MonkeyPatch, first: Callable[[], object]
+) -> None:
+    """Run *first* once, when this thread's connection next reads a reply, then read it."""
+    assert store._threads is not None
+    conn = store._threads._held().conn
+    real = conn.read_response
+
+    def read(*args: Any, **kwargs: Any) -> Any:
+        monkeypatch.setattr(conn, "read_response", real)
+        first()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(conn, "read_response", read)
 
 
 _AT_EXIT = """

@@ -149,12 +149,11 @@ class ThreadConnections:
             if held.live:
                 held.live = False
                 self._check(conn)
-            conn.send_command(*args)
-            reply = conn.read_response()
+            reply = self._round_trip(conn, args)
         except self._reply_error:  # an error reply, read whole: the connection is clean
             held.live = True
             raise
-        except BaseException:  # anything else may leave half a reply or a handshake behind
+        except BaseException:  # interrupted in the check: it may have left a handshake behind
             conn.disconnect()
             raise
         finally:
@@ -167,12 +166,17 @@ class ThreadConnections:
         pool = self._pool
         conn = pool.get_connection()
         try:
-            conn.send_command(*args)
-            return conn.read_response()
-        except self._reply_error:
-            raise
-        except BaseException:
-            conn.disconnect()
-            raise
+            return self._round_trip(conn, args)
         finally:
             pool.release(conn)
+
+    def _round_trip(self, conn: Any, args: tuple[Any, ...]) -> Any:
+        """Send *args* on *conn* and read the reply; close *conn* if that fails half-way."""
+        try:
+            conn.send_command(*args)
+            return conn.read_response()
+        except self._reply_error:  # read whole: the connection is clean
+            raise
+        except BaseException:  # may leave half a reply unread: never reuse it
+            conn.disconnect()
+            raise
