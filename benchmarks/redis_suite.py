@@ -11,7 +11,6 @@ from collections.abc import Iterator
 
 from jobtrack import MAX_COUNT, JobTracker, RedisStore, Update
 from jobtrack.rules import Delta
-from jobtrack.stores.redis import SCRIPTS, update_args
 
 from .common import Row, paired, wait_for_port
 
@@ -77,14 +76,13 @@ def _measure(url: str, quick: bool) -> list[Row]:
 
     batch = 100
     updates = [Update("bench", jid, processed=1)] * batch
-    sha = SCRIPTS.sha["update"]
     from jobtrack.clock import utc_now
 
     def raw_pipeline() -> None:
         pipe = raw.pipeline(transaction=False)
-        args = update_args(Delta(1), utc_now())
+        args = store.commands.update("bench", jid, Delta(1), utc_now()).args  # EVALSHA ...
         for _ in range(batch):
-            pipe.evalsha(sha, 1, key, *args)
+            pipe.execute_command(*args)  # type: ignore[no-untyped-call]
         pipe.execute()
 
     ours, base = paired(

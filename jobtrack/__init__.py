@@ -20,12 +20,22 @@ from .errors import (
     JobFinished,
     JobNotFound,
     JobtrackError,
+    StoreCorrupt,
     StoreUnavailable,
 )
 from .model import JobStatus, Page, Status, Update
 from .names import new_job_id, validate_name
 from .rules import MAX_COUNT, MAX_ERROR_LENGTH
-from .stores import FileStore, MemoryStore, RedisStore, Store, open_store
+from .stores import (
+    Features,
+    FileStore,
+    MemoryStore,
+    RedisStore,
+    Store,
+    StoreURL,
+    open_store,
+    register_store,
+)
 from .tracker import JobTracker
 
 __version__ = "0.1.0"
@@ -36,6 +46,7 @@ __all__ = [
     "AsyncJobTracker",
     "Clock",
     "ConfigurationError",
+    "Features",
     "FileStore",
     "InvalidArgument",
     "InvalidDocument",
@@ -52,10 +63,13 @@ __all__ = [
     "RedisStore",
     "Status",
     "Store",
+    "StoreCorrupt",
+    "StoreURL",
     "StoreUnavailable",
     "Update",
     "new_job_id",
     "open_store",
+    "register_store",
     "utc_now",
     "validate_name",
 ]

@@ -1,47 +1,54 @@
-"""AsyncJobTracker: the awaitable face of jobtrack, over the same stores."""
+"""AsyncJobTracker: the awaitable face of jobtrack, over the same stores and operations."""
 
 from __future__ import annotations
 
+import asyncio
 import builtins
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
+from typing import Any
 
-from .arguments import (
-    check_abort,
-    check_limit,
-    check_record,
-    check_start,
-    check_updates,
-    decode_cursor,
-    encode_cursor,
-    make_now,
-)
 from .clock import Clock
-from .errors import JobNotFound, JobtrackError
+from .errors import JobtrackError
 from .model import JobStatus, Page, Update
-from .names import validate_name
-from .rules import new_job
-from .stores.aio import AsyncStore, async_store_for
-from .stores.protocol import Store
-from .tracker import JobTracker, resolve_store
+from .operations import Operation, T, TrackerBase
+from .stores import AsyncStore, Store, features_of
+from .tracker import JobTracker
 
 __all__ = ["AsyncJobTracker"]
 
 
-class AsyncJobTracker:
+class AsyncJobTracker(TrackerBase):
     """The same methods and semantics as :class:`JobTracker`, awaitable.
 
-    *store* is a store object or URL, exactly as for :class:`JobTracker`. The
-    memory store is called directly, Redis through ``redis.asyncio`` with the
-    same Lua scripts, and the file store (or any other) in a worker thread, so
-    the event loop never blocks. Argument checks and job rules are shared with
-    the sync tracker.
+    *store* is a store object or URL, exactly as for :class:`JobTracker`, and
+    the operations are the same (:mod:`jobtrack.operations`). How a store call
+    is awaited follows the store's features: natively when it offers an async
+    view (Redis, through ``redis.asyncio``), directly when it never blocks
+    (memory), else in a worker thread (files, any other store), so the event
+    loop never blocks.
     """
 
     def __init__(self, store: Store | str, *, clock: Clock | None = None) -> None:
-        self.store: Store = resolve_store(store)
-        self._now = make_now(clock)
-        self._async: AsyncStore = async_store_for(self.store)
+        super().__init__(store, clock=clock)
+        self._bind()
+
+    def _bind(self) -> None:
+        features = features_of(self.store)
+        self.native: AsyncStore | None = None
+        if features.native_async:
+            native = self.native = self.store.open_async()  # type: ignore[attr-defined]
+            self._call: Callable[[str, tuple[Any, ...]], Awaitable[Any]] = lambda name, args: (
+                getattr(native, name)(*args)
+            )
+        elif features.blocking:
+            store = self.store
+            self._call = lambda name, args: asyncio.to_thread(getattr(store, name), *args)
+        else:
+            self._call = self._direct
+
+    async def _direct(self, name: str, args: tuple[Any, ...]) -> Any:
+        return getattr(self.store, name)(*args)
 
     @classmethod
     def from_tracker(cls, tracker: JobTracker) -> AsyncJobTracker:
@@ -49,18 +56,21 @@ class AsyncJobTracker:
         new = cls.__new__(cls)
         new.store = tracker.store
         new._now = tracker._now
-        new._async = async_store_for(tracker.store)
+        new._bind()
         return new
 
-    def __repr__(self) -> str:
-        return f"AsyncJobTracker({self.store!r})"
+    async def _run(self, operation: Operation[T]) -> T:
+        call = self._call
+        try:
+            name, args = next(operation)
+            while True:
+                name, args = operation.send(await call(name, args))
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
 
     async def start(self, namespace: str, total: int, *, job_id: str | None = None) -> JobStatus:
         """Create a running job; see :meth:`JobTracker.start`."""
-        ns, count, jid = check_start(namespace, total, job_id)
-        job = new_job(ns, jid, count, self._now())
-        await self._async.create(job)
-        return job
+        return await self._run(self._start(namespace, total, job_id))
 
     async def record(
         self,
@@ -73,53 +83,40 @@ class AsyncJobTracker:
         error: str | None = None,
     ) -> JobStatus:
         """Add the deltas as one atomic update; see :meth:`JobTracker.record`."""
-        ns, jid, delta = check_record(namespace, job_id, processed, successful, failed, error)
-        return await self._async.update(ns, jid, delta, self._now())
+        return await self._run(
+            self._record(namespace, job_id, processed, successful, failed, error)
+        )
 
     async def record_many(
         self, updates: Iterable[Update]
     ) -> builtins.list[JobStatus | JobtrackError]:
         """Apply many updates; see :meth:`JobTracker.record_many`."""
-        checked = check_updates(updates)
-        return await self._async.update_many(checked, self._now())
+        return await self._run(self._record_many(updates))
 
     async def heartbeat(self, namespace: str, job_id: str) -> JobStatus:
         """Refresh ``updated_at`` only."""
-        return await self.record(namespace, job_id)
+        return await self._run(self._record(namespace, job_id, 0, 0, 0, None))
 
     async def abort(self, namespace: str, job_id: str, error: str) -> JobStatus:
         """Fail every remaining item with *error*; see :meth:`JobTracker.abort`."""
-        ns, jid, delta = check_abort(namespace, job_id, error)
-        return await self._async.update(ns, jid, delta, self._now())
+        return await self._run(self._abort(namespace, job_id, error))
 
     async def get(self, namespace: str, job_id: str) -> JobStatus:
         """The job's status; ``JobNotFound`` if *namespace* has no such job."""
-        ns = validate_name(namespace, "namespace")
-        jid = validate_name(job_id, "job id")
-        job = await self._async.get(ns, jid)
-        if job is None:
-            raise JobNotFound(ns, jid)
-        return job
+        return await self._run(self._get(namespace, job_id))
 
     async def delete(self, namespace: str, job_id: str) -> bool:
         """Remove a job; True if it existed."""
-        ns = validate_name(namespace, "namespace")
-        jid = validate_name(job_id, "job id")
-        return await self._async.delete(ns, jid)
+        return await self._run(self._delete(namespace, job_id))
 
     async def list(self, namespace: str, *, limit: int = 100, cursor: str | None = None) -> Page:
         """One page of jobs, newest first; see :meth:`JobTracker.list`."""
-        ns = validate_name(namespace, "namespace")
-        size = check_limit(limit)
-        before = decode_cursor(cursor)
-        jobs = await self._async.list(ns, size + 1, before)
-        if len(jobs) > size:
-            return Page(tuple(jobs[:size]), encode_cursor(jobs[size - 1]))
-        return Page(tuple(jobs), None)
+        return await self._run(self._list(namespace, limit, cursor))
 
     async def aclose(self) -> None:
         """Close the async connections and the store."""
-        await self._async.aclose()
+        if self.native is not None:
+            await self.native.aclose()
         self.store.close()
 
     async def __aenter__(self) -> AsyncJobTracker:

@@ -17,6 +17,7 @@ __all__ = [
     "JobFinished",
     "JobNotFound",
     "JobtrackError",
+    "StoreCorrupt",
     "StoreUnavailable",
 ]
 
@@ -76,6 +77,14 @@ class InvalidDocument(InvalidArgument):
 
 class StoreUnavailable(JobtrackError):
     """The store cannot be reached or answered unexpectedly; the call may be retried."""
+
+
+class StoreCorrupt(JobtrackError):
+    """The store holds data that is not a valid job (hand-edited, truncated, foreign).
+
+    Unlike :class:`StoreUnavailable`, retrying will not help: the data must be
+    repaired or the job deleted. Listings skip such a job with a warning.
+    """
 
 
 class ConfigurationError(JobtrackError):

@@ -6,53 +6,32 @@ import builtins
 from collections.abc import Iterable
 from types import TracebackType
 
-from .arguments import (
-    check_abort,
-    check_limit,
-    check_record,
-    check_start,
-    check_updates,
-    decode_cursor,
-    encode_cursor,
-    make_now,
-)
-from .clock import Clock
-from .errors import ConfigurationError, JobNotFound, JobtrackError
+from .errors import JobtrackError
 from .model import JobStatus, Page, Update
-from .names import validate_name
-from .rules import new_job
-from .stores.protocol import Store
-from .stores.urls import open_store
+from .operations import Operation, T, TrackerBase
 
 __all__ = ["JobTracker"]
 
 
-def resolve_store(store: Store | str) -> Store:
-    """A store object, opening it first when *store* is a URL."""
-    if isinstance(store, str):
-        return open_store(store)
-    if not isinstance(store, Store):
-        raise ConfigurationError(
-            f"store must be a store object or a store URL, got {type(store).__name__}"
-        )
-    return store
-
-
-class JobTracker:
+class JobTracker(TrackerBase):
     """Track upload jobs in *store* (a store object or a URL for :func:`open_store`).
 
     Every call validates its arguments before the store sees them, takes "now"
     from *clock* (default: the system clock in UTC, which freezegun moves), and
     is safe from many threads; processes and hosts may share a job as far as
     the store's scope allows. Mutating calls return the resulting status.
+    The operations themselves live in :mod:`jobtrack.operations`, shared with
+    :class:`AsyncJobTracker`; this class only calls the store.
     """
 
-    def __init__(self, store: Store | str, *, clock: Clock | None = None) -> None:
-        self.store: Store = resolve_store(store)
-        self._now = make_now(clock)
-
-    def __repr__(self) -> str:
-        return f"JobTracker({self.store!r})"
+    def _run(self, operation: Operation[T]) -> T:
+        store = self.store
+        try:
+            name, args = next(operation)
+            while True:
+                name, args = operation.send(getattr(store, name)(*args))
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
 
     def start(self, namespace: str, total: int, *, job_id: str | None = None) -> JobStatus:
         """Create a running job of *total* items (``total == 0`` completes at once).
@@ -62,10 +41,7 @@ class JobTracker:
         :raises JobExists: if *job_id* exists in *namespace* (never overwritten).
         :raises InvalidName, InvalidUpdate: for a bad name or total.
         """
-        ns, count, jid = check_start(namespace, total, job_id)
-        job = new_job(ns, jid, count, self._now())
-        self.store.create(job)
-        return job
+        return self._run(self._start(namespace, total, job_id))
 
     def record(
         self,
@@ -87,8 +63,7 @@ class JobTracker:
         :raises InvalidUpdate: for a bad delta, or one that would break an
             invariant; nothing of it is applied.
         """
-        ns, jid, delta = check_record(namespace, job_id, processed, successful, failed, error)
-        return self.store.update(ns, jid, delta, self._now())
+        return self._run(self._record(namespace, job_id, processed, successful, failed, error))
 
     def record_many(self, updates: Iterable[Update]) -> builtins.list[JobStatus | JobtrackError]:
         """Apply many updates, in one round trip where the store allows (Redis: a pipeline).
@@ -98,12 +73,11 @@ class JobTracker:
         result lists, in order, each new status or the error (``JobNotFound``,
         ``JobFinished``, ``InvalidUpdate``...) that rejected that one update.
         """
-        checked = check_updates(updates)
-        return self.store.update_many(checked, self._now())
+        return self._run(self._record_many(updates))
 
     def heartbeat(self, namespace: str, job_id: str) -> JobStatus:
         """Refresh ``updated_at`` only (the same as ``record`` with no deltas)."""
-        return self.record(namespace, job_id)
+        return self._run(self._record(namespace, job_id, 0, 0, 0, None))
 
     def abort(self, namespace: str, job_id: str, error: str) -> JobStatus:
         """Give up: count every remaining item as failed with *error*; completes the job.
@@ -112,27 +86,20 @@ class JobTracker:
 
         :raises JobNotFound, JobFinished: for an unknown or completed job.
         """
-        ns, jid, delta = check_abort(namespace, job_id, error)
-        return self.store.update(ns, jid, delta, self._now())
+        return self._run(self._abort(namespace, job_id, error))
 
     def get(self, namespace: str, job_id: str) -> JobStatus:
         """The job's status.
 
         :raises JobNotFound: if *namespace* has no such job (whatever other
             namespaces hold).
+        :raises StoreCorrupt: if the store holds something that is not a job there.
         """
-        ns = validate_name(namespace, "namespace")
-        jid = validate_name(job_id, "job id")
-        job = self.store.get(ns, jid)
-        if job is None:
-            raise JobNotFound(ns, jid)
-        return job
+        return self._run(self._get(namespace, job_id))
 
     def delete(self, namespace: str, job_id: str) -> bool:
         """Remove a job, running or not; True if it existed. Its id may be started again."""
-        ns = validate_name(namespace, "namespace")
-        jid = validate_name(job_id, "job id")
-        return self.store.delete(ns, jid)
+        return self._run(self._delete(namespace, job_id))
 
     def list(self, namespace: str, *, limit: int = 100, cursor: str | None = None) -> Page:
         """One page of the namespace's jobs, newest first (by ``started_at``, then id).
@@ -140,13 +107,7 @@ class JobTracker:
         Pass ``page.next_cursor`` back as *cursor* for the next page; it is None
         on the last one.
         """
-        ns = validate_name(namespace, "namespace")
-        size = check_limit(limit)
-        before = decode_cursor(cursor)
-        jobs: builtins.list[JobStatus] = self.store.list(ns, size + 1, before)
-        if len(jobs) > size:
-            return Page(tuple(jobs[:size]), encode_cursor(jobs[size - 1]))
-        return Page(tuple(jobs), None)
+        return self._run(self._list(namespace, limit, cursor))
 
     def close(self) -> None:
         """Close the store (connections, handles)."""

@@ -124,7 +124,7 @@ def redis_prefix() -> str:
 
 def _factory(url: str, prefix: str, made: list[RedisStore]) -> Callable[[], RedisStore]:
     def make() -> RedisStore:
-        store = RedisStore(url, prefix=prefix, timeout=10)
+        store = RedisStore(f"{url}?prefix={prefix}&timeout=10")
         made.append(store)
         return store
 

@@ -1,4 +1,5 @@
-"""AsyncJobTracker specifics: which async view each store gets, concurrency on one loop."""
+"""AsyncJobTracker specifics: how each store's calls are awaited (from its declared
+features), concurrency on one loop."""
 
 from __future__ import annotations
 
@@ -9,15 +10,80 @@ from typing import Any
 
 import pytest
 
-from jobtrack import AsyncJobTracker, FileStore, JobTracker, MemoryStore, RedisStore, Status
-from jobtrack.stores.aio import DirectAsyncStore, ThreadAsyncStore, async_store_for
-from jobtrack.stores.redis_async import AsyncRedisStore
+from jobtrack import (
+    AsyncJobTracker,
+    Features,
+    FileStore,
+    JobTracker,
+    MemoryStore,
+    RedisStore,
+    Status,
+)
+from jobtrack.stores.redis import AsyncRedisStore
 from tests.redis_fixtures import redis_url
 
 
-def test_memory_is_called_directly() -> None:
-    assert isinstance(async_store_for(MemoryStore()), DirectAsyncStore)
-    assert not isinstance(async_store_for(MemoryStore()), ThreadAsyncStore)
+def test_memory_is_called_directly_on_the_loop() -> None:
+    seen: list[int] = []
+
+    class Spy(MemoryStore):
+        def get(self, namespace: str, job_id: str) -> Any:
+            seen.append(threading.get_ident())
+            return super().get(namespace, job_id)
+
+    tracker = AsyncJobTracker(Spy())
+    assert tracker.store.features.blocking is False and tracker.native is None  # type: ignore[attr-defined]
+
+    async def main() -> int:
+        job = await tracker.start("ns", 1)
+        await tracker.get("ns", job.job_id)
+        return threading.get_ident()
+
+    assert seen == [asyncio.run(main())]
+
+
+class Plain:
+    """A third-party store that declares no features: blocking, no async view."""
+
+    def __init__(self) -> None:
+        self.inner = MemoryStore()
+        self.threads: set[int] = set()
+
+    def create(self, job: Any) -> None:
+        self.threads.add(threading.get_ident())
+        self.inner.create(job)
+
+    def update(self, *args: Any) -> Any:
+        return self.inner.update(*args)
+
+    def update_many(self, *args: Any) -> Any:
+        return self.inner.update_many(*args)
+
+    def get(self, *args: Any) -> Any:
+        return self.inner.get(*args)
+
+    def delete(self, *args: Any) -> Any:
+        return self.inner.delete(*args)
+
+    def list(self, *args: Any) -> Any:
+        return self.inner.list(*args)
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_store_that_declares_nothing_runs_in_a_thread() -> None:
+    plain = Plain()
+    tracker = AsyncJobTracker(plain)
+    assert tracker.native is None and Features().blocking
+
+    async def main() -> Any:
+        job = await tracker.start("ns", 1)
+        assert threading.get_ident() not in plain.threads
+        return await tracker.record("ns", job.job_id, successful=1)
+
+    assert asyncio.run(main()).is_finished
+    assert plain.threads
 
 
 def test_files_run_in_a_worker_thread(tmp_path: Path) -> None:
@@ -29,7 +95,7 @@ def test_files_run_in_a_worker_thread(tmp_path: Path) -> None:
             return super().get(namespace, job_id)
 
     tracker = AsyncJobTracker(Spy(tmp_path))
-    assert isinstance(tracker._async, ThreadAsyncStore)
+    assert tracker.native is None and tracker.store.features.blocking  # type: ignore[attr-defined]
 
     async def main() -> int:
         job = await tracker.start("ns", 1)
@@ -43,11 +109,13 @@ def test_files_run_in_a_worker_thread(tmp_path: Path) -> None:
 @pytest.mark.redis
 def test_redis_is_native(redis_server: Any) -> None:
     store = RedisStore(redis_url(redis_server))
-    assert isinstance(async_store_for(store), AsyncRedisStore)
+    assert store.features.native_async
+    assert isinstance(AsyncJobTracker(store).native, AsyncRedisStore)
     import redis
 
     client_store = RedisStore(redis.Redis(redis_server.host, redis_server.port))
-    assert isinstance(async_store_for(client_store), ThreadAsyncStore)  # no URL: a thread
+    assert not client_store.features.native_async  # no URL to build an async client from
+    assert AsyncJobTracker(client_store).native is None  # so: a worker thread
     store.close()
     client_store.close()
 

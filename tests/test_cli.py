@@ -321,7 +321,7 @@ def test_watch_of_a_finished_job_prints_it_at_once(env: dict[str, str], store_ur
         (
             ["status", "ns", "x", "--store", "redis://127.0.0.1:1/0?timeout=1"],
             4,
-            "Redis read failed",
+            "Redis call failed",
         ),
         (["status", "a/b", "x"], 4, "invalid namespace"),
         (["abort", "ns", "x", "--error", ""], 4, "non-empty"),

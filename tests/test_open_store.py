@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from jobtrack import ConfigurationError, FileStore, JobTracker, MemoryStore, Store, open_store
-from jobtrack.stores.urls import display_url
+from jobtrack.stores import display_url
 
 
 def test_memory() -> None:

@@ -1,9 +1,33 @@
-"""Storage backends and the URL table that chooses one."""
+"""Storage backends, and the scheme table that chooses one by URL.
+
+Adding a store is one module plus one registration line below (or, outside
+jobtrack, a call to :func:`register_store` or a ``jobtrack.stores`` entry
+point).
+"""
 
 from .file import FileStore
 from .memory import MemoryStore
-from .protocol import ListKey, Store
+from .protocol import AsyncStore, Features, ListKey, Store, features_of
 from .redis import RedisStore
-from .urls import SCHEMES, open_store
+from .registry import SCHEMES, StoreURL, display_url, open_store, register_store
 
-__all__ = ["SCHEMES", "FileStore", "ListKey", "MemoryStore", "RedisStore", "Store", "open_store"]
+register_store("memory", MemoryStore.from_url)
+register_store("file", FileStore.from_url)
+for _scheme in ("redis", "rediss", "unix", "redis+cluster"):
+    register_store(_scheme, RedisStore.from_url)
+
+__all__ = [
+    "SCHEMES",
+    "AsyncStore",
+    "Features",
+    "FileStore",
+    "ListKey",
+    "MemoryStore",
+    "RedisStore",
+    "Store",
+    "StoreURL",
+    "display_url",
+    "features_of",
+    "open_store",
+    "register_store",
+]

@@ -22,27 +22,36 @@ import datetime as _dt
 import errno
 import fcntl
 import json
+import logging
 import os
+import stat
+import urllib.parse
 from collections.abc import Sequence
-from typing import Any
 
-from ..clock import parse_timestamp, to_ms
+from ..clock import to_ms
 from ..errors import (
     ConfigurationError,
+    InvalidDocument,
     JobExists,
     JobNotFound,
     JobtrackError,
+    StoreCorrupt,
     StoreUnavailable,
 )
-from ..model import JobStatus, Status
+from ..model import JobStatus
 from ..names import validate_name
 from ..rules import Delta, apply
-from .protocol import ListKey
+from .protocol import Features, ListKey
+from .registry import StoreURL, boolean
 
 __all__ = ["FileStore"]
 
+logger = logging.getLogger("jobtrack.stores.file")
+
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-_STATUS = {"running": Status.RUNNING, "completed": Status.COMPLETED}
+_O_READ = os.O_RDONLY | _O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+MAX_DOCUMENT_BYTES = 64 * 1024
+"""A job document is a few hundred bytes (at most ~4 KiB of error text): larger is corrupt."""
 
 
 class FileStore:
@@ -56,6 +65,9 @@ class FileStore:
     missing, unless ``create=False`` (for tools that only look at jobs: a
     mistyped path is then an error, not a new empty store).
     """
+
+    features = Features(processes=True)
+    """Blocking file I/O, shared by the processes of one host (through :attr:`url`)."""
 
     def __init__(
         self, path: str | os.PathLike[str], *, fsync: bool = False, create: bool = True
@@ -77,6 +89,27 @@ class FileStore:
 
     def __repr__(self) -> str:
         return f"FileStore({self.root!r}, fsync={self.fsync})"
+
+    @classmethod
+    def from_url(cls, url: StoreURL) -> FileStore:
+        """The factory of ``file:///abs/path`` and ``file:rel/path`` (``?fsync=``, ``?create=``)."""
+        if url.netloc not in ("", "localhost"):
+            raise ConfigurationError(
+                f"file store URL {url.url!r} names host {url.netloc!r}; use file:///abs/path or "
+                "file:rel/path"
+            )
+        if not url.path:
+            raise ConfigurationError(f"file store URL {url.url!r} has no path")
+        if url.url.startswith("file://") and not url.path.startswith("/"):
+            raise ConfigurationError(f"file store URL {url.url!r} must have an absolute path")
+        options = url.options(fsync=boolean(False), create=boolean(True))
+        return cls(os.path.abspath(url.path), **options)
+
+    @property
+    def url(self) -> str:
+        """The URL that opens this store (in another process, say)."""
+        query = "?fsync=true" if self.fsync else ""
+        return f"file://{urllib.parse.quote(self.root)}{query}"
 
     # -- paths and locks ---------------------------------------------------
 
@@ -138,17 +171,27 @@ class FileStore:
 
     @staticmethod
     def _read(path: str) -> JobStatus | None:
+        """The job at *path*: a regular file (never through a symlink) of bounded size."""
         try:
-            fd = os.open(path, os.O_RDONLY | _O_CLOEXEC)
+            fd = os.open(path, _O_READ)
         except FileNotFoundError:
             return None
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENXIO):  # a symlink, a FIFO without a writer
+                raise StoreCorrupt(f"job file {path!r} is not a regular file") from None
+            raise
         try:
-            chunks = [os.read(fd, 16384)]
-            while len(chunks[-1]) == 16384:  # documents are small; this rarely loops
-                chunks.append(os.read(fd, 16384))
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise StoreCorrupt(f"job file {path!r} is not a regular file")
+            data = os.read(fd, MAX_DOCUMENT_BYTES + 1)
+            while len(data) <= MAX_DOCUMENT_BYTES:  # short reads are rare; read to the end
+                more = os.read(fd, MAX_DOCUMENT_BYTES + 1 - len(data))
+                if not more:
+                    break
+                data += more
         finally:
             os.close(fd)
-        return _decode(b"".join(chunks), path)
+        return decode(data, path)
 
     # -- the protocol ------------------------------------------------------
 
@@ -249,6 +292,9 @@ class FileStore:
                 job = self._read(os.path.join(directory, name))
             except OSError as exc:
                 raise _unavailable(exc) from exc
+            except StoreCorrupt as exc:
+                logger.warning("listing skips a corrupt job: %s", exc)
+                continue
             if job is None:
                 continue
             key = (to_ms(job.started_at), job.job_id)
@@ -261,27 +307,18 @@ class FileStore:
         """Nothing to release: every call opens and closes its own files."""
 
 
-def _decode(data: bytes, path: str) -> JobStatus:
-    """Decode a document this store wrote, checking its shape as it goes."""
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a number of a job")
+
+
+def decode(data: bytes, path: str) -> JobStatus:
+    """Decode a job document strictly (through the model); ``StoreCorrupt`` if it is not one."""
     try:
-        doc: dict[str, Any] = json.loads(data)
-        finished = doc["finished_at"]
-        job = JobStatus(
-            doc["job_id"],
-            doc["namespace_name"],
-            _STATUS[doc["status"]],
-            doc["total"],
-            doc["processed"],
-            doc["successful"],
-            doc["failed"],
-            doc["last_error"],
-            parse_timestamp(doc["started_at"]),
-            parse_timestamp(doc["updated_at"]),
-            None if finished is None else parse_timestamp(finished),
-        )
-    except (ValueError, KeyError, TypeError) as exc:
-        raise StoreUnavailable(f"corrupt job file {path!r}: {exc}") from exc
-    return job
+        if len(data) > MAX_DOCUMENT_BYTES:
+            raise ValueError(f"larger than {MAX_DOCUMENT_BYTES} bytes")
+        return JobStatus.from_dict(json.loads(data, parse_constant=_no_constant))
+    except (ValueError, RecursionError, InvalidDocument) as exc:
+        raise StoreCorrupt(f"corrupt job file {path!r}: {str(exc)[:300]}") from None
 
 
 def _unavailable(exc: OSError) -> StoreUnavailable:

@@ -7,10 +7,11 @@ import threading
 from collections.abc import Sequence
 
 from ..clock import to_ms
-from ..errors import JobExists, JobNotFound, JobtrackError
+from ..errors import ConfigurationError, JobExists, JobNotFound, JobtrackError
 from ..model import JobStatus
 from ..rules import Delta, apply
-from .protocol import ListKey
+from .protocol import Features, ListKey
+from .registry import StoreURL
 
 __all__ = ["MemoryStore"]
 
@@ -22,12 +23,24 @@ class MemoryStore:
     update runs :func:`jobtrack.rules.apply` under the lock.
     """
 
+    features = Features(blocking=False)
+    """Never waits on I/O: async trackers call it directly on the event loop."""
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._jobs: dict[str, dict[str, JobStatus]] = {}
 
     def __repr__(self) -> str:
         return "MemoryStore()"
+
+    @classmethod
+    def from_url(cls, url: StoreURL) -> MemoryStore:
+        """The factory of ``memory://`` (which takes nothing after the scheme)."""
+        if url.netloc or url.path or url.query:
+            raise ConfigurationError(
+                f"a memory store URL takes nothing after 'memory://': {url.url!r}"
+            )
+        return cls()
 
     def create(self, job: JobStatus) -> None:
         """Insert *job*; raise ``JobExists`` if its id is taken in its namespace."""

@@ -1,0 +1,360 @@
+"""Each Redis operation, described once: its keys, script, arguments and reply decoding.
+
+Nothing here does I/O. :class:`Commands` turns a store call into
+:class:`Call` values; the sync and async runners (``runner.py``) send them
+and hand each reply to its call's ``decode``. Multi-step operations (a
+listing, a pipelined batch with its NOSCRIPT reload) are generators that
+yield what to send and receive what came back, so one definition serves
+both runners.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import importlib.resources
+import logging
+import re
+from collections.abc import Callable, Generator, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from ...clock import from_ms, to_ms
+from ...errors import (
+    ConfigurationError,
+    InvalidUpdate,
+    JobExists,
+    JobFinished,
+    JobNotFound,
+    JobtrackError,
+    StoreCorrupt,
+    StoreUnavailable,
+)
+from ...model import JobStatus, Status
+from ...names import validate_name
+from ...rules import Delta
+from ..protocol import ListKey
+
+__all__ = ["SCRIPTS", "Call", "Commands", "Load", "Script", "driver_error", "pipelined"]
+
+logger = logging.getLogger("jobtrack.stores.redis")
+
+_RUNNING = Status.RUNNING
+_COMPLETED = Status.COMPLETED
+_PREFIX_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+_KEY_CACHE_SIZE = 4096
+
+
+@attrs.frozen
+class Script:
+    """A Lua script of the package (``lua/<name>.lua``) and its SHA1."""
+
+    name: str
+    text: str
+    sha: str
+
+    @classmethod
+    def read(cls, name: str) -> Script:
+        """Load ``lua/<name>.lua`` with :mod:`importlib.resources`."""
+        source = importlib.resources.files(__package__) / "lua" / f"{name}.lua"
+        text = source.read_text(encoding="utf-8")
+        return cls(name, text, hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest())
+
+
+SCRIPTS = {name: Script.read(name) for name in ("create", "update", "delete")}
+
+
+@attrs.frozen
+class Call:
+    """One command to send, and how to turn its reply into the operation's result.
+
+    ``args`` is the command as sent (``EVALSHA sha numkeys keys... argv...``
+    for a script); ``options`` go to redis-py's reply callbacks in a pipeline.
+    ``decode`` raises the operation's own errors (``JobNotFound``...).
+    """
+
+    args: tuple[Any, ...]
+    decode: Callable[[Any], Any]
+    script: Script | None = None
+    options: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class Load:
+    """A step of a batch: load *script* (on every primary of a cluster)."""
+
+    script: Script
+
+
+def driver_error(exc: BaseException) -> JobtrackError:
+    """The one mapping of a redis-py error to jobtrack's.
+
+    A key that is not a job's is ``StoreCorrupt``; anything else is
+    ``StoreUnavailable`` (retryable).
+    """
+    if "WRONGTYPE" in str(exc) or "user_script" in str(exc):
+        return StoreCorrupt(f"Redis holds something that is not a job: {exc}")
+    return StoreUnavailable(f"Redis call failed: {type(exc).__name__}: {exc}")
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _corrupt(what: str, reply: object) -> StoreCorrupt:
+    shown = repr(reply)
+    return StoreCorrupt(f"unexpected reply from Redis to {what}: {shown[:200]}")
+
+
+class Commands:
+    """The calls of every store operation under one key *prefix*.
+
+    Keys (see ``docs/redis.md``), all with the namespace as hash tag so a
+    script touches one Cluster slot::
+
+        <prefix>:{<namespace>}:job:<job_id>   hash: t p s f e st up fin
+        <prefix>:{<namespace>}:jobs           sorted set: job_id scored by started ms
+    """
+
+    def __init__(self, prefix: str) -> None:
+        if not isinstance(prefix, str) or not _PREFIX_RE.fullmatch(prefix):
+            raise ConfigurationError(
+                f"invalid Redis key prefix {prefix!r}: use 1-64 of A-Z a-z 0-9 _ . : -"
+            )
+        self.prefix = prefix
+        self._job_keys: dict[tuple[str, str], str] = {}
+
+    def job_key(self, namespace: str, job_id: str) -> str:
+        """The key of a job's hash (names are re-checked: no key outside the prefix).
+
+        Keys of recently used jobs are remembered (a few thousand): workers
+        update the same jobs over and over.
+        """
+        try:
+            key = self._job_keys.get((namespace, job_id))
+        except TypeError:  # unhashable, so not a name: validate_name says why
+            key = None
+        if key is None:
+            validate_name(namespace, "namespace")
+            validate_name(job_id, "job id")
+            key = f"{self.prefix}:{{{namespace}}}:job:{job_id}"
+            if len(self._job_keys) >= _KEY_CACHE_SIZE:
+                self._job_keys.clear()
+            self._job_keys[namespace, job_id] = key
+        return key
+
+    def index_key(self, namespace: str) -> str:
+        """The key of a namespace's index (a sorted set of job ids by start time)."""
+        validate_name(namespace, "namespace")
+        return f"{self.prefix}:{{{namespace}}}:jobs"
+
+    # -- one description per operation ----------------------------------------
+
+    def create(self, job: JobStatus) -> Call:
+        """``create.lua``: the job's hash and index entry appear together."""
+        ns, jid = job.namespace_name, job.job_id
+        keys = (self.job_key(ns, jid), self.index_key(ns))
+
+        def decode(created: Any) -> None:
+            if created == 0:
+                raise JobExists(ns, jid)
+            if created != 1:
+                raise _corrupt("a create", created)
+
+        return _script("create", keys, (jid, job.total, to_ms(job.started_at)), decode)
+
+    def update(self, namespace: str, job_id: str, delta: Delta, now: _dt.datetime) -> Call:
+        """``update.lua``: one round trip, atomic on the server."""
+        ms = to_ms(now)
+        if delta.abort:
+            argv: tuple[Any, ...] = (ms, 0, 0, 0, delta.error or "", 1)
+        elif delta.error is not None:
+            argv = (ms, delta.processed, delta.successful, delta.failed, delta.error)
+        else:
+            argv = (ms, delta.processed, delta.successful, delta.failed)
+        return _script(
+            "update",
+            (self.job_key(namespace, job_id),),
+            argv,
+            lambda reply: job_from_update_reply(namespace, job_id, reply),
+        )
+
+    def get(self, namespace: str, job_id: str) -> Call:
+        """One ``HGETALL`` of the job's hash."""
+        return Call(
+            ("HGETALL", self.job_key(namespace, job_id)),
+            lambda fields: job_from_hash(namespace, job_id, fields),
+        )
+
+    def delete(self, namespace: str, job_id: str) -> Call:
+        """``delete.lua``: the hash and its index entry go together."""
+
+        def decode(deleted: Any) -> bool:
+            if deleted not in (0, 1):
+                raise _corrupt("a delete", deleted)
+            return bool(deleted == 1)
+
+        keys = (self.job_key(namespace, job_id), self.index_key(namespace))
+        return _script("delete", keys, (job_id,), decode)
+
+    def list(
+        self, namespace: str, limit: int, before: ListKey | None
+    ) -> Generator[list[Call], list[Any], list[JobStatus]]:
+        """A page: the index entries, then the jobs (two round trips)."""
+        index = self.index_key(namespace)
+        pairs: dict[str, Any] = {"withscores": True}
+        if before is None:
+            calls = [Call(("ZREVRANGEBYSCORE", index, "+inf", "-inf", "LIMIT", 0, limit,
+                           "WITHSCORES"), _pairs, options=pairs)]  # fmt: skip
+        else:
+            ms = before[0]
+            calls = [
+                Call(
+                    ("ZREVRANGEBYSCORE", index, f"({ms}", "-inf", "LIMIT", 0, limit, "WITHSCORES"),
+                    _pairs,
+                    options=pairs,
+                ),
+                Call(("ZRANGEBYSCORE", index, ms, ms, "WITHSCORES"), _pairs, options=pairs),
+            ]  # fmt: skip  (the second: ties on the cursor's millisecond)
+        pages = yield calls
+        entries: list[ListKey] = []
+        for page in pages:
+            if isinstance(page, JobtrackError):
+                raise page
+            entries += [entry for entry in page if before is None or entry < before]
+        entries.sort(reverse=True)
+        rows = yield [self.get(namespace, jid) for _, jid in entries[:limit]]
+        jobs = []
+        for row in rows:
+            if isinstance(row, StoreCorrupt):
+                logger.warning("listing skips a corrupt job: %s", row)
+            elif isinstance(row, JobtrackError):
+                raise row
+            elif row is not None:  # None: deleted meanwhile
+                jobs.append(row)
+        return jobs
+
+
+def _script(
+    name: str, keys: Sequence[str], argv: Sequence[Any], decode: Callable[[Any], Any]
+) -> Call:
+    script = SCRIPTS[name]
+    return Call(("EVALSHA", script.sha, len(keys), *keys, *argv), decode, script)
+
+
+def pipelined(
+    calls: Sequence[Call], noscript: type[BaseException]
+) -> Generator[Sequence[Call] | Load, Any, list[Any]]:
+    """The one NOSCRIPT path: run *calls* in a pipeline, reloading lost scripts.
+
+    Where the server lacked a script, nothing of that call ran: load the
+    script and run those calls again. Yields what to send (a list of calls,
+    or a :class:`Load`); returns each call's result or ``JobtrackError``.
+    """
+    replies: list[Any] = list((yield calls))
+    missing = [i for i, reply in enumerate(replies) if isinstance(reply, noscript)]
+    if missing:
+        for script in {calls[i].script for i in missing}:
+            if script is not None:
+                yield Load(script)
+        again = yield [calls[i] for i in missing]
+        for i, reply in zip(missing, again, strict=True):
+            replies[i] = reply
+    return [settle(call, reply) for call, reply in zip(calls, replies, strict=True)]
+
+
+def settle(call: Call, reply: Any) -> Any:
+    """A pipelined call's result: decoded, or the error that stopped it."""
+    if isinstance(reply, Exception):
+        return driver_error(reply)
+    try:
+        return call.decode(reply)
+    except JobtrackError as exc:
+        return exc
+
+
+def _pairs(reply: Any) -> list[ListKey]:
+    """Index entries ``(started ms, job id)`` from a ZRANGE ... WITHSCORES reply."""
+    try:
+        return [(int(score), _text(member)) for member, score in reply]
+    except (TypeError, ValueError, UnicodeDecodeError, OverflowError):
+        raise _corrupt("a listing", reply) from None
+
+
+def job_from_update_reply(namespace: str, job_id: str, reply: Any) -> JobStatus:
+    """Turn the reply of ``update.lua`` into the new status, or raise its error."""
+    try:
+        tag = reply[0]
+        if type(tag) is not str:
+            tag = _text(tag)
+        if tag == "ok" and len(reply) == 9:
+            _, total, processed, successful, failed, error, started, updated, finished = reply
+            if type(updated) is not int:
+                raise TypeError("times must be integers")
+            return JobStatus(
+                job_id,
+                namespace,
+                _RUNNING if finished is None else _COMPLETED,
+                int(total),
+                int(processed),
+                int(successful),
+                int(failed),
+                None if error is None else _text(error),
+                from_ms(int(started)),
+                from_ms(updated),
+                None if finished is None else from_ms(int(finished)),
+            )
+        if tag == "missing":
+            raise JobNotFound(namespace, job_id)
+        if tag == "finished":
+            raise JobFinished(namespace, job_id)
+        if tag == "invalid":
+            what, value, total = _text(reply[1]), int(reply[2]), int(reply[3])
+            raise InvalidUpdate(
+                f"update rejected for job {job_id!r} in namespace {namespace!r}: "
+                f"{what} would be {value}, more than total {total}"
+            )
+    except JobtrackError:
+        raise
+    except (TypeError, ValueError, IndexError, UnicodeDecodeError, OverflowError):
+        pass
+    raise _corrupt("an update", reply)
+
+
+def job_from_hash(
+    namespace: str, job_id: str, fields: Mapping[Any, Any] | list[Any]
+) -> JobStatus | None:
+    """Turn ``HGETALL`` of a job's hash into a status (None if there is no job).
+
+    *fields* is a mapping, or the flat ``[name, value, ...]`` list of a RESP2
+    reply read without the client's reply callbacks.
+    """
+    if not fields:
+        return None
+    try:
+        if isinstance(fields, list):
+            if len(fields) % 2:
+                raise ValueError("odd field list")
+            fields = dict(zip(fields[::2], fields[1::2], strict=True))
+        if isinstance(next(iter(fields)), bytes):  # a client without decode_responses
+            fields = {key.decode(): value for key, value in fields.items()}
+        finished: Any = fields.get("fin")
+        error: Any = fields.get("e")
+        done = finished is not None
+        job = JobStatus(
+            job_id,
+            namespace,
+            _COMPLETED if done else _RUNNING,
+            int(fields["t"]),
+            int(fields["p"]),
+            int(fields["s"]),
+            int(fields["f"]),
+            None if error is None or error in (b"", "") else _text(error),
+            from_ms(int(fields["st"])),
+            from_ms(int(fields["up"])),
+            from_ms(int(finished)) if done else None,
+        )
+    except (TypeError, ValueError, KeyError, UnicodeDecodeError, OverflowError, AttributeError):
+        raise _corrupt("a read", fields) from None
+    return job

@@ -1,0 +1,133 @@
+"""The two runners of :mod:`.commands`: one sends with a sync client, one awaits an async one.
+
+Each knows three things only: send one call (``run``), send calls in one
+pipeline (``batch``, through the one NOSCRIPT path of
+:func:`.commands.pipelined`), and drive a multi-step operation (``drive``).
+Driver errors become ``StoreUnavailable`` (or ``StoreCorrupt``) in one place:
+:func:`.commands.driver_error`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Sequence
+from typing import Any
+
+from ...errors import JobtrackError
+from .client import import_redis
+from .commands import Call, Load, driver_error, pipelined
+
+__all__ = ["AsyncRunner", "SyncRunner"]
+
+Operation = Generator[list[Call], list[Any], Any]
+
+
+def _raise(result: Any) -> Any:
+    if isinstance(result, JobtrackError):
+        raise result
+    return result
+
+
+class _Runner:
+    def __init__(self, client: Any) -> None:
+        redis = import_redis()
+        self.client = client
+        self.errors: tuple[type[BaseException], ...] = (
+            redis.RedisError,
+            redis.exceptions.RedisClusterException,
+            OSError,
+        )
+        self.noscript: type[BaseException] = redis.exceptions.NoScriptError
+
+    def _pipeline(self, calls: Sequence[Call]) -> Any:
+        pipe = self.client.pipeline(transaction=False)
+        for call in calls:
+            pipe.execute_command(*call.args, **call.options)
+        return pipe
+
+
+class SyncRunner(_Runner):
+    """Runs calls on a sync redis-py client.
+
+    *execute* sends one command: the store's per-thread connection, or the
+    client's ``execute_command``.
+    """
+
+    def __init__(self, client: Any, execute: Callable[..., Any]) -> None:
+        super().__init__(client)
+        self.execute = execute
+
+    def run(self, call: Call) -> Any:
+        """Send one call and decode its reply (raises the operation's errors)."""
+        try:
+            reply = self.execute(*call.args)
+        except self.noscript:  # the server lost its scripts (a restart, SCRIPT FLUSH)
+            return _raise(self.batch([call])[0])
+        except self.errors as exc:
+            raise driver_error(exc) from exc
+        return call.decode(reply)
+
+    def batch(self, calls: Sequence[Call]) -> list[Any]:
+        """Send *calls* in one pipeline; each call's result or ``JobtrackError``."""
+        if not calls:
+            return []
+        steps = pipelined(calls, self.noscript)
+        try:
+            step = next(steps)
+            while True:
+                if isinstance(step, Load):
+                    step = steps.send(self.client.script_load(step.script.text))
+                else:
+                    step = steps.send(self._pipeline(step).execute(raise_on_error=False))
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        except self.errors as exc:
+            raise driver_error(exc) from exc
+
+    def drive(self, operation: Operation) -> Any:
+        """Run a multi-step operation: each batch it yields is sent, its results sent back."""
+        try:
+            calls = next(operation)
+            while True:
+                calls = operation.send(self.batch(calls))
+        except StopIteration as done:
+            return done.value
+
+
+class AsyncRunner(_Runner):
+    """Runs calls on a ``redis.asyncio`` client: the same steps, awaited."""
+
+    async def run(self, call: Call) -> Any:
+        """Send one call and decode its reply (raises the operation's errors)."""
+        try:
+            reply = await self.client.execute_command(*call.args)
+        except self.noscript:
+            return _raise((await self.batch([call]))[0])
+        except self.errors as exc:
+            raise driver_error(exc) from exc
+        return call.decode(reply)
+
+    async def batch(self, calls: Sequence[Call]) -> list[Any]:
+        """Send *calls* in one pipeline; each call's result or ``JobtrackError``."""
+        if not calls:
+            return []
+        steps = pipelined(calls, self.noscript)
+        try:
+            step = next(steps)
+            while True:
+                if isinstance(step, Load):
+                    step = steps.send(await self.client.script_load(step.script.text))
+                else:
+                    step = steps.send(await self._pipeline(step).execute(raise_on_error=False))
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        except self.errors as exc:
+            raise driver_error(exc) from exc
+
+    async def drive(self, operation: Operation) -> Any:
+        """Run a multi-step operation, awaiting each batch."""
+        try:
+            calls = next(operation)
+            while True:
+                calls = operation.send(await self.batch(calls))
+        except StopIteration as done:
+            return done.value

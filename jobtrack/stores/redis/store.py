@@ -1,0 +1,218 @@
+"""RedisStore: jobs in Redis, Valkey or a Redis Cluster, for pipelines on many hosts.
+
+Every operation is described once in :mod:`.commands` and sent by the sync
+runner here, or by the async runner of :class:`AsyncRedisStore`. redis-py is
+imported only when a store is built; without it a ``ConfigurationError``
+names the extra to install.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Sequence
+from typing import Any
+
+from ...errors import ConfigurationError, JobtrackError
+from ...model import JobStatus
+from ...rules import Delta
+from ..protocol import Features, ListKey
+from ..registry import StoreURL
+from .client import OPTIONS, UNBOUNDED, connect, import_redis
+from .commands import Call, Commands, driver_error
+from .connections import ThreadConnections
+from .runner import AsyncRunner, SyncRunner
+
+__all__ = ["AsyncRedisStore", "RedisStore"]
+
+
+class RedisStore:
+    """Jobs in Redis (or Valkey, or a Redis Cluster): many hosts may share them.
+
+    *client* is a redis-py ``Redis`` or ``RedisCluster`` client, or a URL
+    (``redis://``, ``rediss://``, ``unix://``, ``redis+cluster://h1:p1,h2:p2``,
+    with the options of ``docs/redis.md``, checked here). Clients built from
+    a URL time out after *timeout* seconds and never retry on their own: a
+    retried update whose first reply was lost could count twice; each thread
+    keeps one connection of their pool for its calls until it ends (see
+    :mod:`.connections`). A client you pass is used as it is, through its
+    ``execute_command``; give it timeouts and no retries on timeouts for the
+    same guarantees. *prefix* starts every key; *prefix* and *timeout*
+    override the URL's ``?prefix=`` and ``?timeout=``.
+    """
+
+    def __init__(
+        self, client: Any, *, prefix: str | None = None, timeout: float | None = None
+    ) -> None:
+        redis = import_redis()
+        if prefix is not None:
+            Commands(prefix)  # checked before it goes in the URL
+        if timeout is not None and (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, (int, float))
+            or not 0 < timeout < float("inf")
+        ):
+            raise ConfigurationError(f"timeout must be a number of seconds > 0, got {timeout!r}")
+        self.url: str | None = None
+        self._parsed: StoreURL | None = None
+        if isinstance(client, (str, StoreURL)):
+            url = client if isinstance(client, StoreURL) else StoreURL.parse(client)
+            options = url.options(**OPTIONS)
+            if prefix is not None:  # the URL says it too: other processes open it
+                url = url.with_option("prefix", prefix)
+            if timeout is not None:
+                url = url.with_option("timeout", repr(float(timeout)))
+            prefix = options["prefix"] if prefix is None else prefix
+            timeout = options["timeout"] if timeout is None else timeout
+            self.url, self._parsed = url.url, url
+            client = connect(url, float(timeout))
+        elif not isinstance(client, (redis.Redis, redis.RedisCluster)):
+            raise ConfigurationError(
+                f"RedisStore needs a redis.Redis / redis.RedisCluster client or a URL, "
+                f"got {type(client).__name__}"
+            )
+        self.commands = Commands(OPTIONS["prefix"].default if prefix is None else prefix)
+        self.prefix = self.commands.prefix
+        self.timeout = float(OPTIONS["timeout"].default if timeout is None else timeout)
+        self.client: Any = client
+        self.cluster = isinstance(client, redis.RedisCluster)
+        self.features = Features(native_async=self.url is not None, processes=True)
+        # A store built from a URL owns its client (no retries, nothing shared), so
+        # its commands go over a connection per thread (see connections.py),
+        # unless its URL caps the pool's connections (?max_connections=N): a
+        # thread keeps its connection while it lives, so it checks one out per call.
+        pool = None if self.url is None or self.cluster else client.connection_pool
+        self._threads = (
+            ThreadConnections(
+                pool, redis.ResponseError, (redis.ConnectionError, redis.TimeoutError, OSError)
+            )
+            if pool is not None and pool.max_connections >= UNBOUNDED
+            else None
+        )
+        execute = client.execute_command if self._threads is None else self._threads.execute
+        self._runner = SyncRunner(client, execute)
+
+    @classmethod
+    def from_url(cls, url: StoreURL) -> RedisStore:
+        """The factory of ``redis://``, ``rediss://``, ``unix://`` and ``redis+cluster://``."""
+        return cls(url)
+
+    def __repr__(self) -> str:
+        where = self._parsed.shown if self._parsed else type(self.client).__name__
+        return f"RedisStore({where!r}, prefix={self.prefix!r})"
+
+    def job_key(self, namespace: str, job_id: str) -> str:
+        """The key of a job's hash (see :meth:`.commands.Commands.job_key`)."""
+        return self.commands.job_key(namespace, job_id)
+
+    def index_key(self, namespace: str) -> str:
+        """The key of a namespace's index (a sorted set of job ids by start time)."""
+        return self.commands.index_key(namespace)
+
+    def create(self, job: JobStatus) -> None:
+        """Run ``create.lua``: the job's hash and index entry appear together."""
+        self._runner.run(self.commands.create(job))
+
+    def update(self, namespace: str, job_id: str, delta: Delta, now: _dt.datetime) -> JobStatus:
+        """Run ``update.lua``: one round trip, atomic on the server."""
+        return self._runner.run(self.commands.update(namespace, job_id, delta, now))  # type: ignore[no-any-return]
+
+    def update_many(
+        self, updates: Sequence[tuple[str, str, Delta]], now: _dt.datetime
+    ) -> list[JobStatus | JobtrackError]:
+        """Pipelined EVALSHAs: one round trip per server (redis-py groups them by node)."""
+        commands = self.commands
+        return self._runner.batch([commands.update(ns, jid, d, now) for ns, jid, d in updates])
+
+    def get(self, namespace: str, job_id: str) -> JobStatus | None:
+        """One HGETALL of the job's hash."""
+        return self._runner.run(self.commands.get(namespace, job_id))  # type: ignore[no-any-return]
+
+    def delete(self, namespace: str, job_id: str) -> bool:
+        """Run ``delete.lua``: the hash and its index entry go together."""
+        return self._runner.run(self.commands.delete(namespace, job_id))  # type: ignore[no-any-return]
+
+    def list(self, namespace: str, limit: int, before: ListKey | None) -> list[JobStatus]:
+        """Page through the namespace's index, then read the jobs: two round trips."""
+        return self._runner.drive(self.commands.list(namespace, limit, before))  # type: ignore[no-any-return]
+
+    def memory_usage(self, namespace: str, job_id: str) -> int:
+        """Bytes Redis holds for the job's hash (``MEMORY USAGE``), 0 if absent."""
+        key = self.job_key(namespace, job_id)
+        used = self._runner.run(Call(("MEMORY", "USAGE", key, "SAMPLES", "0"), lambda n: n))
+        return int(used or 0)
+
+    def open_async(self) -> AsyncRedisStore:
+        """The native async view of this store (``redis.asyncio``, same commands).
+
+        Only for a store built from a URL (``features.native_async``).
+        """
+        if self.url is None:
+            raise ConfigurationError("only a RedisStore built from a URL has an async view")
+        return AsyncRedisStore(self)
+
+    def close(self) -> None:
+        """Close the client's connections (also a client you passed in)."""
+        try:
+            self.client.close()
+        except self._runner.errors as exc:
+            raise driver_error(exc) from exc
+
+
+class AsyncRedisStore:
+    """Awaitable twin of a :class:`RedisStore`: the same commands, sent by ``redis.asyncio``.
+
+    Its client is built from the store's URL on first use (it must be created
+    inside the running event loop) and closed by :meth:`aclose`.
+    """
+
+    def __init__(self, store: RedisStore) -> None:
+        self.sync = store
+        self.commands = store.commands
+        self._runner: AsyncRunner | None = None
+
+    @property
+    def runner(self) -> AsyncRunner:
+        """The runner over the ``redis.asyncio`` client (built on first use)."""
+        if self._runner is None:
+            assert self.sync._parsed is not None  # open_async() checked it
+            client = connect(self.sync._parsed, self.sync.timeout, asynchronous=True)
+            self._runner = AsyncRunner(client)
+        return self._runner
+
+    async def create(self, job: JobStatus) -> None:
+        """Run ``create.lua``."""
+        await self.runner.run(self.commands.create(job))
+
+    async def update(
+        self, namespace: str, job_id: str, delta: Delta, now: _dt.datetime
+    ) -> JobStatus:
+        """Run ``update.lua``: one round trip."""
+        return await self.runner.run(self.commands.update(namespace, job_id, delta, now))  # type: ignore[no-any-return]
+
+    async def update_many(
+        self, updates: Sequence[tuple[str, str, Delta]], now: _dt.datetime
+    ) -> list[JobStatus | JobtrackError]:
+        """Pipelined EVALSHAs, grouped by node by redis-py."""
+        commands = self.commands
+        return await self.runner.batch([commands.update(ns, jid, d, now) for ns, jid, d in updates])
+
+    async def get(self, namespace: str, job_id: str) -> JobStatus | None:
+        """One HGETALL."""
+        return await self.runner.run(self.commands.get(namespace, job_id))  # type: ignore[no-any-return]
+
+    async def delete(self, namespace: str, job_id: str) -> bool:
+        """Run ``delete.lua``."""
+        return await self.runner.run(self.commands.delete(namespace, job_id))  # type: ignore[no-any-return]
+
+    async def list(self, namespace: str, limit: int, before: ListKey | None) -> list[JobStatus]:
+        """Index page, then the jobs: two round trips."""
+        return await self.runner.drive(self.commands.list(namespace, limit, before))  # type: ignore[no-any-return]
+
+    async def aclose(self) -> None:
+        """Close the async client, if one was built."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            try:
+                await runner.client.aclose()
+            except runner.errors as exc:
+                raise driver_error(exc) from exc

@@ -1,0 +1,784 @@
+"""The store contract, shipped: ``jobtrack.testing.StoreContract``.
+
+Subclass it in a pytest module and define a function-scoped fixture named
+``store`` that returns a fresh, empty store; the subclass inherits every
+check jobtrack's own stores pass (SPEC section 3): the semantics, bad input,
+random update sequences against a plain reference model, through the sync
+and the async tracker alike, and, for a store whose ``features.processes``
+is true, the multi-process and ``kill -9`` checks, which open the store's
+``url`` in other processes::
+
+    import pytest
+    from jobtrack.testing import StoreContract
+
+    class TestMyStore(StoreContract):
+        @pytest.fixture
+        def store(self, tmp_path):
+            return MyStore(tmp_path)
+
+It needs pytest, hypothesis and freezegun (``pip install 'jobtrack[dev]'``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import inspect
+import itertools
+import multiprocessing
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from freezegun import freeze_time
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from .. import (
+    MAX_COUNT,
+    AsyncJobTracker,
+    InvalidArgument,
+    InvalidName,
+    InvalidUpdate,
+    JobExists,
+    JobFinished,
+    JobNotFound,
+    JobStatus,
+    JobTracker,
+    JobtrackError,
+    Status,
+    Store,
+    Update,
+)
+from ..stores import features_of
+from . import worker
+from .reference import T0, UTC, ManualClock, RefJob, job_tuple
+
+__all__ = ["AsyncFacade", "StoreContract", "TrackerFactory"]
+
+TrackerFactory = Callable[..., JobTracker]
+PROP_NS = "prop"
+
+
+class AsyncFacade:
+    """Drives an AsyncJobTracker from sync test code, on one event loop per test."""
+
+    def __init__(self, tracker: AsyncJobTracker, loop: asyncio.AbstractEventLoop) -> None:
+        self.tracker = tracker
+        self.store = tracker.store
+        self._loop = loop
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.tracker, name)
+        if not inspect.iscoroutinefunction(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return self._loop.run_until_complete(attr(*args, **kwargs))
+
+        return call
+
+    def close_async(self) -> None:
+        """Close the async view's own connections (the store is the fixture's)."""
+        if self.tracker.native is not None:
+            self._loop.run_until_complete(self.tracker.native.aclose())
+
+
+NS = "my-documents"
+
+
+class _Start:
+    def test_new_job_is_running_with_zero_counters(self, tracker: JobTracker) -> None:
+        job = tracker.start(NS, 5)
+        assert re.fullmatch(r"job-[0-9a-f]{32}", job.job_id)
+        assert job == JobStatus(job.job_id, NS, Status.RUNNING, 5, 0, 0, 0, None, T0, T0, None)
+        assert tracker.get(NS, job.job_id) == job
+
+    def test_given_job_id_is_used(self, tracker: JobTracker) -> None:
+        job = tracker.start(NS, 3, job_id="batch_42")
+        assert job.job_id == "batch_42"
+        assert tracker.get(NS, "batch_42") == job
+
+    def test_total_zero_completes_at_once(self, tracker: JobTracker) -> None:
+        job = tracker.start(NS, 0)
+        assert job.status is Status.COMPLETED
+        assert job.finished_at == job.started_at == job.updated_at == T0
+        assert tracker.get(NS, job.job_id) == job
+        with pytest.raises(JobFinished):
+            tracker.record(NS, job.job_id)
+
+    def test_duplicate_id_is_an_error_never_an_overwrite(
+        self, tracker: JobTracker, clock: ManualClock
+    ) -> None:
+        tracker.start(NS, 10, job_id="dup")
+        before = tracker.record(NS, "dup", processed=3, successful=2)
+        clock.advance(seconds=1)
+        with pytest.raises(JobExists, match=r"'dup'.*'my-documents'"):
+            tracker.start(NS, 99, job_id="dup")
+        assert tracker.get(NS, "dup") == before
+
+    def test_same_id_in_two_namespaces_are_two_jobs(self, tracker: JobTracker) -> None:
+        a = tracker.start("ns-a", 2, job_id="same")
+        b = tracker.start("ns-b", 4, job_id="same")
+        tracker.record("ns-a", "same", successful=1)
+        assert tracker.get("ns-b", "same") == b
+        assert tracker.get("ns-a", "same").successful == 1
+        assert a.total == 2
+
+
+class _Record:
+    def test_deltas_add_up_and_refresh_updated_at(
+        self, tracker: JobTracker, clock: ManualClock
+    ) -> None:
+        job = tracker.start(NS, 10)
+        clock.advance(seconds=2)
+        after = tracker.record(NS, job.job_id, processed=4, successful=3, failed=1, error="boom")
+        assert (after.processed, after.successful, after.failed) == (4, 3, 1)
+        assert after.last_error == "boom"
+        assert after.started_at == T0
+        assert after.updated_at == T0 + dt.timedelta(seconds=2)
+        assert after.status is Status.RUNNING and after.finished_at is None
+        assert tracker.get(NS, job.job_id) == after
+
+    def test_heartbeat_only_refreshes_updated_at(
+        self, tracker: JobTracker, clock: ManualClock
+    ) -> None:
+        job = tracker.start(NS, 10)
+        tracker.record(NS, job.job_id, processed=1, failed=1, error="e1")
+        clock.advance(minutes=5)
+        beat = tracker.record(NS, job.job_id)
+        assert (beat.processed, beat.successful, beat.failed, beat.last_error) == (1, 0, 1, "e1")
+        assert beat.updated_at == T0 + dt.timedelta(minutes=5)
+        assert tracker.heartbeat(NS, job.job_id).updated_at == beat.updated_at
+
+    def test_last_error_stays_until_a_newer_one(self, tracker: JobTracker) -> None:
+        job = tracker.start(NS, 10)
+        tracker.record(NS, job.job_id, failed=1, error="first")
+        assert tracker.record(NS, job.job_id, successful=1).last_error == "first"
+        assert tracker.record(NS, job.job_id, failed=1).last_error == "first"
+        assert tracker.record(NS, job.job_id, failed=1, error="second").last_error == "second"
+
+    def test_error_is_truncated_to_1000_characters(self, tracker: JobTracker) -> None:
+        job = tracker.start(NS, 3)
+        long = "é" * 999 + "xyz"
+        after = tracker.record(NS, job.job_id, failed=1, error=long)
+        assert after.last_error == long[:1000]
+        assert tracker.get(NS, job.job_id).last_error == long[:1000]
+
+    def test_unicode_error_round_trips(self, tracker: JobTracker) -> None:
+        job = tracker.start(NS, 3)
+        text = 'bad "quote" \\ \n\t \x00 ✓ 𝄞 <script>'
+        tracker.record(NS, job.job_id, failed=1, error=text)
+        assert tracker.get(NS, job.job_id).last_error == text
+
+    @pytest.mark.parametrize(
+        "deltas",
+        [
+            {"processed": 11},
+            {"successful": 11},
+            {"failed": 11},
+            {"successful": 6, "failed": 5},
+            {"processed": 11, "successful": 1},
+        ],
+    )
+    def test_update_breaking_an_invariant_is_rejected_whole(
+        self, tracker: JobTracker, clock: ManualClock, deltas: dict[str, Any]
+    ) -> None:
+        job = tracker.start(NS, 10)
+        before = tracker.record(NS, job.job_id, processed=0, successful=0)
+        clock.advance(seconds=1)
+        with pytest.raises(InvalidUpdate, match="more than total"):
+            tracker.record(NS, job.job_id, **deltas)
+        assert tracker.get(NS, job.job_id) == before
+
+    def test_exact_fill_completes_exactly_once(
+        self, tracker: JobTracker, clock: ManualClock
+    ) -> None:
+        job = tracker.start(NS, 4)
+        clock.advance(seconds=1)
+        mid = tracker.record(NS, job.job_id, processed=2, successful=2)
+        assert mid.status is Status.RUNNING
+        clock.advance(seconds=1)
+        done = tracker.record(NS, job.job_id, processed=2, failed=2, error="x")
+        assert done.status is Status.COMPLETED
+        assert done.finished_at == done.updated_at == T0 + dt.timedelta(seconds=2)
+        clock.advance(seconds=1)
+        calls: tuple[Callable[[], object], ...] = (
+            lambda: tracker.record(NS, job.job_id, processed=0),
+            lambda: tracker.record(NS, job.job_id),
+            lambda: tracker.abort(NS, job.job_id, "late"),
+        )
+        for call in calls:
+            with pytest.raises(JobFinished):
+                call()
+        assert tracker.get(NS, job.job_id) == done
+
+    def test_large_counts_are_exact(self, tracker: JobTracker, clock: ManualClock) -> None:
+        big = MAX_COUNT  # 2**53 - 1: exact in JSON numbers and Lua doubles
+        job = tracker.start(NS, big)
+        clock.now = dt.datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)
+        after = tracker.record(NS, job.job_id, processed=big - 1, successful=2**52 + 1, failed=3)
+        assert (after.processed, after.successful, after.failed) == (big - 1, 2**52 + 1, 3)
+        assert tracker.get(NS, job.job_id) == after
+        done = tracker.record(NS, job.job_id, successful=big - 2**52 - 4)
+        assert done.status is Status.COMPLETED and done.successful + done.failed == big
+        assert done.finished_at == clock.now
+
+    def test_processed_may_lag_behind_completion(self, tracker: JobTracker) -> None:
+        job = tracker.start(NS, 2)
+        done = tracker.record(NS, job.job_id, successful=2)
+        assert done.status is Status.COMPLETED and done.processed == 0
+
+    def test_updated_at_never_goes_backwards(self, tracker: JobTracker, clock: ManualClock) -> None:
+        job = tracker.start(NS, 3)
+        clock.advance(seconds=10)
+        ahead = tracker.record(NS, job.job_id, processed=1)
+        clock.advance(seconds=-30)  # a worker whose clock lags
+        behind = tracker.record(NS, job.job_id, successful=1)
+        assert behind.updated_at == ahead.updated_at
+        clock.advance(seconds=-5)
+        done = tracker.record(NS, job.job_id, successful=2)
+        assert done.finished_at == done.updated_at == ahead.updated_at
+
+    def test_unknown_job_and_other_namespace_are_not_found(self, tracker: JobTracker) -> None:
+        job = tracker.start("ns-a", 5)
+        for ns, jid in (("ns-a", "job-missing"), ("ns-b", job.job_id)):
+            with pytest.raises(JobNotFound) as info:
+                tracker.get(ns, jid)
+            assert isinstance(info.value, LookupError)
+            assert str(info.value) == f"Upload job {jid!r} not found in namespace {ns!r}."
+            with pytest.raises(JobNotFound):
+                tracker.record(ns, jid, processed=1)
+            with pytest.raises(JobNotFound):
+                tracker.abort(ns, jid, "x")
+            assert tracker.delete(ns, jid) is False
+        assert tracker.get("ns-a", job.job_id) == job
+
+
+class _Abort:
+    def test_abort_fails_the_remaining_items_and_completes(
+        self, tracker: JobTracker, clock: ManualClock
+    ) -> None:
+        job = tracker.start(NS, 10)
+        tracker.record(NS, job.job_id, processed=5, successful=3, failed=1, error="one")
+        clock.advance(seconds=3)
+        aborted = tracker.abort(NS, job.job_id, "pipeline gave up")
+        assert (aborted.processed, aborted.successful, aborted.failed) == (5, 3, 7)
+        assert aborted.last_error == "pipeline gave up"
+        assert aborted.status is Status.COMPLETED
+        assert aborted.finished_at == aborted.updated_at == T0 + dt.timedelta(seconds=3)
+        assert tracker.get(NS, job.job_id) == aborted
+
+    def test_abort_error_is_required_and_truncated(self, tracker: JobTracker) -> None:
+        job = tracker.start(NS, 2)
+        for bad in ("", None, 3):
+            with pytest.raises(InvalidUpdate):
+                tracker.abort(NS, job.job_id, bad)  # type: ignore[arg-type]
+        assert tracker.get(NS, job.job_id).status is Status.RUNNING
+        assert tracker.abort(NS, job.job_id, "x" * 5000).last_error == "x" * 1000
+
+
+class _Delete:
+    def test_delete_then_start_again(self, tracker: JobTracker, clock: ManualClock) -> None:
+        tracker.start(NS, 2, job_id="again")
+        tracker.record(NS, "again", successful=2)
+        assert tracker.delete(NS, "again") is True
+        with pytest.raises(JobNotFound):
+            tracker.get(NS, "again")
+        assert tracker.delete(NS, "again") is False
+        clock.advance(hours=1)
+        fresh = tracker.start(NS, 7, job_id="again")
+        assert fresh.total == 7 and fresh.successful == 0 and fresh.status is Status.RUNNING
+        assert tracker.get(NS, "again") == fresh
+
+    def test_delete_a_running_job(self, tracker: JobTracker) -> None:
+        job = tracker.start(NS, 2)
+        assert tracker.delete(NS, job.job_id) is True
+        with pytest.raises(JobNotFound):
+            tracker.record(NS, job.job_id, processed=1)
+
+
+class _List:
+    def test_newest_first_with_cursor_paging(self, tracker: JobTracker, clock: ManualClock) -> None:
+        ids = []
+        for i in range(7):
+            ids.append(tracker.start(NS, 1, job_id=f"j{i}").job_id)
+            if i != 3:  # j3 and j4 share a millisecond; the id breaks the tie
+                clock.advance(seconds=1)
+        tracker.start("other", 1, job_id="elsewhere")
+        seen: list[str] = []
+        cursor = None
+        pages = 0
+        while True:
+            page = tracker.list(NS, limit=3, cursor=cursor)
+            pages += 1
+            seen.extend(job.job_id for job in page.items)
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        assert seen == ["j6", "j5", "j4", "j3", "j2", "j1", "j0"]
+        assert pages == 3
+        assert tracker.list(NS, limit=7).next_cursor is None
+        assert [j.job_id for j in tracker.list("other").items] == ["elsewhere"]
+        assert tracker.list("empty").items == ()
+
+    def test_list_shows_current_status(self, tracker: JobTracker) -> None:
+        job = tracker.start(NS, 2)
+        done = tracker.record(NS, job.job_id, successful=2)
+        assert tracker.list(NS).items == (done,)
+
+    @pytest.mark.parametrize("limit", [0, -1, 1001, 2.0, True, "10", None])
+    def test_bad_limit(self, tracker: JobTracker, limit: object) -> None:
+        with pytest.raises(InvalidArgument, match="limit"):
+            tracker.list(NS, limit=limit)  # type: ignore[arg-type]
+
+    @pytest.mark.parametrize(
+        "cursor", ["", "abc", "12", "12.", "12./x", "x.job", 5, "1" * 20 + ".a"]
+    )
+    def test_bad_cursor(self, tracker: JobTracker, cursor: object) -> None:
+        with pytest.raises(InvalidArgument, match="cursor"):
+            tracker.list(NS, cursor=cursor)  # type: ignore[arg-type]
+
+
+class _Clock:
+    def test_freezegun_moves_the_default_clock(
+        self, store: Store, tracker_factory: TrackerFactory
+    ) -> None:
+        tracker = tracker_factory(store)
+        with freeze_time("2026-05-21 12:00:00.123456") as frozen:
+            job = tracker.start(NS, 2)
+            assert job.started_at == dt.datetime(2026, 5, 21, 12, 0, 0, 123000, tzinfo=UTC)
+            frozen.tick(dt.timedelta(seconds=1.5))
+            after = tracker.record(NS, job.job_id, successful=1)
+        assert after.updated_at == dt.datetime(2026, 5, 21, 12, 0, 1, 623000, tzinfo=UTC)
+        assert tracker.get(NS, job.job_id) == after
+
+    def test_injected_clock_is_truncated_to_ms_and_converted_to_utc(
+        self, store: Store, tracker_factory: TrackerFactory
+    ) -> None:
+        tz = dt.timezone(dt.timedelta(hours=2))
+        clock = ManualClock(dt.datetime(2026, 5, 21, 14, 0, 0, 999999, tzinfo=tz))
+        job = tracker_factory(store, clock=clock).start(NS, 1)
+        assert job.started_at == dt.datetime(2026, 5, 21, 12, 0, 0, 999000, tzinfo=UTC)
+        assert job.started_at.utcoffset() == dt.timedelta(0)
+        assert job.to_dict()["started_at"] == "2026-05-21T12:00:00.999Z"
+
+
+class _Concurrency:
+    def test_threads_lose_no_update_and_complete_once(self, store: Store) -> None:
+        threads, per_thread = 8, 150
+        setup = JobTracker(store)
+        job = setup.start(NS, threads * per_thread)
+        completions: list[JobStatus] = []
+        errors: list[BaseException] = []
+        barrier = threading.Barrier(threads)
+
+        def work() -> None:
+            tracker = JobTracker(store)  # one store is shared by every thread
+            try:
+                barrier.wait()
+                for i in range(per_thread):
+                    failed = i % 10 == 0
+                    status = tracker.record(
+                        NS,
+                        job.job_id,
+                        processed=1,
+                        successful=0 if failed else 1,
+                        failed=1 if failed else 0,
+                        error="bad item" if failed else None,
+                    )
+                    if status.status is Status.COMPLETED:
+                        completions.append(status)
+                    tracker.get(NS, job.job_id)  # readers never see a torn job
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        pool = [threading.Thread(target=work) for _ in range(threads)]
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join()
+        assert errors == []
+        final = setup.get(NS, job.job_id)
+        assert (final.processed, final.successful, final.failed) == (1200, 1080, 120)
+        assert final.status is Status.COMPLETED
+        assert completions == [final]
+
+
+class _RecordMany:
+    def test_each_update_applies_or_reports_its_error(
+        self, tracker: JobTracker, clock: ManualClock
+    ) -> None:
+        tracker.start(NS, 3, job_id="a")
+        tracker.start(NS, 1, job_id="b")
+        clock.advance(seconds=1)
+        results = tracker.record_many(
+            [
+                Update(NS, "a", processed=1, successful=1),
+                Update(NS, "missing", processed=1),
+                Update(NS, "a", processed=9),
+                Update(NS, "b", successful=1),
+                Update(NS, "b", failed=1, error="late"),
+                Update(NS, "a", processed=1, failed=1, error="bad"),
+            ]
+        )
+        kinds = [type(r).__name__ for r in results]
+        assert kinds == [
+            "JobStatus",
+            "JobNotFound",
+            "InvalidUpdate",
+            "JobStatus",
+            "JobFinished",
+            "JobStatus",
+        ]
+        a = tracker.get(NS, "a")
+        assert (a.processed, a.successful, a.failed, a.last_error) == (2, 1, 1, "bad")
+        assert a.updated_at == T0 + dt.timedelta(seconds=1)
+        assert results[5] == a
+        assert tracker.get(NS, "b").is_finished
+        assert tracker.record_many([]) == []
+
+    def test_one_malformed_update_rejects_the_batch(self, tracker: JobTracker) -> None:
+        tracker.start(NS, 3, job_id="a")
+        before = tracker.get(NS, "a")
+        for bad in (
+            [Update(NS, "a", processed=1), Update(NS, "a", processed=-1)],
+            [Update(NS, "a", processed=1), Update("bad/ns", "a")],
+            [Update(NS, "a", processed=1), ("ns", "a")],
+            "not updates",
+            None,
+        ):
+            with pytest.raises(InvalidArgument):
+                tracker.record_many(bad)  # type: ignore[arg-type]
+        assert tracker.get(NS, "a") == before
+
+
+JOB = "job-1"
+
+BAD_NAMES = [
+    pytest.param("a/b", id="slash"),
+    pytest.param("..", id="dotdot"),
+    pytest.param("../etc", id="dotdot-slash"),
+    pytest.param(".", id="dot"),
+    pytest.param("a b", id="space"),
+    pytest.param("a\x00b", id="nul"),
+    pytest.param("x" * 129, id="129-chars"),
+    pytest.param("ünïcode", id="non-ascii"),
+    pytest.param("٣", id="non-ascii-digit"),
+    pytest.param("", id="empty"),
+    pytest.param("abc\n", id="trailing-newline"),
+    pytest.param("a:b", id="colon"),
+    pytest.param("{a}", id="braces"),
+    pytest.param("a*", id="glob"),
+    pytest.param("C:\\x", id="backslash"),
+    pytest.param(None, id="None"),
+    pytest.param(12, id="int"),
+    pytest.param(b"abc", id="bytes"),
+]
+
+Call = Callable[[JobTracker, Any], object]
+
+NAME_CALLS: dict[str, Call] = {
+    "start-ns": lambda t, bad: t.start(bad, 1),
+    "start-id": lambda t, bad: t.start(NS, 1, job_id=bad),
+    "record-ns": lambda t, bad: t.record(bad, JOB, processed=1),
+    "record-id": lambda t, bad: t.record(NS, bad, processed=1),
+    "get-ns": lambda t, bad: t.get(bad, JOB),
+    "get-id": lambda t, bad: t.get(NS, bad),
+    "abort-id": lambda t, bad: t.abort(NS, bad, "x"),
+    "delete-ns": lambda t, bad: t.delete(bad, JOB),
+    "delete-id": lambda t, bad: t.delete(NS, bad),
+    "list-ns": lambda t, bad: t.list(bad),
+}
+
+
+def snapshot(tracker: JobTracker) -> object:
+    return tracker.get(NS, JOB), tracker.list(NS).items
+
+
+NAME_CASES = [
+    pytest.param(call, bad.values[0], id=f"{call}-{bad.id}")
+    for call in NAME_CALLS
+    for bad in BAD_NAMES
+    if not (call == "start-id" and bad.values[0] is None)  # None means "generate one"
+]
+
+
+UPDATES: list[tuple[str, dict[str, Any], type[JobtrackError], str]] = [
+    ("negative-processed", {"processed": -1}, InvalidUpdate, ">= 0"),
+    ("negative-successful", {"successful": -1}, InvalidUpdate, ">= 0"),
+    ("negative-failed", {"failed": -2, "error": "x"}, InvalidUpdate, ">= 0"),
+    ("bool-delta", {"processed": True}, InvalidUpdate, "int"),
+    ("float-delta", {"successful": 1.0}, InvalidUpdate, "int"),
+    ("str-delta", {"failed": "1"}, InvalidUpdate, "int"),
+    ("none-delta", {"processed": None}, InvalidUpdate, "int"),
+    ("overflow-processed", {"processed": 9}, InvalidUpdate, "more than total"),
+    ("overflow-done", {"successful": 5, "failed": 4}, InvalidUpdate, "more than total"),
+    ("overflow-huge", {"successful": 2**63}, InvalidUpdate, "<="),
+    ("overflow-max", {"successful": MAX_COUNT}, InvalidUpdate, "more than total"),
+    ("error-without-failure", {"successful": 1, "error": "why"}, InvalidUpdate, "failed >= 1"),
+    ("error-alone", {"error": "why"}, InvalidUpdate, "failed >= 1"),
+    ("empty-error", {"failed": 1, "error": ""}, InvalidUpdate, "non-empty"),
+    ("non-str-error", {"failed": 1, "error": 42}, InvalidUpdate, "string"),
+]
+
+
+class _BadInput:
+    @pytest.fixture
+    def job_tracker(self, tracker: JobTracker) -> JobTracker:
+        tracker.start(NS, 10, job_id=JOB)
+        tracker.record(NS, JOB, processed=2, successful=1, failed=1, error="first")
+        return tracker
+
+    @pytest.mark.parametrize(("call", "bad"), NAME_CASES)
+    def test_bad_names_are_rejected(self, job_tracker: JobTracker, call: str, bad: object) -> None:
+        before = snapshot(job_tracker)
+        with pytest.raises(InvalidName) as info:
+            NAME_CALLS[call](job_tracker, bad)
+        assert isinstance(info.value, ValueError)
+        assert "namespace" in str(info.value) or "job id" in str(info.value)
+        assert snapshot(job_tracker) == before
+
+    def test_longest_name_is_fine(self, tracker: JobTracker) -> None:
+        name = "A-z_9" * 25 + "abc"
+        assert len(name) == 128
+        assert tracker.start(name, 1, job_id=name).job_id == name
+
+    BAD_TOTALS = (-1, True, False, 1.0, "3", None, MAX_COUNT + 1, 2**64)
+
+    @pytest.mark.parametrize("total", BAD_TOTALS, ids=repr)
+    def test_bad_totals(self, job_tracker: JobTracker, total: object) -> None:
+        before = snapshot(job_tracker)
+        with pytest.raises(InvalidUpdate, match="total"):
+            job_tracker.start(NS, total, job_id="other")  # type: ignore[arg-type]
+        assert snapshot(job_tracker) == before
+
+    @pytest.mark.parametrize(
+        ("deltas", "error", "message"), [u[1:] for u in UPDATES], ids=[u[0] for u in UPDATES]
+    )
+    def test_bad_updates(
+        self, job_tracker: JobTracker, deltas: dict[str, Any], error: type[Exception], message: str
+    ) -> None:
+        before = snapshot(job_tracker)
+        with pytest.raises(error, match=message):
+            job_tracker.record(NS, JOB, **deltas)
+        assert snapshot(job_tracker) == before
+
+    def test_updates_after_completion(self, job_tracker: JobTracker) -> None:
+        done = job_tracker.record(NS, JOB, successful=8)
+        before = snapshot(job_tracker)
+        calls: tuple[Callable[[], object], ...] = (
+            lambda: job_tracker.record(NS, JOB, processed=1),
+            lambda: job_tracker.record(NS, JOB),
+            lambda: job_tracker.record(NS, JOB, failed=1, error="late"),
+            lambda: job_tracker.abort(NS, JOB, "late"),
+        )
+        for call in calls:
+            with pytest.raises(JobFinished, match="already completed"):
+                call()
+        assert snapshot(job_tracker) == before
+        assert before[0] == done  # type: ignore[index]
+
+    def test_duplicate_job_id(self, job_tracker: JobTracker) -> None:
+        before = snapshot(job_tracker)
+        with pytest.raises(JobExists):
+            job_tracker.start(NS, 3, job_id=JOB)
+        assert snapshot(job_tracker) == before
+
+    def test_positional_deltas_are_refused(self, job_tracker: JobTracker) -> None:
+        with pytest.raises(TypeError):
+            job_tracker.record(NS, JOB, 1)  # type: ignore[call-arg]
+
+
+_ids = itertools.count()
+
+errors = st.none() | st.text(min_size=1, max_size=1200)
+small = st.integers(0, 6)
+record_ops = st.tuples(st.just("record"), small, small, small, errors)
+abort_ops = st.tuples(st.just("abort"), st.text(min_size=1, max_size=1100))
+clock_ops = st.tuples(st.just("clock"), st.integers(-5_000, 60_000))
+operations = st.lists(
+    st.one_of(record_ops, record_ops, record_ops, clock_ops, abort_ops), max_size=25
+)
+
+
+class _Properties:
+    @settings(
+        max_examples=60,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
+    @given(total=st.integers(0, 20), ops=operations)
+    def test_random_updates_match_the_reference_model(
+        self,
+        store: Store,
+        tracker_factory: TrackerFactory,
+        total: int,
+        ops: list[tuple[object, ...]],
+    ) -> None:
+        clock = ManualClock()
+        tracker = tracker_factory(store, clock=clock)
+        job_id = f"p{next(_ids)}"
+        tracker.start(PROP_NS, total, job_id=job_id)
+        ref = RefJob(total, T0)
+        for op in ops:
+            if op[0] == "clock":
+                clock.advance(milliseconds=op[1])  # type: ignore[arg-type]
+                continue
+            if op[0] == "abort":
+                error = op[1]
+                expected = ref.abort(error, clock.now)  # type: ignore[arg-type]
+                args: dict[str, object] = {"error": error}
+            else:
+                _, p, s, f, error = op
+                if error is not None and f == 0:
+                    error = None  # an error needs a failure (tested in test_bad_input)
+                expected = ref.record(p, s, f, error, clock.now)  # type: ignore[arg-type]
+                args = {"processed": p, "successful": s, "failed": f, "error": error}
+            try:
+                if op[0] == "abort":
+                    result = tracker.abort(PROP_NS, job_id, error)  # type: ignore[arg-type]
+                else:
+                    result = tracker.record(PROP_NS, job_id, **args)  # type: ignore[arg-type]
+            except JobFinished:
+                assert expected == "finished", op
+            except InvalidUpdate:
+                assert expected == "invalid", op
+            else:
+                assert expected == "ok", op
+                assert job_tuple(result) == ref.as_tuple()
+            assert job_tuple(tracker.get(PROP_NS, job_id)) == ref.as_tuple()
+        assert tracker.delete(PROP_NS, job_id)
+
+    def test_reference_model_sanity(self) -> None:
+        ref = RefJob(2, T0)
+        assert ref.record(1, 1, 0, None, T0 + dt.timedelta(seconds=1)) == "ok"
+        assert ref.record(0, 2, 0, None, T0) == "invalid"
+        assert ref.record(0, 0, 1, "x", T0) == "ok"
+        assert ref.finished == T0 + dt.timedelta(seconds=1)
+        assert ref.abort("y", T0) == "finished"
+
+
+class _Processes:
+    """Stores whose jobs processes share (``features.processes``), opened by ``store.url``."""
+
+    @pytest.fixture
+    def shared_url(self, store: Store) -> str:
+        if not features_of(store).processes:
+            pytest.skip(f"{type(store).__name__} is not shared by processes")
+        url = getattr(store, "url", None)
+        assert isinstance(url, str), "a store shared by processes needs a url to open it by"
+        return url
+
+    def test_processes_lose_no_update_and_complete_once(self, shared_url: str) -> None:
+        procs, per_proc = 4, 400
+        job = JobTracker(shared_url).start(NS, procs * per_proc)
+        ctx = multiprocessing.get_context("spawn")
+        with ctx.Pool(procs) as pool:
+            completions = pool.starmap(
+                worker.hammer, [(shared_url, NS, job.job_id, per_proc, 8)] * procs
+            )
+        final = JobTracker(shared_url).get(NS, job.job_id)
+        assert (final.processed, final.successful, final.failed) == (1600, 1400, 200)
+        assert final.status is Status.COMPLETED
+        assert final.last_error == "worker item failed"
+        assert sum(completions) == 1
+
+    @pytest.mark.parametrize("kill_after", [1, 17, 60, 151, 333])
+    def test_kill_9_keeps_every_acknowledged_update(self, shared_url: str, kill_after: int) -> None:
+        tracker = JobTracker(shared_url)
+        job = tracker.start(NS, 100_000)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "jobtrack.testing.worker", shared_url, NS, job.job_id, "100000"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdout is not None
+        acked = 0
+        for line in proc.stdout:
+            acked = int(line)
+            if acked >= kill_after:
+                break
+        os.kill(proc.pid, signal.SIGKILL)
+        rest = proc.stdout.read().split()
+        proc.wait()
+        proc.stdout.close()
+        if rest:
+            acked = int(rest[-1])
+        assert proc.returncode == -signal.SIGKILL
+        after = tracker.get(NS, job.job_id)  # readable
+        # every acknowledged update is there; at most one more was in flight
+        assert acked <= after.processed <= acked + 1
+        assert after.successful == after.processed
+        # nothing the dead writer held blocks the job: it takes updates at once
+        assert tracker.record(NS, job.job_id, processed=1, successful=1).processed == (
+            after.processed + 1
+        )
+        tracker.close()
+
+
+class StoreContract(
+    _Start,
+    _Record,
+    _Abort,
+    _Delete,
+    _List,
+    _Clock,
+    _Concurrency,
+    _RecordMany,
+    _BadInput,
+    _Properties,
+    _Processes,
+):
+    """**The store contract** as a pytest base class (see the module docstring).
+
+    A subclass defines the fixture ``store`` (a fresh store per test); the
+    fixtures ``clock``, ``api`` (``"sync"``/``"async"``), ``tracker_factory``
+    and ``tracker`` come from here.
+    """
+
+    @pytest.fixture
+    def store(self) -> Store:
+        raise NotImplementedError("define a function-scoped fixture 'store' in your subclass")
+
+    @pytest.fixture
+    def clock(self) -> ManualClock:
+        return ManualClock()
+
+    @pytest.fixture(params=["sync", "async"])
+    def api(self, request: pytest.FixtureRequest) -> str:
+        return str(request.param)
+
+    @pytest.fixture
+    def tracker_factory(self, api: str) -> Iterator[TrackerFactory]:
+        """Makes a JobTracker, or an AsyncJobTracker behind a sync facade."""
+        if api == "sync":
+            yield JobTracker
+            return
+        loop = asyncio.new_event_loop()
+        made: list[AsyncFacade] = []
+
+        def make(store: Store, *, clock: Any = None) -> JobTracker:
+            facade = AsyncFacade(AsyncJobTracker(store, clock=clock), loop)
+            made.append(facade)
+            return facade  # type: ignore[return-value]
+
+        try:
+            yield make
+        finally:
+            for facade in made:
+                facade.close_async()
+            loop.run_until_complete(loop.shutdown_default_executor())
+            loop.close()
+
+    @pytest.fixture
+    def tracker(
+        self, tracker_factory: TrackerFactory, store: Store, clock: ManualClock
+    ) -> JobTracker:
+        return tracker_factory(store, clock=clock)

@@ -1,0 +1,47 @@
+"""Worker processes of the contract's multi-process and ``kill -9`` checks.
+
+``python -m jobtrack.testing.worker STORE_URL NS JOB_ID COUNT`` records COUNT
+one-item updates, printing a line after each acknowledged one. A third-party
+store must be openable by URL in a fresh process: register it through the
+``jobtrack.stores`` entry point group.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from jobtrack import JobTracker, Status
+
+__all__ = ["hammer", "main"]
+
+
+def hammer(url: str, namespace: str, job_id: str, count: int, fail_every: int = 0) -> int:
+    """Record *count* one-item updates; return how many of them completed the job."""
+    completions = 0
+    with JobTracker(url) as tracker:
+        for i in range(count):
+            failed = fail_every > 0 and i % fail_every == 0
+            status = tracker.record(
+                namespace,
+                job_id,
+                processed=1,
+                successful=0 if failed else 1,
+                failed=1 if failed else 0,
+                error="worker item failed" if failed else None,
+            )
+            completions += status.status is Status.COMPLETED
+    return completions
+
+
+def main(argv: list[str]) -> None:
+    """Record updates one by one, printing the count acknowledged so far."""
+    url, namespace, job_id, count = argv[0], argv[1], argv[2], int(argv[3])
+    with JobTracker(url) as tracker:
+        for i in range(count):
+            tracker.record(namespace, job_id, processed=1, successful=1)
+            sys.stdout.write(f"{i + 1}\n")
+            sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
