@@ -11,7 +11,7 @@ from typing import Any
 from .clock import Clock
 from .errors import JobtrackError
 from .model import JobStatus, Page, Update
-from .operations import Operation, T, TrackerBase
+from .operations import Step, TrackerBase
 from .stores import AsyncStore, Store, features_of
 from .tracker import JobTracker
 
@@ -59,14 +59,15 @@ class AsyncJobTracker(TrackerBase):
         new._bind()
         return new
 
-    async def _run(self, operation: Operation[T]) -> T:
-        call = self._call
-        try:
-            name, args = next(operation)
-            while True:
-                name, args = operation.send(await call(name, args))
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+    async def _run(self, step: Step) -> Any:
+        while True:
+            answer = await self._call(step.method, step.args)
+            if step.then is None:
+                return answer
+            result = step.then(answer)
+            if type(result) is not Step:
+                return result
+            step = result
 
     async def start(self, namespace: str, total: int, *, job_id: str | None = None) -> JobStatus:
         """Create a running job; see :meth:`JobTracker.start`."""

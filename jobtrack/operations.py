@@ -1,19 +1,20 @@
 """Every tracker operation, written once for the sync and the async tracker.
 
-An operation is a generator ("sans I/O", as h11 does it): it checks its
-arguments, yields each store call it needs as ``(method name, arguments)``,
-receives the store's answer, and returns the operation's result.
-:class:`jobtrack.JobTracker` sends the calls to its store;
-:class:`jobtrack.AsyncJobTracker` awaits them (natively, in a worker thread
-or directly, as the store's :class:`~jobtrack.stores.Features` say). A new
-feature is one generator here and a one-line method on each tracker.
+An operation checks its arguments and returns a :class:`Step` ("sans I/O",
+as h11 does it): the store method to call, its arguments, and what to make
+of the answer: the result itself, or the next step. :class:`JobTracker`
+calls the store; :class:`AsyncJobTracker` awaits it (natively, in a worker
+thread or directly, as the store's :class:`~jobtrack.stores.Features` say).
+A new feature is one function here and a one-line method on each tracker.
+(Steps rather than generators: one is made per update, and a generator
+costs half a microsecond more.)
 """
 
 from __future__ import annotations
 
 import builtins
-from collections.abc import Generator, Iterable
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple
 
 from .arguments import (
     check_abort,
@@ -26,18 +27,25 @@ from .arguments import (
     make_now,
 )
 from .clock import Clock
-from .errors import ConfigurationError, JobNotFound, JobtrackError
+from .errors import ConfigurationError, JobNotFound
 from .model import JobStatus, Page, Update
 from .names import validate_name
 from .rules import new_job
 from .stores import Store, open_store
 
-__all__ = ["Operation", "StoreCall", "TrackerBase", "resolve_store"]
+__all__ = ["Step", "TrackerBase", "resolve_store"]
 
-T = TypeVar("T")
-StoreCall = tuple[str, tuple[Any, ...]]
-"""A call the store must make: the name of a :class:`Store` method and its arguments."""
-Operation = Generator[StoreCall, Any, T]
+
+class Step(NamedTuple):
+    """A store call an operation needs, and what to make of the answer.
+
+    ``then`` is None when the answer is the operation's result; else it maps
+    the answer to the result, or to the next :class:`Step`.
+    """
+
+    method: str
+    args: tuple[Any, ...]
+    then: Callable[[Any], Any] | None = None
 
 
 def resolve_store(store: Store | str) -> Store:
@@ -61,11 +69,10 @@ class TrackerBase:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.store!r})"
 
-    def _start(self, namespace: str, total: int, job_id: str | None) -> Operation[JobStatus]:
+    def _start(self, namespace: str, total: int, job_id: str | None) -> Step:
         ns, count, jid = check_start(namespace, total, job_id)
         job = new_job(ns, jid, count, self._now())
-        yield "create", (job,)
-        return job
+        return Step("create", (job,), lambda _: job)
 
     def _record(
         self,
@@ -75,48 +82,39 @@ class TrackerBase:
         successful: int,
         failed: int,
         error: str | None,
-    ) -> Operation[JobStatus]:
+    ) -> Step:
         ns, jid, delta = check_record(namespace, job_id, processed, successful, failed, error)
-        job: JobStatus = yield "update", (ns, jid, delta, self._now())
-        return job
+        return Step("update", (ns, jid, delta, self._now()))
 
-    def _record_many(
-        self, updates: Iterable[Update]
-    ) -> Operation[builtins.list[JobStatus | JobtrackError]]:
-        checked = check_updates(updates)
-        results: builtins.list[JobStatus | JobtrackError] = yield (
-            "update_many",
-            (
-                checked,
-                self._now(),
-            ),
-        )
-        return results
+    def _record_many(self, updates: Iterable[Update]) -> Step:
+        return Step("update_many", (check_updates(updates), self._now()))
 
-    def _abort(self, namespace: str, job_id: str, error: str) -> Operation[JobStatus]:
+    def _abort(self, namespace: str, job_id: str, error: str) -> Step:
         ns, jid, delta = check_abort(namespace, job_id, error)
-        job: JobStatus = yield "update", (ns, jid, delta, self._now())
-        return job
+        return Step("update", (ns, jid, delta, self._now()))
 
-    def _get(self, namespace: str, job_id: str) -> Operation[JobStatus]:
+    def _get(self, namespace: str, job_id: str) -> Step:
         ns = validate_name(namespace, "namespace")
         jid = validate_name(job_id, "job id")
-        job: JobStatus | None = yield "get", (ns, jid)
-        if job is None:
-            raise JobNotFound(ns, jid)
-        return job
 
-    def _delete(self, namespace: str, job_id: str) -> Operation[bool]:
+        def found(job: JobStatus | None) -> JobStatus:
+            if job is None:
+                raise JobNotFound(ns, jid)
+            return job
+
+        return Step("get", (ns, jid), found)
+
+    def _delete(self, namespace: str, job_id: str) -> Step:
         ns = validate_name(namespace, "namespace")
-        jid = validate_name(job_id, "job id")
-        existed: bool = yield "delete", (ns, jid)
-        return existed
+        return Step("delete", (ns, validate_name(job_id, "job id")))
 
-    def _list(self, namespace: str, limit: int, cursor: str | None) -> Operation[Page]:
+    def _list(self, namespace: str, limit: int, cursor: str | None) -> Step:
         ns = validate_name(namespace, "namespace")
         size = check_limit(limit)
-        before = decode_cursor(cursor)
-        jobs: builtins.list[JobStatus] = yield "list", (ns, size + 1, before)
-        if len(jobs) > size:
-            return Page(tuple(jobs[:size]), encode_cursor(jobs[size - 1]))
-        return Page(tuple(jobs), None)
+
+        def page(jobs: builtins.list[JobStatus]) -> Page:
+            if len(jobs) > size:
+                return Page(tuple(jobs[:size]), encode_cursor(jobs[size - 1]))
+            return Page(tuple(jobs), None)
+
+        return Step("list", (ns, size + 1, decode_cursor(cursor)), page)

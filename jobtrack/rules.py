@@ -10,8 +10,7 @@ that the shared contract suite proves equivalent.
 from __future__ import annotations
 
 import datetime as _dt
-
-import attrs
+from typing import NamedTuple
 
 from .errors import InvalidUpdate, JobFinished
 from .model import JobStatus, Status
@@ -28,8 +27,7 @@ _RUNNING = Status.RUNNING
 _COMPLETED = Status.COMPLETED
 
 
-@attrs.frozen(slots=False)
-class Delta:
+class Delta(NamedTuple):  # immutable and quick to build: one is made per update
     """One update to a job: counter increments, an optional error, or an abort.
 
     Built and validated by the tracker; ``error`` is already truncated. With

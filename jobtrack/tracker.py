@@ -5,10 +5,11 @@ from __future__ import annotations
 import builtins
 from collections.abc import Iterable
 from types import TracebackType
+from typing import Any
 
 from .errors import JobtrackError
 from .model import JobStatus, Page, Update
-from .operations import Operation, T, TrackerBase
+from .operations import Step, TrackerBase
 
 __all__ = ["JobTracker"]
 
@@ -24,14 +25,16 @@ class JobTracker(TrackerBase):
     :class:`AsyncJobTracker`; this class only calls the store.
     """
 
-    def _run(self, operation: Operation[T]) -> T:
+    def _run(self, step: Step) -> Any:
         store = self.store
-        try:
-            name, args = next(operation)
-            while True:
-                name, args = operation.send(getattr(store, name)(*args))
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+        while True:
+            answer = getattr(store, step.method)(*step.args)
+            if step.then is None:
+                return answer
+            result = step.then(answer)
+            if type(result) is not Step:
+                return result
+            step = result
 
     def start(self, namespace: str, total: int, *, job_id: str | None = None) -> JobStatus:
         """Create a running job of *total* items (``total == 0`` completes at once).

@@ -16,7 +16,7 @@ import importlib.resources
 import logging
 import re
 from collections.abc import Callable, Generator, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 
@@ -63,10 +63,10 @@ class Script:
 
 
 SCRIPTS = {name: Script.read(name) for name in ("create", "update", "delete")}
+_UPDATE = SCRIPTS["update"]
 
 
-@attrs.frozen
-class Call:
+class Call(NamedTuple):  # a tuple: one is made per update, and attrs would cost a microsecond
     """One command to send, and how to turn its reply into the operation's result.
 
     ``args`` is the command as sent (``EVALSHA sha numkeys keys... argv...``
@@ -77,7 +77,7 @@ class Call:
     args: tuple[Any, ...]
     decode: Callable[[Any], Any]
     script: Script | None = None
-    options: Mapping[str, Any] = attrs.field(factory=dict)
+    options: Mapping[str, Any] = {}
 
 
 @attrs.frozen
@@ -124,6 +124,7 @@ class Commands:
             )
         self.prefix = prefix
         self._job_keys: dict[tuple[str, str], str] = {}
+        self._update_heads: dict[str, tuple[Any, ...]] = {}
 
     def job_key(self, namespace: str, job_id: str) -> str:
         """The key of a job's hash (names are re-checked: no key outside the prefix).
@@ -173,11 +174,14 @@ class Commands:
             argv = (ms, delta.processed, delta.successful, delta.failed, delta.error)
         else:
             argv = (ms, delta.processed, delta.successful, delta.failed)
-        return _script(
-            "update",
-            (self.job_key(namespace, job_id),),
-            argv,
-            lambda reply: job_from_update_reply(namespace, job_id, reply),
+        key = self.job_key(namespace, job_id)
+        head = self._update_heads.get(key)
+        if head is None:  # EVALSHA sha 1 key: the same for every update of a job
+            if len(self._update_heads) >= _KEY_CACHE_SIZE:
+                self._update_heads.clear()
+            head = self._update_heads[key] = ("EVALSHA", _UPDATE.sha, 1, key)
+        return Call(
+            head + argv, lambda reply: job_from_update_reply(namespace, job_id, reply), _UPDATE
         )
 
     def get(self, namespace: str, job_id: str) -> Call:
