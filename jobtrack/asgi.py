@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 from .async_tracker import AsyncJobTracker
-from .errors import ConfigurationError, JobNotFound, StoreUnavailable
+from .errors import ConfigurationError, JobNotFound, StoreCorrupt, StoreUnavailable
 from .names import MAX_NAME_LENGTH, is_valid_name
 from .openapi import openapi_document
 from .tracker import JobTracker
@@ -152,6 +152,10 @@ class StatusApp:
             job = await self.tracker.get(namespace, job_id)
         except JobNotFound as exc:
             return 404, _error_body(str(exc), namespace, job_id), []
+        except StoreCorrupt as exc:  # not retryable: say so, without the store's detail
+            logger.error("corrupt job %r in namespace %r: %s", job_id, namespace, exc)
+            message = "The stored job is corrupt; it cannot be read."
+            return 500, _error_body(message, namespace, job_id), []
         except StoreUnavailable:
             logger.warning("job store unavailable", exc_info=True)
             retry = (b"retry-after", str(RETRY_AFTER_SECONDS).encode())

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from freezegun import freeze_time
 
-from jobtrack import AsyncJobTracker, JobTracker, MemoryStore, RedisStore
+from jobtrack import AsyncJobTracker, FileStore, JobTracker, MemoryStore, RedisStore
 from jobtrack.asgi import status_app
 from tests.asgi_driver import call
 from tests.test_model import SPEC_EXAMPLE
@@ -167,6 +167,19 @@ class TestInProcess:
         assert json.loads(response.body) == error(
             "The job store is unavailable; retry later.", NS, JOB
         )
+        check_common(response)
+
+    def test_corrupt_job_is_a_clear_500(self, tmp_path: Any, caplog: Any) -> None:
+        tracker = JobTracker(FileStore(tmp_path))
+        tracker.start(NS, 1, job_id=JOB)
+        (tmp_path / NS / f"{JOB}.json").write_text('{"total": NaN}')
+        response = call(status_app(tracker), "GET", ROUTE)
+        assert response.status == 500
+        assert json.loads(response.body) == error(
+            "The stored job is corrupt; it cannot be read.", NS, JOB
+        )
+        assert b"NaN" not in response.body and str(tmp_path).encode() not in response.body
+        assert "corrupt job" in caplog.text
         check_common(response)
 
     def test_unexpected_failure_is_500_with_no_traceback(self, caplog: Any) -> None:
