@@ -24,13 +24,13 @@ from jobtrack.stores.registry import boolean, integer, seconds
 class Tagged(MemoryStore):
     """A third-party store: one module plus one registration line."""
 
-    def __init__(self, tag: str) -> None:
+    def __init__(self, tag: bool) -> None:
         super().__init__()
         self.tag = tag
 
     @classmethod
     def open(cls, url: StoreURL) -> Tagged:
-        return cls(**url.options(tag=boolean(False)))  # type: ignore[arg-type]
+        return cls(**url.options(tag=boolean(False)))
 
 
 @pytest.fixture
