@@ -60,14 +60,10 @@ class AsyncJobTracker(TrackerBase):
         return new
 
     async def _run(self, step: Step) -> Any:
-        while True:
-            answer = await self._call(step.method, step.args)
-            if step.then is None:
-                return answer
-            result = step.then(answer)
-            if type(result) is not Step:
-                return result
-            step = result
+        done = False
+        while not done:
+            done, step = step.follow(await self._call(step.method, step.args))
+        return step
 
     async def start(self, namespace: str, total: int, *, job_id: str | None = None) -> JobStatus:
         """Create a running job; see :meth:`JobTracker.start`."""

@@ -47,6 +47,13 @@ class Step(NamedTuple):
     args: tuple[Any, ...]
     then: Callable[[Any], Any] | None = None
 
+    def follow(self, answer: Any) -> tuple[bool, Any]:
+        """``(True, result)`` if the store's *answer* ends it, else ``(False, next step)``."""
+        if self.then is None:
+            return True, answer
+        result = self.then(answer)
+        return type(result) is not Step, result
+
 
 def resolve_store(store: Store | str) -> Store:
     """A store object, opening it first when *store* is a URL."""

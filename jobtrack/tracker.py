@@ -26,15 +26,10 @@ class JobTracker(TrackerBase):
     """
 
     def _run(self, step: Step) -> Any:
-        store = self.store
-        while True:
-            answer = getattr(store, step.method)(*step.args)
-            if step.then is None:
-                return answer
-            result = step.then(answer)
-            if type(result) is not Step:
-                return result
-            step = result
+        done = False
+        while not done:
+            done, step = step.follow(getattr(self.store, step.method)(*step.args))
+        return step
 
     def start(self, namespace: str, total: int, *, job_id: str | None = None) -> JobStatus:
         """Create a running job of *total* items (``total == 0`` completes at once).

@@ -16,7 +16,7 @@ import importlib.resources
 import logging
 import re
 from collections.abc import Callable, Generator, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import attrs
 
@@ -35,8 +35,9 @@ from ...model import JobStatus, Status
 from ...names import validate_name
 from ...rules import Delta
 from ..protocol import ListKey
+from .client import import_redis
 
-__all__ = ["SCRIPTS", "Call", "Commands", "Load", "Script", "driver_error", "pipelined"]
+__all__ = ["SCRIPTS", "Call", "Commands", "Load", "Script", "Steps", "driver_error", "pipelined"]
 
 logger = logging.getLogger("jobtrack.stores.redis")
 
@@ -85,6 +86,12 @@ class Load:
     """A step of a batch: load *script* (on every primary of a cluster)."""
 
     script: Script
+
+
+T = TypeVar("T")
+Steps = Generator["Sequence[Call] | Load", Any, T]
+"""What a multi-step operation is: it yields calls to pipeline (or a script to
+load), is sent back the raw replies, and returns its result."""
 
 
 def driver_error(exc: BaseException) -> JobtrackError:
@@ -202,9 +209,7 @@ class Commands:
         keys = (self.job_key(namespace, job_id), self.index_key(namespace))
         return _script("delete", keys, (job_id,), decode)
 
-    def list(
-        self, namespace: str, limit: int, before: ListKey | None
-    ) -> Generator[list[Call], list[Any], list[JobStatus]]:
+    def list(self, namespace: str, limit: int, before: ListKey | None) -> Steps[list[JobStatus]]:
         """A page: the index entries, then the jobs (two round trips)."""
         index = self.index_key(namespace)
         pairs: dict[str, Any] = {"withscores": True}
@@ -221,14 +226,14 @@ class Commands:
                 ),
                 Call(("ZRANGEBYSCORE", index, ms, ms, "WITHSCORES"), _pairs, options=pairs),
             ]  # fmt: skip  (the second: ties on the cursor's millisecond)
-        pages = yield calls
+        pages = yield from pipelined(calls)
         entries: list[ListKey] = []
         for page in pages:
             if isinstance(page, JobtrackError):
                 raise page
             entries += [entry for entry in page if before is None or entry < before]
         entries.sort(reverse=True)
-        rows = yield [self.get(namespace, jid) for _, jid in entries[:limit]]
+        rows = yield from pipelined([self.get(namespace, jid) for _, jid in entries[:limit]])
         jobs = []
         for row in rows:
             if isinstance(row, StoreCorrupt):
@@ -247,15 +252,14 @@ def _script(
     return Call(("EVALSHA", script.sha, len(keys), *keys, *argv), decode, script)
 
 
-def pipelined(
-    calls: Sequence[Call], noscript: type[BaseException]
-) -> Generator[Sequence[Call] | Load, Any, list[Any]]:
+def pipelined(calls: Sequence[Call]) -> Steps[list[Any]]:
     """The one NOSCRIPT path: run *calls* in a pipeline, reloading lost scripts.
 
     Where the server lacked a script, nothing of that call ran: load the
     script and run those calls again. Yields what to send (a list of calls,
     or a :class:`Load`); returns each call's result or ``JobtrackError``.
     """
+    noscript = import_redis().exceptions.NoScriptError
     replies: list[Any] = list((yield calls))
     missing = [i for i, reply in enumerate(replies) if isinstance(reply, noscript)]
     if missing:

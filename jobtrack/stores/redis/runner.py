@@ -1,24 +1,22 @@
 """The two runners of :mod:`.commands`: one sends with a sync client, one awaits an async one.
 
-Each knows three things only: send one call (``run``), send calls in one
-pipeline (``batch``, through the one NOSCRIPT path of
-:func:`.commands.pipelined`), and drive a multi-step operation (``drive``).
-Driver errors become ``StoreUnavailable`` (or ``StoreCorrupt``) in one place:
-:func:`.commands.driver_error`.
+Each knows two things only: send one call (``run``), and drive a multi-step
+operation (``drive``): pipeline the calls it yields, load the scripts it asks
+for, send the replies back. Batches, listings and the NOSCRIPT reload are
+such operations, written once in :mod:`.commands`. Driver errors are mapped
+in one place: :func:`.commands.driver_error`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ...errors import JobtrackError
 from .client import import_redis
-from .commands import Call, Load, driver_error, pipelined
+from .commands import Call, Load, Steps, driver_error, pipelined
 
 __all__ = ["AsyncRunner", "SyncRunner"]
-
-Operation = Generator[list[Call], list[Any], Any]
 
 
 def _raise(result: Any) -> Any:
@@ -61,16 +59,13 @@ class SyncRunner(_Runner):
         try:
             reply = self.execute(*call.args)
         except self.noscript:  # the server lost its scripts (a restart, SCRIPT FLUSH)
-            return _raise(self.batch([call])[0])
+            return _raise(self.drive(pipelined([call]))[0])
         except self.errors as exc:
             raise driver_error(exc) from exc
         return call.decode(reply)
 
-    def batch(self, calls: Sequence[Call]) -> list[Any]:
-        """Send *calls* in one pipeline; each call's result or ``JobtrackError``."""
-        if not calls:
-            return []
-        steps = pipelined(calls, self.noscript)
+    def drive(self, steps: Steps[Any]) -> Any:
+        """Run a multi-step operation to its result."""
         try:
             step = next(steps)
             while True:
@@ -79,18 +74,9 @@ class SyncRunner(_Runner):
                 else:
                     step = steps.send(self._pipeline(step).execute(raise_on_error=False))
         except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+            return done.value
         except self.errors as exc:
             raise driver_error(exc) from exc
-
-    def drive(self, operation: Operation) -> Any:
-        """Run a multi-step operation: each batch it yields is sent, its results sent back."""
-        try:
-            calls = next(operation)
-            while True:
-                calls = operation.send(self.batch(calls))
-        except StopIteration as done:
-            return done.value
 
 
 class AsyncRunner(_Runner):
@@ -101,16 +87,13 @@ class AsyncRunner(_Runner):
         try:
             reply = await self.client.execute_command(*call.args)
         except self.noscript:
-            return _raise((await self.batch([call]))[0])
+            return _raise((await self.drive(pipelined([call])))[0])
         except self.errors as exc:
             raise driver_error(exc) from exc
         return call.decode(reply)
 
-    async def batch(self, calls: Sequence[Call]) -> list[Any]:
-        """Send *calls* in one pipeline; each call's result or ``JobtrackError``."""
-        if not calls:
-            return []
-        steps = pipelined(calls, self.noscript)
+    async def drive(self, steps: Steps[Any]) -> Any:
+        """Run a multi-step operation to its result, awaiting each step."""
         try:
             step = next(steps)
             while True:
@@ -119,15 +102,6 @@ class AsyncRunner(_Runner):
                 else:
                     step = steps.send(await self._pipeline(step).execute(raise_on_error=False))
         except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+            return done.value
         except self.errors as exc:
             raise driver_error(exc) from exc
-
-    async def drive(self, operation: Operation) -> Any:
-        """Run a multi-step operation, awaiting each batch."""
-        try:
-            calls = next(operation)
-            while True:
-                calls = operation.send(await self.batch(calls))
-        except StopIteration as done:
-            return done.value

@@ -18,7 +18,7 @@ from ...rules import Delta
 from ..protocol import Features, ListKey
 from ..registry import StoreURL
 from .client import OPTIONS, UNBOUNDED, connect, import_redis
-from .commands import Call, Commands, driver_error
+from .commands import Call, Commands, driver_error, pipelined
 from .connections import ThreadConnections
 from .runner import AsyncRunner, SyncRunner
 
@@ -114,26 +114,28 @@ class RedisStore:
 
     def update(self, namespace: str, job_id: str, delta: Delta, now: _dt.datetime) -> JobStatus:
         """Run ``update.lua``: one round trip, atomic on the server."""
-        return self._runner.run(self.commands.update(namespace, job_id, delta, now))  # type: ignore[no-any-return]
+        return self._runner.run(self.commands.update(namespace, job_id, delta, now))
 
     def update_many(
         self, updates: Sequence[tuple[str, str, Delta]], now: _dt.datetime
     ) -> list[JobStatus | JobtrackError]:
         """Pipelined EVALSHAs: one round trip per server (redis-py groups them by node)."""
         commands = self.commands
-        return self._runner.batch([commands.update(ns, jid, d, now) for ns, jid, d in updates])
+        return self._runner.drive(
+            pipelined([commands.update(ns, j, d, now) for ns, j, d in updates])
+        )
 
     def get(self, namespace: str, job_id: str) -> JobStatus | None:
         """One HGETALL of the job's hash."""
-        return self._runner.run(self.commands.get(namespace, job_id))  # type: ignore[no-any-return]
+        return self._runner.run(self.commands.get(namespace, job_id))
 
     def delete(self, namespace: str, job_id: str) -> bool:
         """Run ``delete.lua``: the hash and its index entry go together."""
-        return self._runner.run(self.commands.delete(namespace, job_id))  # type: ignore[no-any-return]
+        return self._runner.run(self.commands.delete(namespace, job_id))
 
     def list(self, namespace: str, limit: int, before: ListKey | None) -> list[JobStatus]:
         """Page through the namespace's index, then read the jobs: two round trips."""
-        return self._runner.drive(self.commands.list(namespace, limit, before))  # type: ignore[no-any-return]
+        return self._runner.drive(self.commands.list(namespace, limit, before))
 
     def memory_usage(self, namespace: str, job_id: str) -> int:
         """Bytes Redis holds for the job's hash (``MEMORY USAGE``), 0 if absent."""
@@ -187,26 +189,27 @@ class AsyncRedisStore:
         self, namespace: str, job_id: str, delta: Delta, now: _dt.datetime
     ) -> JobStatus:
         """Run ``update.lua``: one round trip."""
-        return await self.runner.run(self.commands.update(namespace, job_id, delta, now))  # type: ignore[no-any-return]
+        return await self.runner.run(self.commands.update(namespace, job_id, delta, now))
 
     async def update_many(
         self, updates: Sequence[tuple[str, str, Delta]], now: _dt.datetime
     ) -> list[JobStatus | JobtrackError]:
         """Pipelined EVALSHAs, grouped by node by redis-py."""
         commands = self.commands
-        return await self.runner.batch([commands.update(ns, jid, d, now) for ns, jid, d in updates])
+        calls = [commands.update(ns, jid, d, now) for ns, jid, d in updates]
+        return await self.runner.drive(pipelined(calls))
 
     async def get(self, namespace: str, job_id: str) -> JobStatus | None:
         """One HGETALL."""
-        return await self.runner.run(self.commands.get(namespace, job_id))  # type: ignore[no-any-return]
+        return await self.runner.run(self.commands.get(namespace, job_id))
 
     async def delete(self, namespace: str, job_id: str) -> bool:
         """Run ``delete.lua``."""
-        return await self.runner.run(self.commands.delete(namespace, job_id))  # type: ignore[no-any-return]
+        return await self.runner.run(self.commands.delete(namespace, job_id))
 
     async def list(self, namespace: str, limit: int, before: ListKey | None) -> list[JobStatus]:
         """Index page, then the jobs: two round trips."""
-        return await self.runner.drive(self.commands.list(namespace, limit, before))  # type: ignore[no-any-return]
+        return await self.runner.drive(self.commands.list(namespace, limit, before))
 
     async def aclose(self) -> None:
         """Close the async client, if one was built."""
