@@ -60,10 +60,8 @@ class AsyncJobTracker(TrackerBase):
         return new
 
     async def _run(self, step: Step) -> Any:
-        done = False
-        while not done:
-            done, step = step.follow(await self._call(step.method, step.args))
-        return step
+        done, result = step.follow(await self._call(step.method, step.args))
+        return result if done else await self._run(result)
 
     async def start(self, namespace: str, total: int, *, job_id: str | None = None) -> JobStatus:
         """Create a running job; see :meth:`JobTracker.start`."""

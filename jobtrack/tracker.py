@@ -26,10 +26,8 @@ class JobTracker(TrackerBase):
     """
 
     def _run(self, step: Step) -> Any:
-        done = False
-        while not done:
-            done, step = step.follow(getattr(self.store, step.method)(*step.args))
-        return step
+        done, result = step.follow(getattr(self.store, step.method)(*step.args))
+        return result if done else self._run(result)
 
     def start(self, namespace: str, total: int, *, job_id: str | None = None) -> JobStatus:
         """Create a running job of *total* items (``total == 0`` completes at once).

@@ -131,7 +131,7 @@ class Commands:
             )
         self.prefix = prefix
         self._job_keys: dict[tuple[str, str], str] = {}
-        self._update_heads: dict[str, tuple[Any, ...]] = {}
+        self._update_heads: dict[tuple[str, str], tuple[Any, ...]] = {}
 
     def job_key(self, namespace: str, job_id: str) -> str:
         """The key of a job's hash (names are re-checked: no key outside the prefix).
@@ -181,12 +181,13 @@ class Commands:
             argv = (ms, delta.processed, delta.successful, delta.failed, delta.error)
         else:
             argv = (ms, delta.processed, delta.successful, delta.failed)
-        key = self.job_key(namespace, job_id)
-        head = self._update_heads.get(key)
-        if head is None:  # EVALSHA sha 1 key: the same for every update of a job
+        try:  # EVALSHA sha 1 key: the same for every update of a job
+            head = self._update_heads[namespace, job_id]
+        except (KeyError, TypeError):  # new, or not even hashable: job_key checks the names
             if len(self._update_heads) >= _KEY_CACHE_SIZE:
                 self._update_heads.clear()
-            head = self._update_heads[key] = ("EVALSHA", _UPDATE.sha, 1, key)
+            key = self.job_key(namespace, job_id)  # checks the names
+            head = self._update_heads[namespace, job_id] = ("EVALSHA", _UPDATE.sha, 1, key)
         return Call(
             head + argv, lambda reply: job_from_update_reply(namespace, job_id, reply), _UPDATE
         )
