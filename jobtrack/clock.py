@@ -70,13 +70,15 @@ def parse_timestamp(text: object) -> _dt.datetime:
 
     :raises ValueError: if *text* is not a string of exactly that form.
     """
-    if not isinstance(text, str) or not _WIRE_RE.fullmatch(text):
+    if type(text) is not str:
         raise ValueError(f"expected a UTC timestamp like '2026-05-21T12:00:00.000Z', got {text!r}")
     return _parse_wire(text)
 
 
 @functools.lru_cache(maxsize=4096)  # a job's started_at is read on every update
 def _parse_wire(text: str) -> _dt.datetime:
+    if not _WIRE_RE.fullmatch(text):
+        raise ValueError(f"expected a UTC timestamp like '2026-05-21T12:00:00.000Z', got {text!r}")
     return _dt.datetime.fromisoformat(text[:-1]).replace(tzinfo=_UTC)
 
 

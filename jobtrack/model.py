@@ -100,7 +100,7 @@ class JobStatus:
             wrong type or form, a bad name, or counters that break the
             invariants of a job.
         """
-        if not isinstance(data, Mapping):
+        if type(data) is not dict and not isinstance(data, Mapping):
             raise InvalidDocument(
                 f"a status document must be a JSON object, got {type(data).__name__}"
             )
@@ -117,19 +117,8 @@ class JobStatus:
         return job
 
 
-_KEYS = (
-    "job_id",
-    "namespace_name",
-    "status",
-    "total",
-    "processed",
-    "successful",
-    "failed",
-    "last_error",
-    "started_at",
-    "updated_at",
-    "finished_at",
-)
+_KEYS = tuple(field.name for field in attrs.fields(JobStatus))
+_TYPES = (str, str, str, int, int, int, int)  # of the first seven fields, as JSON gives them
 _STATUSES = {"running": Status.RUNNING, "completed": Status.COMPLETED}
 
 
@@ -139,21 +128,15 @@ def _well_typed(data: Mapping[str, Any]) -> JobStatus | None:
     The fast path of :meth:`JobStatus.from_dict` (stores read documents on
     every update); the converter explains whatever this refuses.
     """
-    if len(data) != len(_KEYS):
-        return None
     try:
+        values = [data[key] for key in _KEYS]
         jid, ns, status, total, processed, successful, failed, error, started, updated, done = (
-            data[key] for key in _KEYS
+            values
         )
-        if not (
-            type(jid) is str
-            and type(ns) is str
-            and type(total) is int
-            and type(processed) is int
-            and type(successful) is int
-            and type(failed) is int
-            and (error is None or type(error) is str)
-            and type(status) is str
+        if (
+            len(data) != len(_KEYS)
+            or tuple(map(type, values[:7])) != _TYPES
+            or (error is not None and type(error) is not str)
         ):
             return None
         return JobStatus(

@@ -12,7 +12,6 @@ costs half a microsecond more.)
 
 from __future__ import annotations
 
-import builtins
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
@@ -39,19 +38,20 @@ __all__ = ["Step", "TrackerBase", "resolve_store"]
 class Step(NamedTuple):
     """A store call an operation needs, and what to make of the answer.
 
-    ``then`` is None when the answer is the operation's result; else it maps
-    the answer to the result, or to the next :class:`Step`.
+    ``then`` is None when the answer is the operation's result; else
+    ``then(answer, args)`` gives the result, or the next :class:`Step`. (A
+    plain function of the arguments, not a closure: one is made per call.)
     """
 
     method: str
     args: tuple[Any, ...]
-    then: Callable[[Any], Any] | None = None
+    then: Callable[[Any, tuple[Any, ...]], Any] | None = None
 
     def follow(self, answer: Any) -> tuple[bool, Any]:
         """``(True, result)`` if the store's *answer* ends it, else ``(False, next step)``."""
         if self.then is None:
             return True, answer
-        result = self.then(answer)
+        result = self.then(answer, self.args)
         return type(result) is not Step, result
 
 
@@ -79,7 +79,7 @@ class TrackerBase:
     def _start(self, namespace: str, total: int, job_id: str | None) -> Step:
         ns, count, jid = check_start(namespace, total, job_id)
         job = new_job(ns, jid, count, self._now())
-        return Step("create", (job,), lambda _: job)
+        return Step("create", (job,), _the_job)
 
     def _record(
         self,
@@ -102,14 +102,7 @@ class TrackerBase:
 
     def _get(self, namespace: str, job_id: str) -> Step:
         ns = validate_name(namespace, "namespace")
-        jid = validate_name(job_id, "job id")
-
-        def found(job: JobStatus | None) -> JobStatus:
-            if job is None:
-                raise JobNotFound(ns, jid)
-            return job
-
-        return Step("get", (ns, jid), found)
+        return Step("get", (ns, validate_name(job_id, "job id")), _found)
 
     def _delete(self, namespace: str, job_id: str) -> Step:
         ns = validate_name(namespace, "namespace")
@@ -117,11 +110,21 @@ class TrackerBase:
 
     def _list(self, namespace: str, limit: int, cursor: str | None) -> Step:
         ns = validate_name(namespace, "namespace")
-        size = check_limit(limit)
+        return Step("list", (ns, check_limit(limit) + 1, decode_cursor(cursor)), _page)
 
-        def page(jobs: builtins.list[JobStatus]) -> Page:
-            if len(jobs) > size:
-                return Page(tuple(jobs[:size]), encode_cursor(jobs[size - 1]))
-            return Page(tuple(jobs), None)
 
-        return Step("list", (ns, size + 1, decode_cursor(cursor)), page)
+def _the_job(_: None, args: tuple[JobStatus]) -> JobStatus:
+    return args[0]
+
+
+def _found(job: JobStatus | None, args: tuple[str, str]) -> JobStatus:
+    if job is None:
+        raise JobNotFound(*args)
+    return job
+
+
+def _page(jobs: list[JobStatus], args: tuple[str, int, object]) -> Page:
+    size = args[1] - 1  # one more was asked for, to know whether a next page exists
+    if len(jobs) > size:
+        return Page(tuple(jobs[:size]), encode_cursor(jobs[size - 1]))
+    return Page(tuple(jobs), None)

@@ -121,7 +121,7 @@ def test_a_job_path_that_is_not_a_regular_file_is_corrupt(tmp_path: Path) -> Non
     (tmp_path / "store" / "ns" / "fifo.json").unlink()
     os.mkfifo(tmp_path / "store" / "ns" / "fifo.json")
     for job_id in ("link", "fifo"):  # never followed, never blocks
-        with pytest.raises(StoreCorrupt, match="not a regular file"):
+        with pytest.raises(StoreCorrupt, match="corrupt job file"):
             tracker.get("ns", job_id)
     assert tracker.list("ns").items == ()
 

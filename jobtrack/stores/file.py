@@ -24,7 +24,6 @@ import fcntl
 import json
 import logging
 import os
-import stat
 import urllib.parse
 from collections.abc import Sequence
 
@@ -171,24 +170,20 @@ class FileStore:
 
     @staticmethod
     def _read(path: str) -> JobStatus | None:
-        """The job at *path*: a regular file (never through a symlink) of bounded size."""
+        """The job at *path*: one bounded read, never through a symlink.
+
+        ``O_NONBLOCK``: a FIFO at the path reads as empty, so it is corrupt.
+        """
         try:
             fd = os.open(path, _O_READ)
         except FileNotFoundError:
             return None
         except OSError as exc:
-            if exc.errno in (errno.ELOOP, errno.ENXIO):  # a symlink, a FIFO without a writer
-                raise StoreCorrupt(f"job file {path!r} is not a regular file") from None
+            if exc.errno == errno.ELOOP:
+                raise StoreCorrupt(f"corrupt job file {path!r}: a symlink") from None
             raise
         try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise StoreCorrupt(f"job file {path!r} is not a regular file")
-            data = os.read(fd, MAX_DOCUMENT_BYTES + 1)
-            while len(data) <= MAX_DOCUMENT_BYTES:  # short reads are rare; read to the end
-                more = os.read(fd, MAX_DOCUMENT_BYTES + 1 - len(data))
-                if not more:
-                    break
-                data += more
+            data = os.read(fd, MAX_DOCUMENT_BYTES + 1)  # a regular file reads whole
         finally:
             os.close(fd)
         return decode(data, path)
