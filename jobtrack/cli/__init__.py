@@ -18,10 +18,16 @@ from types import FrameType
 from typing import NoReturn
 
 from ..errors import JobNotFound, JobtrackError
-from .common import EXIT_ERROR, EXIT_FAILED_ITEMS, EXIT_NOT_FOUND, EXIT_OK, CliError
 from .demo import DEMO_STOPPED
+from .helpers import (
+    EXIT_ERROR,
+    EXIT_FAILED_ITEMS,
+    EXIT_NOT_FOUND,
+    EXIT_OK,
+    CliError,
+    default_store_url,
+)
 from .parser import build_parser
-from .stores import default_store_url
 
 __all__ = [
     "DEMO_STOPPED",

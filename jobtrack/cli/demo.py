@@ -12,9 +12,8 @@ import threading
 
 from ..model import JobStatus
 from ..tracker import JobTracker
-from .common import EXIT_OK, CliError, program
+from .helpers import EXIT_OK, CliError, open_tracker, program, shown_store, store_flag
 from .serve import bind, make_server, run_until_signal, url_host
-from .stores import open_tracker, shown_store, store_flag
 
 __all__ = ["DEMO_STOPPED", "cmd_demo"]
 

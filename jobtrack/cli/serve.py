@@ -8,8 +8,7 @@ import socket
 import sys
 from typing import Any
 
-from .common import EXIT_OK, CliError, need
-from .stores import open_tracker, shown_store
+from .helpers import EXIT_OK, CliError, need, open_tracker, shown_store
 
 __all__ = ["bind", "cmd_serve", "make_server", "run_until_signal", "url_host"]
 

@@ -1,0 +1,117 @@
+"""Helpers of the commands: exit statuses, errors, summaries, and which store to use.
+
+The store comes from ``--store``, else ``JOBTRACK_STORE``, else the default
+file store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import shutil
+import sys
+from typing import Any
+
+from ..model import JobStatus
+from ..stores import FileStore, StoreURL, display_url
+from ..tracker import JobTracker
+
+EXIT_OK = 0
+EXIT_FAILED_ITEMS = 1
+EXIT_USAGE = 2
+EXIT_NOT_FOUND = 3
+EXIT_ERROR = 4
+
+
+class CliError(Exception):
+    """An error to report as one line on stderr, with an exit status."""
+
+    def __init__(self, message: str, status: int = EXIT_ERROR) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def need(module: str, command: str) -> Any:
+    """Import *module* for *command*, or fail with the extra to install."""
+    try:
+        return __import__(module)
+    except ImportError:
+        raise CliError(
+            f"'jobtrack {command}' needs {module}, which is not installed: "
+            "pip install 'jobtrack[server]'"
+        ) from None
+
+
+def summary(job: JobStatus) -> str:
+    """A few lines about a job, for people."""
+    lines = [
+        f"job {job.job_id} in namespace {job.namespace_name}: {job.status.value}",
+        f"  items      {job.total} total, {job.processed} processed, "
+        f"{job.successful} successful, {job.failed} failed ({job.percent:.1f}% done)",
+        f"  started    {job.to_dict()['started_at']}",
+        f"  updated    {job.to_dict()['updated_at']}",
+    ]
+    if job.finished_at is not None:
+        lines.append(f"  finished   {job.to_dict()['finished_at']}")
+    if job.last_error is not None:
+        lines.append(f"  last error {job.last_error}")
+    return "\n".join(lines)
+
+
+def program() -> str:
+    """How to call this command again: ``jobtrack`` when that is on the PATH."""
+    here = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    if os.path.basename(here) != "jobtrack":  # python -m jobtrack
+        return f"{sys.executable} -m jobtrack"
+    found = shutil.which("jobtrack")
+    if found and os.path.exists(here) and os.path.samefile(found, here):
+        return "jobtrack"
+    return here
+
+
+def default_store_url() -> str:
+    """The store used when neither ``--store`` nor ``JOBTRACK_STORE`` names one.
+
+    A file store in ``$XDG_STATE_HOME/jobtrack/jobs`` (by default
+    ``~/.local/state/jobtrack/jobs``), so separate commands share their jobs.
+    """
+    state = os.environ.get("XDG_STATE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "state"
+    )
+    return "file://" + os.path.abspath(os.path.join(state, "jobtrack", "jobs"))
+
+
+def store_url(args: argparse.Namespace) -> str:
+    """The store URL a command uses."""
+    return args.store or os.environ.get("JOBTRACK_STORE") or default_store_url()
+
+
+def open_tracker(args: argparse.Namespace, *, existing: bool = False) -> JobTracker:
+    """The tracker over the chosen store.
+
+    With *existing*, a file store named by ``--store`` or ``JOBTRACK_STORE``
+    must exist already: commands that look at jobs never create a directory
+    for a mistyped path (the default store is ours to create).
+    """
+    url = store_url(args)
+    if existing and url != default_store_url():
+        parsed = StoreURL.parse(url)
+        if parsed.scheme == "file":
+            return JobTracker(FileStore.from_url(parsed.with_option("create", "false")))
+    return JobTracker(url)
+
+
+def shown_store(args: argparse.Namespace) -> str:
+    """The store URL to print: absolute for a file store, password masked."""
+    return display_url(store_url(args))
+
+
+def store_flag(args: argparse.Namespace) -> str:
+    """`` --store URL`` for a printed command, unless the store is the default one.
+
+    A store chosen with ``JOBTRACK_STORE`` is named too: the terminal the
+    command is pasted into may not have that variable.
+    """
+    url = store_url(args)
+    return "" if url == default_store_url() else f" --store {shlex.quote(display_url(url))}"
