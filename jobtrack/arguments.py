@@ -8,6 +8,7 @@ before these checks pass.
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from collections.abc import Iterable
 
 from .clock import Clock, normalize, to_ms, utc_now
@@ -34,6 +35,7 @@ MAX_LIST_LIMIT = 1000
 """The largest page ``list`` returns."""
 
 _HEARTBEAT = Delta()
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _count(value: object, what: str) -> int:
@@ -51,7 +53,10 @@ def _error_text(error: object, what: str = "error") -> str:
         raise InvalidUpdate(f"{what} must be a string, got {type(error).__name__}")
     if not error:
         raise InvalidUpdate(f"{what} must be a non-empty string")
-    return error[:MAX_ERROR_LENGTH]
+    text = error[:MAX_ERROR_LENGTH]
+    # a lone surrogate (what an undecodable file name gives) cannot be stored or
+    # sent as UTF-8: it becomes U+FFFD here, before any store sees it
+    return text if text.isascii() else _SURROGATE.sub("\ufffd", text)
 
 
 def check_start(namespace: object, total: object, job_id: object) -> tuple[str, int, str]:
@@ -152,7 +157,8 @@ def decode_cursor(cursor: object) -> ListKey | None:
         return None
     if isinstance(cursor, str):
         ms, sep, job_id = cursor.partition(".")
-        if sep and ms.isascii() and ms.isdigit() and len(ms) <= 16:
+        digits = ms[1:] if ms.startswith("-") else ms  # before 1970: negative
+        if sep and digits.isascii() and digits.isdigit() and len(digits) <= 16:
             try:
                 return int(ms), validate_name(job_id, "job id")
             except ValueError:
@@ -176,7 +182,7 @@ def make_now(clock: Clock | None) -> Clock:
         value = clock()
         try:
             return normalize(value)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:  # Overflow: year 1 at +01:00
             raise ConfigurationError(f"the tracker's clock returned {value!r}: {exc}") from exc
 
     return now

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from jobtrack import (
     ConfigurationError,
     FileStore,
     InvalidName,
+    JobExists,
     JobTracker,
     Status,
     StoreCorrupt,
@@ -121,7 +124,7 @@ def test_a_job_path_that_is_not_a_regular_file_is_corrupt(tmp_path: Path) -> Non
     (tmp_path / "store" / "ns" / "fifo.json").unlink()
     os.mkfifo(tmp_path / "store" / "ns" / "fifo.json")
     for job_id in ("link", "fifo"):  # never followed, never blocks
-        with pytest.raises(StoreCorrupt, match="corrupt job file"):
+        with pytest.raises(StoreCorrupt, match=r"corrupt job file|symlink"):
             tracker.get("ns", job_id)
     assert tracker.list("ns").items == ()
 
@@ -181,14 +184,15 @@ def test_a_lock_on_a_deleted_lock_file_is_taken_again(
         real_flock(fd, operation)
 
     monkeypatch.setattr(fcntl, "flock", flock)
-    fd = store._lock(lock_path, create=False)
-    assert fd is not None
-    try:
-        # the lock taken is on the file now at the path, not on the orphan
-        assert os.fstat(fd).st_ino == os.stat(lock_path).st_ino
-        assert len(locked) == 2
-    finally:
-        os.close(fd)
+    with store._locked("ns", "j"):
+        monkeypatch.undo()
+        other = os.open(lock_path, os.O_RDWR)
+        try:  # the lock taken is on the file now at the path, not on the orphan
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(other)
+    assert len(locked) == 2
 
 
 def test_fsync_option(tmp_path: Path) -> None:
@@ -197,3 +201,94 @@ def test_fsync_option(tmp_path: Path) -> None:
     job = tracker.start("ns", 2)
     assert tracker.record("ns", job.job_id, successful=2).status is Status.COMPLETED
     assert "fsync=True" in repr(store)
+
+
+class TestHostileFiles:
+    """Planted symlinks, FIFOs and deleted lock files (issue 10): never followed, never stuck."""
+
+    def test_a_planted_temp_symlink_is_never_written_through(self, tmp_path: Path) -> None:
+        tracker = JobTracker(FileStore(tmp_path / "store"))
+        job = tracker.start("ns", 3, job_id="c")
+        victim = tmp_path / "victim"
+        victim.write_text("precious")
+        (tmp_path / "store" / "ns" / "c.tmp").symlink_to(victim)  # the name 0.1 used
+        assert tracker.record("ns", "c", processed=1).processed == 1
+        assert victim.read_text() == "precious"
+        doc = tmp_path / "store" / "ns" / "c.json"
+        assert doc.is_file() and not doc.is_symlink()
+        assert tracker.get("ns", job.job_id).processed == 1
+        assert not list((tmp_path / "store" / "ns").glob("c.*.tmp"))  # nothing left behind
+
+    def test_a_symlinked_lock_file_is_corrupt_and_its_target_untouched(
+        self, tmp_path: Path
+    ) -> None:
+        tracker = JobTracker(FileStore(tmp_path / "store"))
+        tracker.start("ns", 3, job_id="c")
+        victim = tmp_path / "victim"
+        victim.write_text("precious")
+        lock = tmp_path / "store" / "ns" / "c.lock"
+        lock.unlink()
+        lock.symlink_to(victim)
+        with pytest.raises(StoreCorrupt, match="symlink"):
+            tracker.record("ns", "c", processed=1)
+        assert victim.read_text() == "precious"
+
+    def test_a_symlinked_namespace_directory_is_never_entered(self, tmp_path: Path) -> None:
+        outside = tmp_path / "outside"
+        outside.mkdir()
+        (tmp_path / "store").mkdir()
+        (tmp_path / "store" / "ns").symlink_to(outside)
+        tracker = JobTracker(FileStore(tmp_path / "store"))
+        for call in (
+            lambda: tracker.start("ns", 1, job_id="x"),
+            lambda: tracker.get("ns", "x"),
+            lambda: tracker.record("ns", "x", processed=1),
+            lambda: tracker.list("ns"),
+            lambda: tracker.delete("ns", "x"),
+        ):
+            with pytest.raises(StoreCorrupt, match="not a namespace directory"):
+                call()
+        assert list(outside.iterdir()) == []
+
+    def test_a_document_naming_another_job_is_corrupt(self, tmp_path: Path) -> None:
+        tracker = JobTracker(FileStore(tmp_path))
+        tracker.start("ns", 3, job_id="a")
+        tracker.start("ns", 3, job_id="b")
+        (tmp_path / "ns" / "b.json").write_bytes((tmp_path / "ns" / "a.json").read_bytes())
+        with pytest.raises(StoreCorrupt, match="names another job"):
+            tracker.get("ns", "b")
+        assert [job.job_id for job in tracker.list("ns").items] == ["a"]
+
+    def test_deleting_lock_files_never_strands_a_job(self, tmp_path: Path) -> None:
+        tracker = JobTracker(FileStore(tmp_path))
+        for job_id in ("a", "b", "c"):
+            tracker.start("ns", 3, job_id=job_id)
+        for lock in (tmp_path / "ns").glob("*.lock"):  # a "stale lock" cleanup
+            lock.unlink()
+        assert tracker.record("ns", "a", processed=1, successful=1).successful == 1
+        assert tracker.abort("ns", "b", "gave up").is_finished
+        assert tracker.delete("ns", "c") is True
+        with pytest.raises(JobExists):
+            tracker.start("ns", 3, job_id="a")  # it exists: never overwritten
+        assert tracker.start("ns", 2, job_id="c").total == 2  # deleted: started again
+
+    def test_a_full_disk_is_unavailable_and_leaves_no_temp_file(self, tmp_path: Path) -> None:
+        if os.geteuid() != 0:  # pragma: no cover - CI runs as root
+            pytest.fail("this test mounts a small tmpfs: run it as root")
+        mount = tmp_path / "small"
+        mount.mkdir()
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], check=True)
+        try:
+            tracker = JobTracker(FileStore(mount / "store"))
+            job = tracker.start("ns", 10)
+            before = tracker.get("ns", job.job_id)
+            with contextlib.suppress(OSError), open(mount / "filler", "wb") as filler:
+                while True:  # fill the disk
+                    filler.write(b"x" * 4096)
+                    filler.flush()
+            with pytest.raises(StoreUnavailable, match="ENOSPC"):
+                tracker.record("ns", job.job_id, failed=1, error="e" * 1000)
+            assert tracker.get("ns", job.job_id) == before  # nothing of it applied
+            assert not list((mount / "store" / "ns").glob("*.tmp"))
+        finally:
+            subprocess.run(["umount", str(mount)], check=True)

@@ -3,14 +3,17 @@
 Layout under the root directory (names follow the name rules, so they never
 contain ``/`` or ``.`` and cannot leave the root)::
 
-    <root>/<namespace>/<job_id>.json   the job's wire document
-    <root>/<namespace>/<job_id>.lock   flock(2) target serializing its writers
-    <root>/<namespace>/<job_id>.tmp    the next version, while being written
+    <root>/<namespace>/<job_id>.json          the job's wire document
+    <root>/<namespace>/<job_id>.lock          flock(2) target serializing its writers
+    <root>/<namespace>/<job_id>.<random>.tmp  the next version, while being written
 
 A writer takes an exclusive ``flock`` on the lock file, reads the document,
-applies :func:`jobtrack.rules.apply`, writes the temporary file and renames it
-over the document. ``rename`` is atomic, so readers (who take no lock) see the
-old or the new document, never a torn one, and a writer killed at any moment
+applies :func:`jobtrack.rules.apply`, writes a temporary file of its own
+(created exclusively) and renames it over the document. Nothing is ever
+opened through a symlink: files are opened with ``O_NOFOLLOW`` relative to
+their namespace directory, itself opened with ``O_NOFOLLOW``. ``rename`` is
+atomic, so readers (who take no lock) see the old or the new document, never
+a torn one, and a writer killed at any moment
 leaves the last acknowledged version in place. The kernel drops the ``flock``
 of a dead process, so no lock is ever stale.
 """
@@ -21,11 +24,13 @@ import contextlib
 import datetime as _dt
 import errno
 import fcntl
+import itertools
 import json
 import logging
 import os
+import secrets
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from ..clock import to_ms
 from ..errors import (
@@ -47,8 +52,22 @@ __all__ = ["FileStore"]
 
 logger = logging.getLogger("jobtrack.stores.file")
 
-_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-_O_READ = os.O_RDONLY | _O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+_O_NOFOLLOW = os.O_CLOEXEC | os.O_NOFOLLOW
+_O_DIR = os.O_RDONLY | os.O_DIRECTORY | _O_NOFOLLOW
+_O_READ = os.O_RDONLY | os.O_NONBLOCK | _O_NOFOLLOW
+_O_LOCK = os.O_RDWR | os.O_CREAT | _O_NOFOLLOW
+_O_TMP = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW
+_TOKEN = secrets.token_hex(8)  # this process's: temporary names nobody else can predict
+_COUNTER = itertools.count()
+
+
+def _new_token() -> None:
+    global _TOKEN
+    _TOKEN = secrets.token_hex(8)
+
+
+os.register_at_fork(after_in_child=_new_token)
+
 MAX_DOCUMENT_BYTES = 64 * 1024
 """A job document is a few hundred bytes (at most ~4 KiB of error text): larger is corrupt."""
 
@@ -110,120 +129,133 @@ class FileStore:
         query = "?fsync=true" if self.fsync else ""
         return f"file://{urllib.parse.quote(self.root)}{query}"
 
-    # -- paths and locks ---------------------------------------------------
+    # -- directories, locks, documents ---------------------------------------
+    # Every file is opened relative to its namespace directory's descriptor, and
+    # neither the directory nor any file is ever reached through a symlink.
 
-    def _base(self, namespace: str, job_id: str) -> str:
-        # Re-checked here so that no caller, however it reaches the store, can
-        # build a path outside the root.
-        validate_name(namespace, "namespace")
-        validate_name(job_id, "job id")
-        return os.path.join(self.root, namespace, job_id)
-
-    def _lock(self, lock_path: str, create: bool) -> int | None:
-        """Open and flock *lock_path*; None if it is missing and *create* is false."""
-        flags = os.O_RDWR | _O_CLOEXEC | (os.O_CREAT if create else 0)
-        while True:
-            try:
-                fd = os.open(lock_path, flags, 0o644)
-            except FileNotFoundError:
-                if create:
-                    raise
-                return None
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                # A deleter may have unlinked the file while we waited; then our
-                # lock is on an orphan inode (no links left) and protects
-                # nothing: start over. Lock files are only ever created at their
-                # path and unlinked, never renamed, so a linked inode is the
-                # one at lock_path.
-                if os.fstat(fd).st_nlink > 0:
-                    return fd
-            except BaseException:
-                os.close(fd)
-                raise
-            os.close(fd)
-
-    def _write(self, base: str, job: JobStatus) -> None:
-        """Write *job* to ``base.json`` atomically (caller holds the lock)."""
-        data = job.to_json()
-        tmp = base + ".tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _O_CLOEXEC, 0o644)
+    @contextlib.contextmanager
+    def _directory(self, namespace: str, create: bool = False) -> Iterator[int | None]:
+        """The namespace directory's descriptor (None if it does not exist)."""
+        path = os.path.join(self.root, validate_name(namespace, "namespace"))
+        if create:
+            os.makedirs(path, exist_ok=True)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            if self.fsync:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.rename(tmp, base + ".json")
-        if self.fsync:
-            self._fsync_dir(os.path.dirname(base))
-
-    @staticmethod
-    def _fsync_dir(directory: str) -> None:
-        fd = os.open(directory, os.O_RDONLY | _O_CLOEXEC)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-    @staticmethod
-    def _read(path: str) -> JobStatus | None:
-        """The job at *path*: one bounded read, never through a symlink.
-
-        ``O_NONBLOCK``: a FIFO at the path reads as empty, so it is corrupt.
-        """
-        try:
-            fd = os.open(path, _O_READ)
+            fd = os.open(path, _O_DIR)
         except FileNotFoundError:
-            return None
+            fd = None
         except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                raise StoreCorrupt(f"corrupt job file {path!r}: a symlink") from None
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                raise StoreCorrupt(f"{path!r} is not a namespace directory (a symlink?)") from None
             raise
         try:
-            data = os.read(fd, MAX_DOCUMENT_BYTES + 1)  # a regular file reads whole
+            yield fd
+        finally:
+            if fd is not None:
+                os.close(fd)
+
+    @contextlib.contextmanager
+    def _locked(self, namespace: str, job_id: str, create: bool = False) -> Iterator[int | None]:
+        """The namespace directory, with the job's lock file held (None: no directory).
+
+        The lock file is made when missing (a deleted lock file never strands
+        a job). A deleter may unlink it while we wait; then our lock is on an
+        orphan inode (no links left) and protects nothing: start over. Lock
+        files are only ever created at their path and unlinked, never renamed,
+        so a linked inode is the one at the path.
+        """
+        lock = validate_name(job_id, "job id") + ".lock"
+        with self._directory(namespace, create) as dfd:
+            if dfd is None:
+                yield None
+                return
+            while True:
+                try:  # without O_CREAT first: creating takes the directory's lock
+                    fd = _open(dfd, lock, _O_LOCK & ~os.O_CREAT)
+                except FileNotFoundError:
+                    fd = _open(dfd, lock, _O_LOCK)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                    if os.fstat(fd).st_nlink > 0:
+                        break
+                except BaseException:
+                    os.close(fd)
+                    raise
+                os.close(fd)
+            try:
+                yield dfd
+            finally:
+                os.close(fd)
+
+    def _write(self, dfd: int, job: JobStatus) -> None:
+        """Write *job* atomically: an exclusive temporary file of its own, renamed."""
+        tmp = f"{job.job_id}.{_TOKEN}{next(_COUNTER)}.tmp"
+        fd = _open(dfd, tmp, _O_TMP)
+        try:
+            try:
+                view = memoryview(job.to_json())
+                while view:
+                    view = view[os.write(fd, view) :]
+                if self.fsync:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.rename(tmp, job.job_id + ".json", src_dir_fd=dfd, dst_dir_fd=dfd)
+        except BaseException:  # ENOSPC, an interrupt: leave nothing behind
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=dfd)
+            raise
+        if self.fsync:
+            os.fsync(dfd)
+
+    def _read(self, dfd: int, namespace: str, job_id: str) -> JobStatus | None:
+        """The job's document: one bounded read of the file itself, never a symlink.
+
+        ``O_NONBLOCK``: a FIFO there reads as empty, so it is corrupt.
+        """
+        path = os.path.join(self.root, namespace, job_id + ".json")
+        try:
+            fd = _open(dfd, job_id + ".json", _O_READ)
+        except FileNotFoundError:
+            return None
+        try:
+            data = os.read(fd, 16384)  # documents are small: one read
+            while 16384 <= len(data) <= MAX_DOCUMENT_BYTES:
+                more = os.read(fd, MAX_DOCUMENT_BYTES + 1 - len(data))
+                if not more:
+                    break
+                data += more
         finally:
             os.close(fd)
-        return decode(data, path)
+        job = decode(data, path)
+        if job.job_id != job_id or job.namespace_name != namespace:
+            raise StoreCorrupt(f"corrupt job file {path!r}: it names another job")
+        return job
 
     # -- the protocol ------------------------------------------------------
 
     def create(self, job: JobStatus) -> None:
         """Write *job* unless its id is taken in its namespace."""
-        base = self._base(job.namespace_name, job.job_id)
         try:
-            os.makedirs(os.path.dirname(base), exist_ok=True)
-            fd = self._lock(base + ".lock", create=True)
-            assert fd is not None
-            try:
-                if os.path.exists(base + ".json"):
+            with self._locked(job.namespace_name, job.job_id, create=True) as dfd:
+                assert dfd is not None
+                if _exists(dfd, job.job_id + ".json"):
                     raise JobExists(job.namespace_name, job.job_id)
-                self._write(base, job)
-            finally:
-                os.close(fd)
+                self._write(dfd, job)
         except OSError as exc:
             raise _unavailable(exc) from exc
 
     def update(self, namespace: str, job_id: str, delta: Delta, now: _dt.datetime) -> JobStatus:
         """Apply *delta* under the job's file lock; rename makes it visible."""
-        base = self._base(namespace, job_id)
         try:
-            fd = self._lock(base + ".lock", create=False)
-            if fd is None:
-                raise JobNotFound(namespace, job_id)
-            try:
-                job = self._read(base + ".json")
-                if job is None:
-                    # Only a create killed half-way leaves a lock without a job.
-                    os.unlink(base + ".lock")
+            with self._locked(namespace, job_id) as dfd:
+                job = None if dfd is None else self._read(dfd, namespace, job_id)
+                if dfd is None or job is None:
+                    if dfd is not None:  # the lock file we made (or a killed create left)
+                        os.unlink(job_id + ".lock", dir_fd=dfd)
                     raise JobNotFound(namespace, job_id)
                 new = apply(job, delta, now)
-                self._write(base, new)
+                self._write(dfd, new)
                 return new
-            finally:
-                os.close(fd)
         except OSError as exc:
             raise _unavailable(exc) from exc
 
@@ -241,65 +273,75 @@ class FileStore:
 
     def get(self, namespace: str, job_id: str) -> JobStatus | None:
         """Read the job's document (no lock needed: renames are atomic)."""
-        base = self._base(namespace, job_id)
+        validate_name(job_id, "job id")
         try:
-            return self._read(base + ".json")
+            with self._directory(namespace) as dfd:
+                return None if dfd is None else self._read(dfd, namespace, job_id)
         except OSError as exc:
             raise _unavailable(exc) from exc
 
     def delete(self, namespace: str, job_id: str) -> bool:
         """Remove the job's files under its lock; True if it existed."""
-        base = self._base(namespace, job_id)
         try:
-            fd = self._lock(base + ".lock", create=False)
-            if fd is None:
-                return False
-            try:
+            with self._locked(namespace, job_id) as dfd:
+                if dfd is None:
+                    return False
                 try:
-                    os.unlink(base + ".json")
+                    os.unlink(job_id + ".json", dir_fd=dfd)
                     existed = True
                 except FileNotFoundError:
                     existed = False
-                for suffix in (".tmp", ".lock"):
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(base + suffix)
+                os.unlink(job_id + ".lock", dir_fd=dfd)
                 if self.fsync:
-                    self._fsync_dir(os.path.dirname(base))
+                    os.fsync(dfd)
                 return existed
-            finally:
-                os.close(fd)
         except OSError as exc:
             raise _unavailable(exc) from exc
 
     def list(self, namespace: str, limit: int, before: ListKey | None) -> list[JobStatus]:
         """Read every job of the namespace, newest first (cost grows with the namespace)."""
-        directory = os.path.join(self.root, validate_name(namespace, "namespace"))
         keyed: list[tuple[ListKey, JobStatus]] = []
         try:
-            with os.scandir(directory) as entries:
-                names = [e.name for e in entries if e.name.endswith(".json")]
-        except FileNotFoundError:
-            return []
+            with self._directory(namespace) as dfd:
+                if dfd is None:
+                    return []
+                with os.scandir(dfd) as entries:
+                    ids = [e.name[:-5] for e in entries if e.name.endswith(".json")]
+                for job_id in ids:
+                    try:
+                        job = self._read(dfd, namespace, job_id)
+                    except StoreCorrupt as exc:
+                        logger.warning("listing skips a corrupt job: %s", exc)
+                        continue
+                    if job is not None:
+                        key = (to_ms(job.started_at), job.job_id)
+                        if before is None or key < before:
+                            keyed.append((key, job))
         except OSError as exc:
             raise _unavailable(exc) from exc
-        for name in names:
-            try:
-                job = self._read(os.path.join(directory, name))
-            except OSError as exc:
-                raise _unavailable(exc) from exc
-            except StoreCorrupt as exc:
-                logger.warning("listing skips a corrupt job: %s", exc)
-                continue
-            if job is None:
-                continue
-            key = (to_ms(job.started_at), job.job_id)
-            if before is None or key < before:
-                keyed.append((key, job))
         keyed.sort(key=lambda item: item[0], reverse=True)
         return [job for _, job in keyed[:limit]]
 
     def close(self) -> None:
         """Nothing to release: every call opens and closes its own files."""
+
+
+def _open(dfd: int, name: str, flags: int) -> int:
+    """Open *name* in the directory *dfd*; a symlink there is ``StoreCorrupt``."""
+    try:
+        return os.open(name, flags, 0o644, dir_fd=dfd)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise StoreCorrupt(f"{name!r} in the file store is a symlink") from None
+        raise
+
+
+def _exists(dfd: int, name: str) -> bool:
+    try:
+        os.stat(name, dir_fd=dfd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def _no_constant(name: str) -> None:

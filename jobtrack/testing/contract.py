@@ -25,6 +25,7 @@ import asyncio
 import datetime as dt
 import inspect
 import itertools
+import json
 import multiprocessing
 import os
 import re
@@ -170,6 +171,26 @@ class _Record:
         after = tracker.record(NS, job.job_id, failed=1, error=long)
         assert after.last_error == long[:1000]
         assert tracker.get(NS, job.job_id).last_error == long[:1000]
+
+    @pytest.mark.parametrize(
+        ("error", "stored"),
+        [
+            ("bad \ud800 name", "bad \ufffd name"),
+            ("\udcff" * 1200, "\ufffd" * 1000),
+            ("pair \ud83d\ude00", "pair \ufffd\ufffd"),
+        ],
+        ids=["lone", "truncated", "split-pair"],
+    )
+    def test_lone_surrogates_become_replacement_characters(
+        self, tracker: JobTracker, error: str, stored: str
+    ) -> None:
+        job = tracker.start(NS, 3)
+        after = tracker.record(NS, job.job_id, failed=1, error=error)
+        assert after.last_error == stored and after.failed == 1  # the failure still counts
+        assert tracker.get(NS, job.job_id) == after
+        assert tracker.list(NS).items == (after,)
+        assert json.loads(after.to_json())["last_error"] == stored
+        assert tracker.abort(NS, job.job_id, error).last_error == stored
 
     def test_unicode_error_round_trips(self, tracker: JobTracker) -> None:
         job = tracker.start(NS, 3)
@@ -347,6 +368,32 @@ class _List:
 
 
 class _Clock:
+    @pytest.mark.parametrize(
+        "when",
+        [
+            dt.datetime(1, 1, 1, tzinfo=UTC),
+            dt.datetime(1969, 12, 31, 23, 59, 59, 1000, tzinfo=UTC),
+            dt.datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC),
+        ],
+        ids=["year-1", "before-1970", "year-9999"],
+    )
+    def test_listing_pages_at_any_representable_time(
+        self, tracker: JobTracker, clock: ManualClock, when: dt.datetime
+    ) -> None:
+        clock.now = when
+        for i in range(3):  # one millisecond: the ids break the tie
+            tracker.start(NS, 1, job_id=f"t{i}")
+        seen: list[str] = []
+        cursor = None
+        while True:
+            page = tracker.list(NS, limit=1, cursor=cursor)
+            seen += [job.job_id for job in page.items]
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        assert seen == ["t2", "t1", "t0"]
+        assert tracker.get(NS, "t0").started_at == when
+
     def test_freezegun_moves_the_default_clock(
         self, store: Store, tracker_factory: TrackerFactory
     ) -> None:
