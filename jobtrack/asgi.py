@@ -156,8 +156,8 @@ class StatusApp:
             logger.error("corrupt job %r in namespace %r: %s", job_id, namespace, exc)
             message = "The stored job is corrupt; it cannot be read."
             return 500, _error_body(message, namespace, job_id), []
-        except StoreUnavailable:
-            logger.warning("job store unavailable", exc_info=True)
+        except StoreUnavailable as exc:  # one line: a store that is down must not flood the log
+            logger.warning("job store unavailable: %s", exc)
             retry = (b"retry-after", str(RETRY_AFTER_SECONDS).encode())
             message = "The job store is unavailable; retry later."
             return 503, _error_body(message, namespace, job_id), [retry]

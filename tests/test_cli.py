@@ -168,7 +168,19 @@ def test_serve_answers_over_http_and_stops_on_signal(
     assert httpx.get(f"{base}/namespaces/ns/upload-jobs/nope", timeout=10).status_code == 404
     proc.send_signal(sig)
     assert proc.wait(timeout=TIMEOUT) == 0
-    assert "Traceback" not in proc.stderr.read()  # type: ignore[union-attr]
+    logged = proc.stderr.read()  # type: ignore[union-attr]
+    assert "Traceback" not in logged
+    assert "GET /namespaces" not in logged  # no access log unless asked for
+
+
+def test_serve_access_log_on_request(env: dict[str, str], store_url: str, popen: list[Any]) -> None:
+    proc = _spawn(popen, "serve", "--store", store_url, "--port", "0", "--access-log", env=env)
+    base = re.search(r"(http://\S+)", _started(proc, "jobtrack serve")[-1]).group(1)  # type: ignore[union-attr]
+    assert httpx.get(f"{base}/namespaces/ns/upload-jobs/nope", timeout=10).status_code == 404
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=TIMEOUT) == 0
+    logged = proc.stdout.read() + proc.stderr.read()  # type: ignore[union-attr]
+    assert '"GET /namespaces/ns/upload-jobs/nope HTTP/1.1" 404' in logged
 
 
 @pytest.mark.parametrize(("failed", "exit_status"), [(0, 0), (1, 1)])
@@ -330,6 +342,18 @@ def test_watch_of_a_finished_job_prints_it_at_once(env: dict[str, str], store_ur
         (["watch", "ns", "x", "--interval", "0"], 4, "interval"),
         (["serve", "--port", "1", "--host", "127.0.0.1"], 4, "cannot listen"),
         (["demo", "--items", "0"], 4, "--items"),
+        (
+            ["status", "ns", "x", "--store", "redis://127.0.0.1:1/0?timeout=inf"],
+            4,
+            "bad option timeout='inf'",
+        ),
+        (
+            ["status", "ns", "x", "--store", "redis://127.0.0.1:1/0?timeout=nan"],
+            4,
+            "bad option timeout='nan'",
+        ),
+        (["status", "ns", "x", "--store", "redis://h:1/0?color=red"], 4, "unknown option"),
+        (["status", "ns", "x", "--store", "jobs8"], 4, "for a directory, say file:jobs8"),
     ],
 )
 def test_errors_are_one_line(
@@ -356,14 +380,34 @@ def busy_port() -> Iterator[int]:
         yield int(sock.getsockname()[1])
 
 
-def test_missing_extra_is_named(env: dict[str, str]) -> None:
+@pytest.mark.parametrize("command", ["serve", "demo"])
+def test_missing_extra_is_named(env: dict[str, str], command: str) -> None:
     code = "import sys; sys.modules['uvicorn'] = None; from jobtrack.cli import run; run()"
     result = subprocess.run(
-        [sys.executable, "-c", code, "serve", "--port", "0"],
+        [sys.executable, "-c", code, command, "--port", "0", "--store", "memory://"],
         env=env, capture_output=True, text=True, timeout=TIMEOUT, check=False,
     )  # fmt: skip
     assert result.returncode == 4
     assert result.stderr.strip() == (
-        "jobtrack: error: 'jobtrack serve' needs uvicorn, which is not installed: "
+        f"jobtrack: error: 'jobtrack {command}' needs uvicorn, which is not installed: "
         "pip install 'jobtrack[server]'"
     )
+
+
+HOSTILE = "\x1b]0;pwned\x07\x1b[2J\r\njob x in namespace y: completed\x9b31m"
+
+
+def test_stored_text_cannot_drive_the_terminal(env: dict[str, str], store_url: str) -> None:
+    tracker = JobTracker(store_url)
+    job = tracker.start("ns", 2)
+    tracker.record("ns", job.job_id, processed=1, failed=1, error=HOSTILE)
+    for args in (["status", "ns", job.job_id], ["abort", "ns", job.job_id, "--error", HOSTILE]):
+        result = run(*args, "--store", store_url, env=env)
+        assert result.returncode == 0, result.stderr
+        assert not any(c in result.stdout for c in "\x1b\x07\r\x9b")
+        errors = [line for line in result.stdout.splitlines() if "last error" in line]
+        assert len(errors) == 1 and "\\x1b]0;pwned" in errors[0]
+        assert not any(line.startswith("job x") for line in result.stdout.splitlines())
+    as_json = run("status", "ns", job.job_id, "--json", "--store", store_url, env=env)
+    assert "\x1b" not in as_json.stdout  # JSON escapes it
+    assert json.loads(as_json.stdout)["last_error"] == HOSTILE

@@ -26,6 +26,7 @@ from .helpers import (
     EXIT_OK,
     CliError,
     default_store_url,
+    printable,
 )
 from .parser import build_parser
 
@@ -52,13 +53,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         status: int = args.func(args)
     except JobNotFound as exc:
-        print(f"jobtrack: {exc}", file=sys.stderr)
+        print(f"jobtrack: {printable(str(exc))}", file=sys.stderr)
         return EXIT_NOT_FOUND
     except CliError as exc:
-        print(f"jobtrack: error: {exc}", file=sys.stderr)
+        print(f"jobtrack: error: {printable(str(exc))}", file=sys.stderr)
         return exc.status
     except JobtrackError as exc:
-        print(f"jobtrack: error: {_one_line(str(exc))}", file=sys.stderr)
+        print(f"jobtrack: error: {printable(_one_line(str(exc)))}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("jobtrack: stopped", file=sys.stderr)

@@ -29,7 +29,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.item_seconds < 0:
         raise CliError("--item-seconds must be >= 0")
     tracker = open_tracker(args)
-    server = make_server(status_app(tracker), "warning")
+    server = make_server(status_app(tracker), "warning", "demo")
     sock = bind(args.host, args.port)
     port = sock.getsockname()[1]
     job = tracker.start(args.namespace, args.items)

@@ -55,8 +55,19 @@ def summary(job: JobStatus) -> str:
     if job.finished_at is not None:
         lines.append(f"  finished   {job.to_dict()['finished_at']}")
     if job.last_error is not None:
-        lines.append(f"  last error {job.last_error}")
+        lines.append(f"  last error {printable(job.last_error)}")
     return "\n".join(lines)
+
+
+def printable(text: str) -> str:
+    """*text* safe for a terminal: control characters (ESC, CR, LF...) shown escaped.
+
+    Anything a store holds may have been written by anyone: it must never
+    move the cursor, retitle the window or fake an output line.
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def program() -> str:

@@ -145,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
+    serve.add_argument("--access-log", action="store_true", help="log every request (off)")
     serve.set_defaults(func=cmd_serve)
 
     status = commands.add_parser("status", parents=[store], help="show one job")

@@ -28,10 +28,10 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def make_server(app: Any, log_level: str) -> Any:
-    """A uvicorn server for *app*."""
-    uvicorn = need("uvicorn", "serve")
-    config = uvicorn.Config(app, log_level=log_level, lifespan="on", access_log=False)
+def make_server(app: Any, log_level: str, command: str, *, access_log: bool = False) -> Any:
+    """A uvicorn server for *app* (*command* names the command that needs it)."""
+    uvicorn = need("uvicorn", command)
+    config = uvicorn.Config(app, log_level=log_level, lifespan="on", access_log=access_log)
     return uvicorn.Server(config)
 
 
@@ -39,7 +39,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the status route under uvicorn until SIGINT or SIGTERM."""
     from ..asgi import status_app  # noqa: PLC0415
 
-    server = make_server(status_app(open_tracker(args)), args.log_level)
+    server = make_server(
+        status_app(open_tracker(args)), args.log_level, "serve", access_log=args.access_log
+    )
     sock = bind(args.host, args.port)
     port = sock.getsockname()[1]
     try:

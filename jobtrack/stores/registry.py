@@ -122,7 +122,8 @@ class StoreURL:
             raise ConfigurationError(f"a store URL must be a string, got {type(url).__name__}")
         scheme, sep, _ = url.partition(":")
         if not sep or not _SCHEME_RE.fullmatch(scheme.lower()):
-            raise ConfigurationError(f"{display_url(url)!r} is not a store URL ({_known()})")
+            hint = f"; for a directory, say file:{url}" if url and not sep else ""
+            raise ConfigurationError(f"{display_url(url)!r} is not a store URL ({_known()}){hint}")
         try:
             parts = urllib.parse.urlsplit(url)
             query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
