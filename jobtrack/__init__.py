@@ -20,6 +20,7 @@ from .errors import (
     JobFinished,
     JobNotFound,
     JobtrackError,
+    JobtrackWarning,
     StoreCorrupt,
     StoreUnavailable,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "JobStatus",
     "JobTracker",
     "JobtrackError",
+    "JobtrackWarning",
     "MemoryStore",
     "Page",
     "RedisStore",

@@ -17,6 +17,7 @@ __all__ = [
     "JobFinished",
     "JobNotFound",
     "JobtrackError",
+    "JobtrackWarning",
     "StoreCorrupt",
     "StoreUnavailable",
 ]
@@ -85,6 +86,10 @@ class StoreCorrupt(JobtrackError):
     Unlike :class:`StoreUnavailable`, retrying will not help: the data must be
     repaired or the job deleted. Listings skip such a job with a warning.
     """
+
+
+class JobtrackWarning(UserWarning):
+    """Something works, but not as safely as it should: say, a Redis that evicts keys."""
 
 
 class ConfigurationError(JobtrackError):

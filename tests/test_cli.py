@@ -411,3 +411,26 @@ def test_stored_text_cannot_drive_the_terminal(env: dict[str, str], store_url: s
     as_json = run("status", "ns", job.job_id, "--json", "--store", store_url, env=env)
     assert "\x1b" not in as_json.stdout  # JSON escapes it
     assert json.loads(as_json.stdout)["last_error"] == HOSTILE
+
+
+@pytest.mark.redis
+def test_serve_says_when_redis_would_evict_jobs(
+    env: dict[str, str], popen: list[Any], redis_server: Any
+) -> None:
+    import redis
+
+    from tests.redis_fixtures import redis_url
+
+    raw = redis.Redis(redis_server.host, redis_server.port)
+    raw.config_set("maxmemory-policy", "volatile-lru")
+    try:
+        proc = _spawn(popen, "serve", "--store", redis_url(redis_server), "--port", "0", env=env)
+        _started(proc, "jobtrack serve")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=TIMEOUT) == 0
+    finally:
+        raw.config_set("maxmemory-policy", "noeviction")
+        raw.close()
+    logged = proc.stderr.read()  # type: ignore[union-attr]
+    assert "jobtrack serve: warning: Redis at" in logged
+    assert "maxmemory-policy 'volatile-lru'" in logged and "Traceback" not in logged

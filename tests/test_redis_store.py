@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import multiprocessing
 import os
@@ -18,12 +19,14 @@ import redis
 from pytest_redis import factories
 
 from jobtrack import (
+    AsyncJobTracker,
     ConfigurationError,
     InvalidName,
     InvalidUpdate,
     JobFinished,
     JobNotFound,
     JobTracker,
+    JobtrackWarning,
     RedisStore,
     StoreCorrupt,
     StoreUnavailable,
@@ -643,3 +646,54 @@ def test_update_many_spans_cluster_nodes(redis_cluster: Cluster, redis_prefix: s
     assert all(r.successful in (1, 2) for r in results)  # type: ignore[union-attr]
     assert all(tracker.get(ns, "j").is_finished for ns in namespaces)
     tracker.close()
+
+
+@pytest.mark.parametrize("kind", ["redis", pytest.param("cluster", marks=pytest.mark.cluster)])
+def test_listing_skips_and_tidies_index_entries_whose_job_is_gone(
+    kind: str, request: pytest.FixtureRequest
+) -> None:
+    factory = request.getfixturevalue(
+        "redis_store_factory" if kind == "redis" else "redis_cluster_store_factory"
+    )
+    store = factory()
+    tracker = JobTracker(store)
+    for i in range(9):
+        tracker.start("ns", 1, job_id=f"j{i}")
+    for gone in ("j7", "j6", "j5", "j2"):  # evicted, or a DEL by hand: the index still names them
+        store.client.delete(store.job_key("ns", gone))
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = tracker.list("ns", limit=2, cursor=cursor)
+        assert len(page.items) == 2 or page.next_cursor is None  # never a short page mid-way
+        seen += [job.job_id for job in page.items]
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert seen == ["j8", "j4", "j3", "j1", "j0"]
+    assert store.client.zcard(store.index_key("ns")) == 5  # tidied
+    tracker.start("ns", 1, job_id="j5")  # an id may be started again
+    assert "j5" in [job.job_id for job in tracker.list("ns").items]
+
+
+def test_an_evicting_server_is_warned_about_once(redis_server: Any, redis_prefix: str) -> None:
+    raw = redis.Redis(redis_server.host, redis_server.port)
+    raw.config_set("maxmemory-policy", "allkeys-lru")
+    try:
+        tracker = JobTracker(f"{redis_url(redis_server)}?prefix={redis_prefix}")
+        with pytest.warns(JobtrackWarning, match="maxmemory-policy 'allkeys-lru'.*noeviction"):
+            tracker.start("ns", 1)
+        tracker.start("ns", 1)  # once per store: filterwarnings=error would fail here otherwise
+        tracker.close()
+
+        async def main() -> None:
+            async with AsyncJobTracker(f"{redis_url(redis_server)}?prefix={redis_prefix}") as t:
+                with pytest.warns(JobtrackWarning, match="allkeys-lru"):
+                    await t.start("ns", 1)
+
+        asyncio.run(main())
+    finally:
+        raw.config_set("maxmemory-policy", "noeviction")
+        raw.close()
+    with JobTracker(f"{redis_url(redis_server)}?prefix={redis_prefix}") as quiet:
+        quiet.start("ns", 1)  # noeviction: nothing to say

@@ -6,8 +6,10 @@ import argparse
 import contextlib
 import socket
 import sys
+import warnings
 from typing import Any
 
+from ..errors import JobtrackWarning
 from .helpers import EXIT_OK, CliError, need, open_tracker, shown_store
 
 __all__ = ["bind", "cmd_serve", "make_server", "run_until_signal", "url_host"]
@@ -39,9 +41,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the status route under uvicorn until SIGINT or SIGTERM."""
     from ..asgi import status_app  # noqa: PLC0415
 
-    server = make_server(
-        status_app(open_tracker(args)), args.log_level, "serve", access_log=args.access_log
-    )
+    tracker = open_tracker(args)
+    check = getattr(tracker.store, "check_eviction", None)  # Redis: would it drop jobs?
+    if callable(check):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", JobtrackWarning)
+            message = check()
+        if message:
+            print(f"jobtrack serve: warning: {message}", file=sys.stderr)
+    server = make_server(status_app(tracker), args.log_level, "serve", access_log=args.access_log)
     sock = bind(args.host, args.port)
     port = sock.getsockname()[1]
     try:

@@ -63,7 +63,7 @@ class Script:
         return cls(name, text, hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest())
 
 
-SCRIPTS = {name: Script.read(name) for name in ("create", "update", "delete")}
+SCRIPTS = {name: Script.read(name) for name in ("create", "update", "delete", "tidy")}
 _UPDATE = SCRIPTS["update"]
 
 
@@ -159,6 +159,16 @@ class Commands:
 
     # -- one description per operation ----------------------------------------
 
+    def eviction_policy(self) -> Call:
+        """``CONFIG GET maxmemory-policy`` (None where the command is refused)."""
+
+        def decode(reply: Any) -> str | None:
+            if isinstance(reply, list):  # RESP2 without the client's callbacks
+                reply = dict(zip(reply[::2], reply[1::2], strict=False))
+            return None if not reply else _text(next(iter(dict(reply).values())))
+
+        return Call(("CONFIG", "GET", "maxmemory-policy"), decode)
+
     def create(self, job: JobStatus) -> Call:
         """``create.lua``: the job's hash and index entry appear together."""
         ns, jid = job.namespace_name, job.job_id
@@ -210,9 +220,8 @@ class Commands:
         keys = (self.job_key(namespace, job_id), self.index_key(namespace))
         return _script("delete", keys, (job_id,), decode)
 
-    def list(self, namespace: str, limit: int, before: ListKey | None) -> Steps[list[JobStatus]]:
-        """A page: the index entries, then the jobs (two round trips)."""
-        index = self.index_key(namespace)
+    def _index_page(self, index: str, limit: int, before: ListKey | None) -> Steps[list[ListKey]]:
+        """Up to *limit* index entries below *before*, newest first."""
         pairs: dict[str, Any] = {"withscores": True}
         if before is None:
             calls = [Call(("ZREVRANGEBYSCORE", index, "+inf", "-inf", "LIMIT", 0, limit,
@@ -230,20 +239,45 @@ class Commands:
         pages = yield from pipelined(calls)
         entries: list[ListKey] = []
         for page in pages:
-            if isinstance(page, JobtrackError):
-                raise page
-            entries += [entry for entry in page if before is None or entry < before]
+            entries += _raise_errors(page)
+        entries = [entry for entry in entries if before is None or entry < before]
         entries.sort(reverse=True)
-        rows = yield from pipelined([self.get(namespace, jid) for _, jid in entries[:limit]])
-        jobs = []
-        for row in rows:
-            if isinstance(row, StoreCorrupt):
-                logger.warning("listing skips a corrupt job: %s", row)
-            elif isinstance(row, JobtrackError):
-                raise row
-            elif row is not None:  # None: deleted meanwhile
-                jobs.append(row)
-        return jobs
+        return entries[:limit]
+
+    def list(self, namespace: str, limit: int, before: ListKey | None) -> Steps[list[JobStatus]]:
+        """A page: index entries, then their jobs, until *limit* jobs or the index ends.
+
+        An entry whose job is gone (evicted, deleted by hand) is skipped and
+        tidied away, and the page goes on: it never ends early.
+        """
+        index = self.index_key(namespace)
+        jobs: list[JobStatus] = []
+        while len(jobs) < limit:
+            entries = yield from self._index_page(index, limit, before)
+            rows = yield from pipelined([self.get(namespace, jid) for _, jid in entries])
+            gone = []
+            for (_, jid), row in zip(entries, rows, strict=True):
+                if isinstance(row, StoreCorrupt):
+                    logger.warning("listing skips a corrupt job: %s", row)
+                elif isinstance(row, JobtrackError):
+                    raise row
+                elif row is None:
+                    gone.append(jid)
+                else:
+                    jobs.append(row)
+            if gone:
+                keys = [index, *(self.job_key(namespace, jid) for jid in gone)]
+                yield from pipelined([_script("tidy", keys, gone, _raise_errors)])
+            if len(entries) < limit:  # the index has no more
+                break
+            before = entries[-1]
+        return jobs[:limit]
+
+
+def _raise_errors(result: Any) -> Any:
+    if isinstance(result, JobtrackError):
+        raise result
+    return result
 
 
 def _script(

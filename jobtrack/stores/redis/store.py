@@ -9,10 +9,11 @@ names the extra to install.
 from __future__ import annotations
 
 import datetime as _dt
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from ...errors import ConfigurationError, JobtrackError
+from ...errors import ConfigurationError, JobtrackError, JobtrackWarning
 from ...model import JobStatus
 from ...rules import Delta
 from ..protocol import Features, ListKey
@@ -76,6 +77,7 @@ class RedisStore:
         self.client: Any = client
         self.cluster = isinstance(client, redis.RedisCluster)
         self.features = Features(native_async=self.url is not None, processes=True)
+        self._policy_checked = False
         # A store built from a URL owns its client (no retries, nothing shared), so
         # its commands go over a connection per thread (see connections.py),
         # unless its URL caps the pool's connections (?max_connections=N): a
@@ -109,8 +111,27 @@ class RedisStore:
         return self.commands.index_key(namespace)
 
     def create(self, job: JobStatus) -> None:
-        """Run ``create.lua``: the job's hash and index entry appear together."""
+        """Run ``create.lua``: the job's hash and index entry appear together.
+
+        The first job a store starts also checks the server's eviction policy.
+        """
+        if not self._policy_checked:
+            self.check_eviction()
         self._runner.run(self.commands.create(job))
+
+    def check_eviction(self) -> str | None:
+        """Warn (``JobtrackWarning``) if the server may evict keys; return the warning.
+
+        Under any ``maxmemory-policy`` but ``noeviction`` Redis silently drops
+        keys when it is full: jobs would vanish. Where ``CONFIG`` is refused
+        (some managed services), nothing can be told and nothing is said.
+        """
+        self._policy_checked = True
+        try:
+            policy = self._runner.run(self.commands.eviction_policy())
+        except JobtrackError:
+            return None
+        return _warn_if_evicting(policy, self._parsed.shown if self._parsed else repr(self))
 
     def update(self, namespace: str, job_id: str, delta: Delta, now: _dt.datetime) -> JobStatus:
         """Run ``update.lua``: one round trip, atomic on the server."""
@@ -182,7 +203,14 @@ class AsyncRedisStore:
         return self._runner
 
     async def create(self, job: JobStatus) -> None:
-        """Run ``create.lua``."""
+        """Run ``create.lua`` (the first job also checks the eviction policy)."""
+        if not self.sync._policy_checked:
+            self.sync._policy_checked = True
+            try:
+                policy = await self.runner.run(self.commands.eviction_policy())
+            except JobtrackError:
+                policy = None
+            _warn_if_evicting(policy, repr(self.sync))
         await self.runner.run(self.commands.create(job))
 
     async def update(
@@ -219,3 +247,14 @@ class AsyncRedisStore:
                 await runner.client.aclose()
             except runner.errors as exc:
                 raise driver_error(exc) from exc
+
+
+def _warn_if_evicting(policy: str | None, where: str) -> str | None:
+    if policy is None or policy == "noeviction":
+        return None
+    message = (
+        f"Redis at {where} has maxmemory-policy {policy!r}: when it is full it silently "
+        "drops keys, jobs included; set maxmemory-policy noeviction (docs/redis.md)"
+    )
+    warnings.warn(message, JobtrackWarning, stacklevel=3)
+    return message
