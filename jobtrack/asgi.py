@@ -10,6 +10,7 @@ traceback: unexpected errors are logged and answered with a bare 500.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import logging
@@ -19,11 +20,19 @@ from typing import Any
 
 from .async_tracker import AsyncJobTracker
 from .errors import ConfigurationError, JobNotFound, StoreCorrupt, StoreUnavailable
+from .model import JobStatus
 from .names import MAX_NAME_LENGTH, is_valid_name
 from .openapi import openapi_document
 from .tracker import JobTracker
 
-__all__ = ["RETRY_AFTER_SECONDS", "Authorize", "StatusApp", "status_app"]
+__all__ = [
+    "DEFAULT_MAX_STORE_CALLS",
+    "DEFAULT_STORE_WAIT",
+    "RETRY_AFTER_SECONDS",
+    "Authorize",
+    "StatusApp",
+    "status_app",
+]
 
 logger = logging.getLogger("jobtrack.asgi")
 
@@ -39,7 +48,18 @@ False or 403 answers 403; 401 answers 401. It may be a coroutine function.
 Header names are lowercase; repeated headers are joined with ``", "``."""
 
 RETRY_AFTER_SECONDS = 2
-"""``Retry-After`` of a 503 (store unreachable)."""
+"""``Retry-After`` of a 503 (store unreachable or busy)."""
+
+DEFAULT_MAX_STORE_CALLS = 32
+"""Store calls the route makes at once, at most (connections, worker threads)."""
+
+DEFAULT_STORE_WAIT = 2.0
+"""Seconds a request waits for a store call before it is answered 503."""
+
+
+class _Busy(Exception):
+    """Every store call of the route is taken, and stayed taken too long."""
+
 
 _ALLOWED = ("GET", "HEAD")
 _ALLOW_HEADER = (b"allow", b"GET, HEAD")
@@ -72,9 +92,18 @@ def _name_problem(what: str, value: str) -> str:
 class StatusApp:
     """The ASGI app behind :func:`status_app`."""
 
-    def __init__(self, tracker: AsyncJobTracker, authorize: Authorize | None) -> None:
+    def __init__(
+        self,
+        tracker: AsyncJobTracker,
+        authorize: Authorize | None,
+        max_store_calls: int = DEFAULT_MAX_STORE_CALLS,
+        store_wait: float = DEFAULT_STORE_WAIT,
+    ) -> None:
         self.tracker = tracker
         self.authorize = authorize
+        self.max_store_calls = max_store_calls
+        self.store_wait = store_wait
+        self._calls: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
         from . import __version__  # noqa: PLC0415 - the package imports this module lazily
 
         self._openapi = _dumps(openapi_document(__version__))
@@ -149,7 +178,12 @@ class StatusApp:
                     [],
                 )
         try:
-            job = await self.tracker.get(namespace, job_id)
+            job = await self._read(namespace, job_id)
+        except _Busy:
+            logger.warning("job store busy: %d calls running", self.max_store_calls)
+            retry = (b"retry-after", str(RETRY_AFTER_SECONDS).encode())
+            message = "The job store is busy; retry later."
+            return 503, _error_body(message, namespace, job_id), [retry]
         except JobNotFound as exc:
             return 404, _error_body(str(exc), namespace, job_id), []
         except StoreCorrupt as exc:  # not retryable: say so, without the store's detail
@@ -162,6 +196,27 @@ class StatusApp:
             message = "The job store is unavailable; retry later."
             return 503, _error_body(message, namespace, job_id), [retry]
         return 200, job.to_json(), []
+
+    async def _read(self, namespace: str, job_id: str) -> JobStatus:
+        """Read a job holding one of the route's few store calls.
+
+        Readers never take more than ``max_store_calls`` connections (or
+        worker threads) of the store, so a flood of requests cannot starve
+        the pipeline's updates; a request that waits ``store_wait`` seconds
+        for one raises ``_Busy`` (answered 503).
+        """
+        loop = asyncio.get_running_loop()
+        if self._calls is None or self._calls[0] is not loop:  # one per event loop
+            self._calls = (loop, asyncio.Semaphore(self.max_store_calls))
+        calls = self._calls[1]
+        try:
+            await asyncio.wait_for(calls.acquire(), self.store_wait)
+        except asyncio.TimeoutError:
+            raise _Busy from None
+        try:
+            return await self.tracker.get(namespace, job_id)
+        finally:
+            calls.release()
 
     async def _check(self, namespace: str, scope: Scope) -> int | None:
         assert self.authorize is not None
@@ -220,15 +275,26 @@ def _match(scope: Scope) -> tuple[str, str] | None:
 
 
 def status_app(
-    tracker: JobTracker | AsyncJobTracker, *, authorize: Authorize | None = None
+    tracker: JobTracker | AsyncJobTracker,
+    *,
+    authorize: Authorize | None = None,
+    max_store_calls: int = DEFAULT_MAX_STORE_CALLS,
+    store_wait: float = DEFAULT_STORE_WAIT,
 ) -> StatusApp:
     """An ASGI app serving ``GET /namespaces/{namespace_name}/upload-jobs/{job_id}``.
 
     *tracker* may be sync or async: a sync one is served through an
     :class:`AsyncJobTracker` over the same store, so no request blocks the
     event loop. *authorize*, if given, is asked about every well-formed
-    request before the store is read (see :data:`Authorize`).
+    request before the store is read (see :data:`Authorize`). At most
+    *max_store_calls* requests read the store at once (so at most that many
+    store connections or worker threads); a request that waits *store_wait*
+    seconds for its turn is answered 503 with ``Retry-After``.
     """
+    if type(max_store_calls) is not int or max_store_calls < 1:
+        raise ConfigurationError(f"max_store_calls must be an int >= 1, got {max_store_calls!r}")
+    if type(store_wait) not in (int, float) or not 0 < store_wait < float("inf"):
+        raise ConfigurationError(f"store_wait must be seconds > 0, got {store_wait!r}")
     if isinstance(tracker, JobTracker):
         tracker = AsyncJobTracker.from_tracker(tracker)
     elif not isinstance(tracker, AsyncJobTracker):
@@ -237,4 +303,4 @@ def status_app(
         )
     if authorize is not None and not callable(authorize):
         raise ConfigurationError("authorize must be callable")
-    return StatusApp(tracker, authorize)
+    return StatusApp(tracker, authorize, max_store_calls, float(store_wait))

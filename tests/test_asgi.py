@@ -13,7 +13,15 @@ import httpx
 import pytest
 from freezegun import freeze_time
 
-from jobtrack import AsyncJobTracker, FileStore, JobTracker, MemoryStore, RedisStore
+from jobtrack import (
+    AsyncJobTracker,
+    ConfigurationError,
+    Features,
+    FileStore,
+    JobTracker,
+    MemoryStore,
+    RedisStore,
+)
 from jobtrack.asgi import status_app
 from tests.asgi_driver import call
 from tests.test_model import SPEC_EXAMPLE
@@ -181,6 +189,44 @@ class TestInProcess:
         assert b"NaN" not in response.body and str(tmp_path).encode() not in response.body
         assert "corrupt job" in caplog.text
         check_common(response)
+
+    def test_a_request_that_waits_too_long_for_the_store_is_503(self) -> None:
+        entered, release = threading.Event(), threading.Event()
+
+        class Slow(MemoryStore):
+            features = Features()  # blocking: run in a worker thread
+
+            def get(self, namespace: str, job_id: str) -> Any:
+                entered.set()
+                release.wait(10)
+                return super().get(namespace, job_id)
+
+        tracker = JobTracker(Slow())
+        with freeze_time("2026-05-21T12:00:00Z"):
+            tracker.start(NS, 1, job_id=JOB)
+        app = status_app(tracker, max_store_calls=1, store_wait=0.2)
+
+        async def main() -> list[Any]:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                first = asyncio.ensure_future(client.get(ROUTE))
+                assert await asyncio.to_thread(entered.wait, 10)  # it holds the only store call
+                second = await client.get(ROUTE)
+                release.set()
+                return [await first, second]
+
+        first, second = asyncio.run(main())
+        assert first.status_code == 200
+        assert second.status_code == 503 and second.headers["retry-after"] == "2"
+        assert second.json() == error("The job store is busy; retry later.", NS, JOB)
+
+    @pytest.mark.parametrize(
+        ("option", "value"),
+        [("max_store_calls", 0), ("max_store_calls", 1.5), ("store_wait", 0), ("store_wait", "2")],
+    )
+    def test_bad_limits_are_configuration_errors(self, option: str, value: object) -> None:
+        with pytest.raises(ConfigurationError, match=option):
+            status_app(JobTracker(MemoryStore()), **{option: value})  # type: ignore[arg-type]
 
     def test_unexpected_failure_is_500_with_no_traceback(self, caplog: Any) -> None:
         class Broken(MemoryStore):

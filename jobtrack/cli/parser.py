@@ -12,6 +12,7 @@ import time
 
 from .. import __version__
 from ..arguments import MAX_LIST_LIMIT, check_limit
+from ..asgi import DEFAULT_MAX_STORE_CALLS, DEFAULT_STORE_WAIT
 from .demo import cmd_demo
 from .helpers import (
     EXIT_FAILED_ITEMS,
@@ -146,6 +147,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
     serve.add_argument("--access-log", action="store_true", help="log every request (off)")
+    serve.add_argument(
+        "--max-store-calls",
+        type=int,
+        default=DEFAULT_MAX_STORE_CALLS,
+        metavar="N",
+        help=f"store calls the route makes at once ({DEFAULT_MAX_STORE_CALLS})",
+    )
+    serve.add_argument(
+        "--store-wait",
+        type=float,
+        default=DEFAULT_STORE_WAIT,
+        metavar="S",
+        help=f"seconds a request waits for a store call before a 503 ({DEFAULT_STORE_WAIT:g})",
+    )
     serve.set_defaults(func=cmd_serve)
 
     status = commands.add_parser("status", parents=[store], help="show one job")

@@ -49,7 +49,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             message = check()
         if message:
             print(f"jobtrack serve: warning: {message}", file=sys.stderr)
-    server = make_server(status_app(tracker), args.log_level, "serve", access_log=args.access_log)
+    app = status_app(tracker, max_store_calls=args.max_store_calls, store_wait=args.store_wait)
+    server = make_server(app, args.log_level, "serve", access_log=args.access_log)
     sock = bind(args.host, args.port)
     port = sock.getsockname()[1]
     try:
