@@ -27,6 +27,7 @@ SUITES: dict[str, Callable[[bool], list[Row]]] = {}
 
 def _register() -> None:
     from benchmarks.http_suite import http_suite
+    from benchmarks.listing import listing_suite
     from benchmarks.local import file_suite, flat_suite, memory_suite
     from benchmarks.redis_suite import redis_suite
 
@@ -34,6 +35,7 @@ def _register() -> None:
         memory=memory_suite,
         file=file_suite,
         flat=flat_suite,
+        listing=listing_suite,
         redis=redis_suite,
         http=http_suite,
     )

@@ -22,7 +22,7 @@ from jobtrack import (
     StoreUnavailable,
 )
 from jobtrack.rules import Delta, new_job
-from tests.helpers import T0
+from tests.helpers import T0, ManualClock
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,9 +33,10 @@ def test_layout_is_one_wire_document_per_job(tmp_path: Path) -> None:
     tracker.record("ns", "j1", processed=1, failed=1, error="e")
     doc = json.loads((tmp_path / "ns" / "j1.json").read_text())
     assert doc == tracker.get("ns", "j1").to_dict()
-    assert sorted(p.name for p in (tmp_path / "ns").iterdir()) == ["j1.json", "j1.lock"]
+    index = {".index.sqlite", ".index.sqlite-shm", ".index.sqlite-wal"}  # the listing index
+    assert {p.name for p in (tmp_path / "ns").iterdir()} - index == {"j1.json", "j1.lock"}
     assert tracker.delete("ns", job.job_id)
-    assert list((tmp_path / "ns").iterdir()) == []
+    assert {p.name for p in (tmp_path / "ns").iterdir()} <= index
 
 
 @pytest.mark.parametrize("name", ["..", "../x", "/etc", "a/../../b", "", "x" * 129])
@@ -277,7 +278,7 @@ class TestHostileFiles:
             pytest.fail("this test mounts a small tmpfs: run it as root")
         mount = tmp_path / "small"
         mount.mkdir()
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], check=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], check=True)
         try:
             tracker = JobTracker(FileStore(mount / "store"))
             job = tracker.start("ns", 10)
@@ -292,3 +293,55 @@ class TestHostileFiles:
             assert not list((mount / "store" / "ns").glob("*.tmp"))
         finally:
             subprocess.run(["umount", str(mount)], check=True)
+
+
+class TestListingIndex:
+    """A page costs the same whatever the namespace holds (issue 10): the .index.sqlite."""
+
+    def test_a_namespace_without_an_index_gets_one_from_its_documents(self, tmp_path: Path) -> None:
+        tracker = JobTracker(FileStore(tmp_path), clock=ManualClock())
+        for i in range(5):
+            tracker.start("ns", 1, job_id=f"j{i}")
+        for path in (tmp_path / "ns").glob(".index.sqlite*"):  # as jobtrack 0.1 left it
+            path.unlink()
+        assert [job.job_id for job in tracker.list("ns", limit=3).items] == ["j4", "j3", "j2"]
+        assert (tmp_path / "ns" / ".index.sqlite").is_file()
+        tracker.start("ns", 1, job_id="j5")
+        assert [job.job_id for job in tracker.list("ns").items] == [
+            f"j{i}" for i in range(5, -1, -1)
+        ]
+
+    def test_a_document_gone_by_hand_is_skipped_and_its_key_tidied(self, tmp_path: Path) -> None:
+        import sqlite3
+
+        tracker = JobTracker(FileStore(tmp_path), clock=ManualClock())
+        for i in range(6):
+            tracker.start("ns", 1, job_id=f"j{i}")
+        for gone in ("j4", "j3", "j1"):
+            (tmp_path / "ns" / f"{gone}.json").unlink()
+        first = tracker.list("ns", limit=2)
+        assert [job.job_id for job in first.items] == ["j5", "j2"]  # never a short page
+        assert [job.job_id for job in tracker.list("ns", cursor=first.next_cursor).items] == ["j0"]
+        with sqlite3.connect(tmp_path / "ns" / ".index.sqlite") as db:
+            assert db.execute("SELECT id FROM jobs ORDER BY id").fetchall() == [
+                ("j0",),
+                ("j2",),
+                ("j5",),
+            ]
+        assert not (tmp_path / "ns" / "j3.lock").exists()  # tidied under its lock, then removed
+
+    def test_a_symlinked_or_foreign_index_is_corrupt(self, tmp_path: Path) -> None:
+        tracker = JobTracker(FileStore(tmp_path))
+        tracker.start("ns", 1, job_id="a")
+        index = tmp_path / "ns" / ".index.sqlite"
+        index.unlink()
+        victim = tmp_path / "victim"
+        victim.write_text("precious")
+        index.symlink_to(victim)
+        with pytest.raises(StoreCorrupt, match="symlink"):
+            tracker.list("ns")
+        assert victim.read_text() == "precious"
+        index.unlink()
+        index.write_text("not a database")
+        with pytest.raises(StoreCorrupt, match="not a database"):
+            tracker.list("ns")

@@ -20,6 +20,7 @@ of a dead process, so no lock is ever stale.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import datetime as _dt
 import errno
@@ -29,6 +30,7 @@ import json
 import logging
 import os
 import secrets
+import sqlite3
 import urllib.parse
 from collections.abc import Iterator, Sequence
 
@@ -45,6 +47,7 @@ from ..errors import (
 from ..model import JobStatus
 from ..names import validate_name
 from ..rules import Delta, apply
+from .file_index import NamespaceIndex
 from .protocol import Features, ListKey
 from .registry import StoreURL, boolean
 
@@ -240,8 +243,10 @@ class FileStore:
                 assert dfd is not None
                 if _exists(dfd, job.job_id + ".json"):
                     raise JobExists(job.namespace_name, job.job_id)
+                with self._index(dfd, job.namespace_name) as index:
+                    index.add((to_ms(job.started_at), job.job_id))  # first: see file_index
                 self._write(dfd, job)
-        except OSError as exc:
+        except (OSError, sqlite3.Error) as exc:
             raise _unavailable(exc) from exc
 
     def update(self, namespace: str, job_id: str, delta: Delta, now: _dt.datetime) -> JobStatus:
@@ -287,6 +292,10 @@ class FileStore:
                 if dfd is None:
                     return False
                 try:
+                    job = self._read(dfd, namespace, job_id)
+                except StoreCorrupt:
+                    job = None  # it goes all the same
+                try:
                     os.unlink(job_id + ".json", dir_fd=dfd)
                     existed = True
                 except FileNotFoundError:
@@ -294,33 +303,71 @@ class FileStore:
                 os.unlink(job_id + ".lock", dir_fd=dfd)
                 if self.fsync:
                     os.fsync(dfd)
+                if existed:
+                    with self._index(dfd, namespace) as index:
+                        index.remove(job_id, None if job is None else to_ms(job.started_at))
                 return existed
-        except OSError as exc:
+        except (OSError, sqlite3.Error) as exc:
             raise _unavailable(exc) from exc
 
     def list(self, namespace: str, limit: int, before: ListKey | None) -> list[JobStatus]:
-        """Read every job of the namespace, newest first (cost grows with the namespace)."""
-        keyed: list[tuple[ListKey, JobStatus]] = []
+        """A page through the namespace's index: *limit* documents read, whatever it holds.
+
+        A key whose document is gone is tidied away; a corrupt document is
+        skipped with a warning.
+        """
+        jobs: list[JobStatus] = []
         try:
             with self._directory(namespace) as dfd:
                 if dfd is None:
                     return []
-                with os.scandir(dfd) as entries:
-                    ids = [e.name[:-5] for e in entries if e.name.endswith(".json")]
-                for job_id in ids:
-                    try:
-                        job = self._read(dfd, namespace, job_id)
-                    except StoreCorrupt as exc:
-                        logger.warning("listing skips a corrupt job: %s", exc)
-                        continue
-                    if job is not None:
-                        key = (to_ms(job.started_at), job.job_id)
-                        if before is None or key < before:
-                            keyed.append((key, job))
-        except OSError as exc:
+                with self._index(dfd, namespace) as index:
+                    while len(jobs) < limit:
+                        keys = index.page(limit, before)
+                        for key in keys:
+                            try:
+                                job = self._read(dfd, namespace, key[1])
+                            except StoreCorrupt as exc:
+                                logger.warning("listing skips a corrupt job: %s", exc)
+                                continue
+                            if job is None:
+                                self._tidy(namespace, key, index)
+                            else:
+                                jobs.append(job)
+                        if len(keys) < limit:
+                            break
+                        before = keys[-1]
+        except (OSError, sqlite3.Error) as exc:
             raise _unavailable(exc) from exc
-        keyed.sort(key=lambda item: item[0], reverse=True)
-        return [job for _, job in keyed[:limit]]
+        return jobs[:limit]
+
+    def _tidy(self, namespace: str, key: ListKey, index: NamespaceIndex) -> None:
+        """Drop the key of a job that is gone, if it still is under the job's lock."""
+        with self._locked(namespace, key[1]) as dfd:
+            if dfd is not None and not _exists(dfd, key[1] + ".json"):
+                index.remove(key[1], key[0])
+                os.unlink(key[1] + ".lock", dir_fd=dfd)
+
+    @contextlib.contextmanager
+    def _index(self, dfd: int, namespace: str) -> Iterator[NamespaceIndex]:
+        """The namespace's listing index, built from its documents if it has none."""
+        with NamespaceIndex(dfd, durable=self.fsync) as index:
+            if not index.is_built():
+                index.build(self._keys(dfd, namespace))
+            yield index
+
+    def _keys(self, dfd: int, namespace: str) -> builtins.list[ListKey]:
+        with os.scandir(dfd) as entries:
+            ids = [e.name[:-5] for e in entries if e.name.endswith(".json")]
+        keys = []
+        for job_id in ids:
+            try:
+                job = self._read(dfd, namespace, job_id)
+            except StoreCorrupt:
+                continue
+            if job is not None:
+                keys.append((to_ms(job.started_at), job_id))
+        return keys
 
     def close(self) -> None:
         """Nothing to release: every call opens and closes its own files."""
@@ -358,6 +405,8 @@ def decode(data: bytes, path: str) -> JobStatus:
         raise StoreCorrupt(f"corrupt job file {path!r}: {str(exc)[:300]}") from None
 
 
-def _unavailable(exc: OSError) -> StoreUnavailable:
+def _unavailable(exc: OSError | sqlite3.Error) -> StoreUnavailable:
+    if isinstance(exc, sqlite3.Error):
+        return StoreUnavailable(f"file store index failed: {exc}")
     reason = errno.errorcode.get(exc.errno or 0, "error")
     return StoreUnavailable(f"file store I/O failed ({reason}): {exc.strerror or exc}")

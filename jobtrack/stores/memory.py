@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import datetime as _dt
 import threading
 from collections.abc import Sequence
@@ -29,6 +30,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._jobs: dict[str, dict[str, JobStatus]] = {}
+        self._index: dict[str, list[ListKey]] = {}  # each namespace's keys, sorted
 
     def __repr__(self) -> str:
         return "MemoryStore()"
@@ -49,6 +51,8 @@ class MemoryStore:
             if job.job_id in jobs:
                 raise JobExists(job.namespace_name, job.job_id)
             jobs[job.job_id] = job
+            key = (to_ms(job.started_at), job.job_id)
+            bisect.insort(self._index.setdefault(job.namespace_name, []), key)
 
     def update(self, namespace: str, job_id: str, delta: Delta, now: _dt.datetime) -> JobStatus:
         """Apply *delta* under the store's lock."""
@@ -89,17 +93,20 @@ class MemoryStore:
         """Remove the job; True if it existed."""
         with self._lock:
             jobs = self._jobs.get(namespace)
-            return jobs is not None and jobs.pop(job_id, None) is not None
+            job = jobs.pop(job_id, None) if jobs is not None else None
+            if job is None:
+                return False
+            keys = self._index[namespace]
+            del keys[bisect.bisect_left(keys, (to_ms(job.started_at), job_id))]
+            return True
 
     def list(self, namespace: str, limit: int, before: ListKey | None) -> list[JobStatus]:
-        """Up to *limit* jobs, newest first, below *before*."""
+        """Up to *limit* jobs, newest first, below *before*: a slice of the sorted index."""
         with self._lock:
-            jobs = list(self._jobs.get(namespace, {}).values())
-        keyed = [((to_ms(job.started_at), job.job_id), job) for job in jobs]
-        if before is not None:
-            keyed = [item for item in keyed if item[0] < before]
-        keyed.sort(key=lambda item: item[0], reverse=True)
-        return [job for _, job in keyed[:limit]]
+            keys = self._index.get(namespace, [])
+            end = len(keys) if before is None else bisect.bisect_left(keys, before)
+            jobs = self._jobs[namespace] if keys else {}
+            return [jobs[job_id] for _, job_id in reversed(keys[max(0, end - limit) : end])]
 
     def close(self) -> None:
         """Nothing to release; the jobs stay readable."""
