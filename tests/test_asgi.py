@@ -164,7 +164,15 @@ class TestInProcess:
             )
             assert json.loads(response.body) == job.to_dict()
 
-    def test_store_unreachable_is_503_with_no_detail(self) -> None:
+    def test_a_job_with_a_lone_surrogate_in_its_error_is_served(self) -> None:
+        tracker = JobTracker(MemoryStore())
+        tracker.start(NS, 2, job_id=JOB)
+        tracker.record(NS, JOB, failed=1, error="bad \udc80 name")  # was: 500 forever
+        response = call(status_app(tracker), "GET", ROUTE)
+        assert response.status == 200
+        assert json.loads(response.body)["last_error"] == "bad \ufffd name"
+
+    def test_store_unreachable_is_503_with_no_detail(self, caplog: Any) -> None:
         import port_for
 
         port = port_for.select_random()
@@ -176,6 +184,7 @@ class TestInProcess:
             "The job store is unavailable; retry later.", NS, JOB
         )
         check_common(response)
+        assert "job store unavailable" in caplog.text and "Traceback" not in caplog.text
 
     def test_corrupt_job_is_a_clear_500(self, tmp_path: Any, caplog: Any) -> None:
         tracker = JobTracker(FileStore(tmp_path))

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -124,7 +125,10 @@ def test_a_job_path_that_is_not_a_regular_file_is_corrupt(tmp_path: Path) -> Non
     (tmp_path / "store" / "ns" / "link.json").symlink_to(outside)
     (tmp_path / "store" / "ns" / "fifo.json").unlink()
     os.mkfifo(tmp_path / "store" / "ns" / "fifo.json")
-    for job_id in ("link", "fifo"):  # never followed, never blocks
+    tracker.start("ns", 3, job_id="zero")
+    (tmp_path / "store" / "ns" / "zero.json").unlink()
+    (tmp_path / "store" / "ns" / "zero.json").symlink_to("/dev/zero")  # was a MemoryError
+    for job_id in ("link", "fifo", "zero"):  # never followed, never blocks
         with pytest.raises(StoreCorrupt, match=r"corrupt job file|symlink"):
             tracker.get("ns", job_id)
     assert tracker.list("ns").items == ()
@@ -345,3 +349,24 @@ class TestListingIndex:
         index.write_text("not a database")
         with pytest.raises(StoreCorrupt, match="not a database"):
             tracker.list("ns")
+
+
+def test_a_page_reads_only_its_own_documents(tmp_path: Path) -> None:
+    reads: list[str] = []
+
+    class Counting(FileStore):
+        def _read(self, dfd: int, namespace: str, job_id: str) -> Any:
+            reads.append(job_id)
+            return super()._read(dfd, namespace, job_id)
+
+    tracker = JobTracker(Counting(tmp_path), clock=ManualClock())
+    for i in range(300):
+        tracker.start("ns", 1, job_id=f"j{i:03d}")
+    tracker.list("ns")  # the index exists (built, or filled as the jobs started)
+    reads.clear()
+    page = tracker.list("ns", limit=5)
+    assert [job.job_id for job in page.items] == ["j299", "j298", "j297", "j296", "j295"]
+    assert len(reads) == 6  # limit + 1 (is there a next page?), not 300
+    reads.clear()
+    tracker.list("ns", limit=5, cursor=page.next_cursor)
+    assert len(reads) == 6

@@ -107,4 +107,9 @@ def test_clock_must_be_callable_and_aware() -> None:
     tracker = JobTracker("memory://", clock=lambda: dt.datetime(2026, 1, 1))
     with pytest.raises(ConfigurationError, match="naive"):
         tracker.start("ns", 1)
+    east = dt.timezone(dt.timedelta(hours=1))
+    for unusable in (dt.datetime(1, 1, 1, tzinfo=east), dt.datetime.min.replace(tzinfo=east)):
+        tracker = JobTracker("memory://", clock=lambda value=unusable: value)  # type: ignore[misc]
+        with pytest.raises(ConfigurationError, match="clock returned"):  # was an OverflowError
+            tracker.start("ns", 1)
     assert tracker.list("ns").items == ()
