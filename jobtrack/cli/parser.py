@@ -14,6 +14,7 @@ from .. import __version__
 from ..arguments import MAX_LIST_LIMIT, check_limit
 from ..asgi import DEFAULT_MAX_STORE_CALLS, DEFAULT_STORE_WAIT
 from .demo import cmd_demo
+from .guard import DEFAULT_HEAD_TIMEOUT
 from .helpers import (
     EXIT_FAILED_ITEMS,
     EXIT_OK,
@@ -147,6 +148,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
     serve.add_argument("--access-log", action="store_true", help="log every request (off)")
+    serve.add_argument(
+        "--header-timeout",
+        type=float,
+        default=DEFAULT_HEAD_TIMEOUT,
+        metavar="S",
+        help=f"seconds a client has to send a request's head ({DEFAULT_HEAD_TIMEOUT:g})",
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=int,
+        default=None,
+        metavar="N",
+        help="open connections at most (default: what the file limit allows)",
+    )
     serve.add_argument(
         "--max-store-calls",
         type=int,

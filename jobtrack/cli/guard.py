@@ -1,0 +1,134 @@
+"""What ``jobtrack serve`` adds to uvicorn so a slow or greedy client cannot take it down.
+
+uvicorn (0.54, h11) has no deadline for a request's head: its keep-alive
+timer starts only after a response, and any byte cancels it, so a client
+that sends one header line every few seconds holds its connection forever;
+its ``limit_concurrency`` is checked only once a head is complete, so such
+connections are never capped; and on ``EMFILE`` Python 3.11's accept loop
+logs one traceback per attempt, thousands a second. So:
+
+* :func:`guarded_protocol`: uvicorn's h11 protocol with a deadline for every
+  request head (from the connection's start, and again after each response)
+  and a hard cap on open connections (one over it is answered 503 and
+  closed without being read);
+* :func:`connection_limits`: a cap and a listen backlog that keep the
+  process below its file limit, with room for the store's connections;
+* :class:`QuietAcceptErrors`: the "out of system resource" log line at most
+  once a minute, with the count of those it held back.
+
+hypercorn has the head deadline but no cap; granian has both but cannot
+serve a socket we bound; see docs/cli.md for what a reverse proxy should
+still do.
+"""
+
+from __future__ import annotations
+
+import logging
+import resource
+import time
+from typing import Any
+
+__all__ = ["DEFAULT_HEAD_TIMEOUT", "QuietAcceptErrors", "connection_limits", "guarded_protocol"]
+
+DEFAULT_HEAD_TIMEOUT = 10.0
+"""Seconds a client has to send a request's whole head (from connecting, or after a response)."""
+
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
+    b"cache-control: no-store\r\nretry-after: 2\r\nconnection: close\r\ncontent-length: 65\r\n\r\n"
+    b'{"status":"failure","message":"Too many connections; retry later."}'
+)
+
+
+def connection_limits(store_calls: int) -> tuple[int, int]:
+    """``(max connections, listen backlog)`` that stay below the process's file limit.
+
+    The accept loop may take a whole backlog of connections at once before it
+    closes those over the cap, and the store needs its own descriptors; the
+    rest, less a margin for files and logs, is for connections (at most 10,000).
+    """
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    backlog = max(8, min(128, soft // 8))
+    return max(4, min(10_000, soft - backlog - store_calls - 64)), backlog
+
+
+def guarded_protocol(head_timeout: float, max_connections: int) -> type[Any]:
+    """Uvicorn's h11 protocol with a request-head deadline and a connection cap."""
+    import h11  # noqa: PLC0415 - with uvicorn, the server extra
+    from uvicorn.protocols.http.h11_impl import H11Protocol  # noqa: PLC0415
+
+    class GuardedH11Protocol(H11Protocol):
+        _deadline: Any = None
+
+        def connection_made(self, transport: Any) -> None:
+            if len(self.connections) >= max_connections:
+                self.transport = transport  # over the cap: answer at once, never read
+                transport.write(_BUSY)
+                transport.close()
+                return
+            super().connection_made(transport)
+            self._start_clock()
+
+        def _start_clock(self) -> None:
+            self._stop_clock()
+            self._deadline = self.loop.call_later(head_timeout, self._too_slow)
+
+        def _stop_clock(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+
+        def _too_slow(self) -> None:
+            self._deadline = None
+            if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+                self.logger.debug("request head not complete after %gs: closed", head_timeout)
+                self.transport.close()
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if self.conn.their_state is not h11.IDLE:  # the head is in (or broken)
+                self._stop_clock()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing():
+                self._start_clock()  # the next head gets the same time
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._stop_clock()
+            if getattr(self, "flow", None) is None:  # the over-cap path set nothing up
+                return
+            super().connection_lost(exc)
+
+    return GuardedH11Protocol
+
+
+class QuietAcceptErrors(logging.Filter):
+    """Let asyncio's "socket.accept() out of system resource" through once a minute.
+
+    Each one that passes says how many were held back, and carries no
+    traceback: a server out of descriptors must not also fill the disk.
+    """
+
+    PREFIX = "socket.accept() out of system resource"
+
+    def __init__(self, every: float = 60.0) -> None:
+        super().__init__()
+        self.every = every
+        self.last = -every
+        self.held = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Pass or hold back one record."""
+        if not record.getMessage().startswith(self.PREFIX):
+            return True
+        now = time.monotonic()
+        if now - self.last < self.every:
+            self.held += 1
+            return False
+        self.last = now
+        record.msg = f"{self.PREFIX} (file limit reached; {self.held} more held back)"
+        record.args = ()
+        record.exc_info = record.exc_text = None
+        self.held = 0
+        return True
