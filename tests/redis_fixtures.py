@@ -44,16 +44,17 @@ def free_port() -> int:
 
 
 class Cluster:
-    """A running 3-master cluster of our own."""
+    """A running 3-master cluster of our own (each master with *replicas* replicas)."""
 
-    def __init__(self, base: Path) -> None:
+    def __init__(self, base: Path, replicas: int = 0) -> None:
         self.nodes: list[tuple[str, int]] = []
         self.executors: list[TCPExecutor] = []
         binary = shutil.which("redis-server")
         cli = shutil.which("redis-cli")
         if not binary or not cli:
             raise RuntimeError("redis-server and redis-cli are needed for the cluster tests")
-        for _ in range(3):
+        self.replicas = replicas
+        for _ in range(3 * (1 + replicas)):
             port = free_port()
             workdir = base / str(port)
             workdir.mkdir()
@@ -74,7 +75,7 @@ class Cluster:
             self.nodes.append(("127.0.0.1", port))
         create = [cli, "--cluster", "create", *(f"{h}:{p}" for h, p in self.nodes)]
         subprocess.run(
-            [*create, "--cluster-replicas", "0", "--cluster-yes"],
+            [*create, "--cluster-replicas", str(replicas), "--cluster-yes"],
             check=True,
             capture_output=True,
             timeout=60,
@@ -87,7 +88,11 @@ class Cluster:
             states = []
             for host, port in self.nodes:
                 with redis.Redis(host, port, decode_responses=True) as client:
-                    states.append(client.cluster("info").get("cluster_state"))
+                    state = client.cluster("info").get("cluster_state")
+                    nodes = client.execute_command("CLUSTER NODES").values()
+                    attached = sum("slave" in node["flags"] for node in nodes)
+                    replicas_in = attached == 3 * self.replicas
+                    states.append(state if replicas_in else f"{attached} replicas attached")
             if all(state == "ok" for state in states):
                 return
             if time.monotonic() > deadline:

@@ -749,3 +749,58 @@ def test_a_flood_of_readers_never_starves_the_writers(fault_server: Any, redis_p
         writer.close()
     assert failures == [] and done == list(range(1, 21))  # every update landed, in order
     assert set(statuses) <= {200, 503} and statuses.count(503) > 300  # busy: told, not queued
+
+
+def _owner_and_replica(cluster: Cluster, key: str) -> tuple[tuple[str, int], tuple[str, int]]:
+    """The master holding *key*'s slot, and its replica (CLUSTER NODES, as redis-py parses it)."""
+    host, port = cluster.nodes[0]
+    with redis.Redis(host, port, decode_responses=True) as client:
+        slot = int(client.execute_command("CLUSTER", "KEYSLOT", key))
+        nodes = client.execute_command("CLUSTER NODES")
+    master = next(
+        (address, info["node_id"])
+        for address, info in nodes.items()
+        if any(int(low) <= slot <= int(high) for low, high in info["slots"])
+    )
+    replica = next(address for address, info in nodes.items() if info["master_id"] == master[1])
+
+    def split(address: str) -> tuple[str, int]:
+        h, _, p = address.rpartition(":")
+        return h, int(p)
+
+    return split(master[0]), split(replica)
+
+
+@pytest.mark.cluster
+@pytest.mark.slow
+def test_updates_go_on_through_a_cluster_failover(
+    tmp_path_factory: pytest.TempPathFactory, redis_prefix: str
+) -> None:
+    cluster = Cluster(tmp_path_factory.mktemp("failover"), replicas=1)
+    try:
+        tracker = JobTracker(f"{cluster.url}?prefix={redis_prefix}&timeout=5")
+        job = tracker.start("ns", 10_000)
+        _, (host, port) = _owner_and_replica(cluster, tracker.store.job_key("ns", job.job_id))  # type: ignore[attr-defined]
+        acked = sum(tracker.record("ns", job.job_id, processed=1).processed > 0 for _ in range(200))
+        with redis.Redis(host, port, decode_responses=True) as replica:
+            deadline = time.monotonic() + 30
+            while replica.info("replication").get("master_link_status") != "up":
+                assert time.monotonic() < deadline, "the replica never synced"
+                time.sleep(0.05)  # waiting on the servers' own replication
+            replica.execute_command("CLUSTER", "FAILOVER")  # the replica takes over the slot
+            while replica.info("replication")["role"] != "master":
+                assert time.monotonic() < deadline, "the failover did not happen"
+                time.sleep(0.05)  # waiting on the servers' own failover, not on our state
+        refused = 0
+        for _ in range(300):
+            try:
+                tracker.record("ns", job.job_id, processed=1)
+                acked += 1
+            except StoreUnavailable:  # a call that met the moved slot: applied at most once
+                refused += 1
+        final = tracker.get("ns", job.job_id)
+        assert acked <= final.processed <= acked + refused  # none lost, none counted twice
+        assert refused <= 3  # the client follows the new owner at once
+        tracker.close()
+    finally:
+        cluster.stop()
