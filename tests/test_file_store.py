@@ -295,6 +295,7 @@ class TestHostileFiles:
                 tracker.record("ns", job.job_id, failed=1, error="e" * 1000)
             assert tracker.get("ns", job.job_id) == before  # nothing of it applied
             assert not list((mount / "store" / "ns").glob("*.tmp"))
+            tracker.close()
         finally:
             subprocess.run(["umount", str(mount)], check=True)
 

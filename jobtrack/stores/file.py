@@ -25,7 +25,6 @@ import contextlib
 import datetime as _dt
 import errno
 import fcntl
-import itertools
 import json
 import logging
 import os
@@ -61,7 +60,6 @@ _O_READ = os.O_RDONLY | os.O_NONBLOCK | _O_NOFOLLOW
 _O_LOCK = os.O_RDWR | os.O_CREAT | _O_NOFOLLOW
 _O_TMP = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW
 _TOKEN = secrets.token_hex(8)  # this process's: temporary names nobody else can predict
-_COUNTER = itertools.count()
 
 
 def _new_token() -> None:
@@ -191,8 +189,14 @@ class FileStore:
 
     def _write(self, dfd: int, job: JobStatus) -> None:
         """Write *job* atomically: an exclusive temporary file of its own, renamed."""
-        tmp = f"{job.job_id}.{_TOKEN}{next(_COUNTER)}.tmp"
-        fd = _open(dfd, tmp, _O_TMP)
+        # one name per job and process, random per process: nobody can plant it, and
+        # the kernel finds it again fast (a random name per write costs a lookup)
+        tmp = f"{job.job_id}.{_TOKEN}.tmp"
+        try:
+            fd = _open(dfd, tmp, _O_TMP)
+        except FileExistsError:  # left by a write of ours that failed to clean up
+            os.unlink(tmp, dir_fd=dfd)
+            fd = _open(dfd, tmp, _O_TMP)
         try:
             try:
                 view = memoryview(job.to_json())
