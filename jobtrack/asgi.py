@@ -209,10 +209,13 @@ class StatusApp:
         if self._calls is None or self._calls[0] is not loop:  # one per event loop
             self._calls = (loop, asyncio.Semaphore(self.max_store_calls))
         calls = self._calls[1]
-        try:
-            await asyncio.wait_for(calls.acquire(), self.store_wait)
-        except asyncio.TimeoutError:
-            raise _Busy from None
+        if not calls.locked():  # a call is free: take it at once (wait_for makes a task)
+            await calls.acquire()
+        else:
+            try:
+                await asyncio.wait_for(calls.acquire(), self.store_wait)
+            except asyncio.TimeoutError:
+                raise _Busy from None
         try:
             return await self.tracker.get(namespace, job_id)
         finally:
