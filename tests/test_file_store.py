@@ -297,7 +297,7 @@ class TestHostileFiles:
             assert not list((mount / "store" / "ns").glob("*.tmp"))
             tracker.close()
         finally:
-            subprocess.run(["umount", str(mount)], check=True)
+            subprocess.run(["umount", "--lazy", str(mount)], check=True)  # never left mounted
 
 
 class TestListingIndex:
