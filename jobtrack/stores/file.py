@@ -30,13 +30,13 @@ import logging
 import os
 import secrets
 import sqlite3
+import threading
 import urllib.parse
 from collections.abc import Iterator, Sequence
 
 from ..clock import to_ms
 from ..errors import (
     ConfigurationError,
-    InvalidDocument,
     JobExists,
     JobNotFound,
     JobtrackError,
@@ -69,6 +69,7 @@ def _new_token() -> None:
 
 os.register_at_fork(after_in_child=_new_token)
 
+_KEPT_DIRECTORIES = 256
 MAX_DOCUMENT_BYTES = 64 * 1024
 """A job document is a few hundred bytes (at most ~4 KiB of error text): larger is corrupt."""
 
@@ -105,6 +106,9 @@ class FileStore:
             raise ConfigurationError(f"cannot use {root!r} as a file store: not a directory")
         self.root = root
         self.fsync = fsync
+        self._dirs: dict[str, int] = {}  # namespace -> its directory, kept open
+        self._retired: list[int] = []
+        self._dirs_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"FileStore({self.root!r}, fsync={self.fsync})"
@@ -134,54 +138,80 @@ class FileStore:
     # Every file is opened relative to its namespace directory's descriptor, and
     # neither the directory nor any file is ever reached through a symlink.
 
-    @contextlib.contextmanager
-    def _directory(self, namespace: str, create: bool = False) -> Iterator[int | None]:
-        """The namespace directory's descriptor (None if it does not exist)."""
+    def _dir(self, namespace: str, create: bool = False) -> tuple[int | None, bool]:
+        """The namespace directory's descriptor (None if missing), and whether to close it.
+
+        The descriptors of the first few hundred namespaces are kept open until
+        :meth:`close` (an update then opens no directory); one whose directory
+        was removed meanwhile is opened afresh, the old one kept until close(),
+        so no thread ever finds a descriptor number reused under it.
+        """
+        fd = self._dirs.get(namespace)
+        if fd is not None and os.fstat(fd).st_nlink > 0:
+            return fd, False
         path = os.path.join(self.root, validate_name(namespace, "namespace"))
         if create:
             os.makedirs(path, exist_ok=True)
         try:
             fd = os.open(path, _O_DIR)
         except FileNotFoundError:
-            fd = None
+            return None, False
         except OSError as exc:
             if exc.errno in (errno.ELOOP, errno.ENOTDIR):
                 raise StoreCorrupt(f"{path!r} is not a namespace directory (a symlink?)") from None
             raise
+        with self._dirs_lock:
+            if len(self._dirs) < _KEPT_DIRECTORIES:
+                if namespace in self._dirs:
+                    self._retired.append(self._dirs[namespace])
+                self._dirs[namespace] = fd
+                return fd, False
+        return fd, True
+
+    @contextlib.contextmanager
+    def _directory(self, namespace: str, create: bool = False) -> Iterator[int | None]:
+        """:meth:`_dir` as a context manager."""
+        dfd, owned = self._dir(namespace, create)
         try:
-            yield fd
+            yield dfd
         finally:
-            if fd is not None:
+            if owned:
+                os.close(dfd)  # type: ignore[arg-type]
+
+    @staticmethod
+    def _lock(dfd: int, job_id: str) -> int:
+        """The job's lock file, opened and flocked (made when missing).
+
+        A deleted lock file never strands a job. A deleter may unlink it while
+        we wait; then our lock is on an orphan inode (no links left) and
+        protects nothing: start over. Lock files are only ever created at
+        their path and unlinked, never renamed, so a linked inode is the one
+        at the path.
+        """
+        lock = job_id + ".lock"
+        while True:
+            try:  # without O_CREAT first: creating takes the directory's lock
+                fd = _open(dfd, lock, _O_LOCK & ~os.O_CREAT)
+            except FileNotFoundError:
+                fd = _open(dfd, lock, _O_LOCK)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                if os.fstat(fd).st_nlink > 0:
+                    return fd
+            except BaseException:
                 os.close(fd)
+                raise
+            os.close(fd)
 
     @contextlib.contextmanager
     def _locked(self, namespace: str, job_id: str, create: bool = False) -> Iterator[int | None]:
-        """The namespace directory, with the job's lock file held (None: no directory).
-
-        The lock file is made when missing (a deleted lock file never strands
-        a job). A deleter may unlink it while we wait; then our lock is on an
-        orphan inode (no links left) and protects nothing: start over. Lock
-        files are only ever created at their path and unlinked, never renamed,
-        so a linked inode is the one at the path.
-        """
-        lock = validate_name(job_id, "job id") + ".lock"
+        """The namespace directory, with the job's lock held (None: no directory)."""
+        validate_name(job_id, "job id")
         with self._directory(namespace, create) as dfd:
             if dfd is None:
                 yield None
                 return
-            while True:
-                try:  # without O_CREAT first: creating takes the directory's lock
-                    fd = _open(dfd, lock, _O_LOCK & ~os.O_CREAT)
-                except FileNotFoundError:
-                    fd = _open(dfd, lock, _O_LOCK)
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX)
-                    if os.fstat(fd).st_nlink > 0:
-                        break
-                except BaseException:
-                    os.close(fd)
-                    raise
-                os.close(fd)
+            fd = self._lock(dfd, job_id)
             try:
                 yield dfd
             finally:
@@ -219,9 +249,9 @@ class FileStore:
 
         ``O_NONBLOCK``: a FIFO there reads as empty, so it is corrupt.
         """
-        path = os.path.join(self.root, namespace, job_id + ".json")
+        name = job_id + ".json"
         try:
-            fd = _open(dfd, job_id + ".json", _O_READ)
+            fd = _open(dfd, name, _O_READ)
         except FileNotFoundError:
             return None
         try:
@@ -233,9 +263,13 @@ class FileStore:
                 data += more
         finally:
             os.close(fd)
-        job = decode(data, path)
-        if job.job_id != job_id or job.namespace_name != namespace:
-            raise StoreCorrupt(f"corrupt job file {path!r}: it names another job")
+        try:
+            job = decode(data)
+            if job.job_id != job_id or job.namespace_name != namespace:
+                raise ValueError("it names another job")
+        except ValueError as exc:
+            path = os.path.join(self.root, namespace, name)
+            raise StoreCorrupt(f"corrupt job file {path!r}: {str(exc)[:300]}") from None
         return job
 
     # -- the protocol ------------------------------------------------------
@@ -254,17 +288,30 @@ class FileStore:
             raise _unavailable(exc) from exc
 
     def update(self, namespace: str, job_id: str, delta: Delta, now: _dt.datetime) -> JobStatus:
-        """Apply *delta* under the job's file lock; rename makes it visible."""
+        """Apply *delta* under the job's file lock; rename makes it visible.
+
+        Written out, not through :meth:`_locked`: this is the hot path.
+        """
+        validate_name(job_id, "job id")
         try:
-            with self._locked(namespace, job_id) as dfd:
-                job = None if dfd is None else self._read(dfd, namespace, job_id)
-                if dfd is None or job is None:
-                    if dfd is not None:  # the lock file we made (or a killed create left)
+            dfd, owned = self._dir(namespace)
+            if dfd is None:
+                raise JobNotFound(namespace, job_id)
+            try:
+                fd = self._lock(dfd, job_id)
+                try:
+                    job = self._read(dfd, namespace, job_id)
+                    if job is None:  # the lock file we made (or a killed create left)
                         os.unlink(job_id + ".lock", dir_fd=dfd)
-                    raise JobNotFound(namespace, job_id)
-                new = apply(job, delta, now)
-                self._write(dfd, new)
-                return new
+                        raise JobNotFound(namespace, job_id)
+                    new = apply(job, delta, now)
+                    self._write(dfd, new)
+                    return new
+                finally:
+                    os.close(fd)
+            finally:
+                if owned:
+                    os.close(dfd)
         except OSError as exc:
             raise _unavailable(exc) from exc
 
@@ -374,7 +421,12 @@ class FileStore:
         return keys
 
     def close(self) -> None:
-        """Nothing to release: every call opens and closes its own files."""
+        """Close the namespace directories kept open (the store opens them again if used)."""
+        with self._dirs_lock:
+            kept, self._dirs, self._retired = [*self._dirs.values(), *self._retired], {}, []
+        for fd in kept:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 def _open(dfd: int, name: str, flags: int) -> int:
@@ -399,14 +451,17 @@ def _no_constant(name: str) -> None:
     raise ValueError(f"{name} is not a number of a job")
 
 
-def decode(data: bytes, path: str) -> JobStatus:
-    """Decode a job document strictly (through the model); ``StoreCorrupt`` if it is not one."""
+def decode(data: bytes) -> JobStatus:
+    """Decode a job document strictly, through the model.
+
+    :raises ValueError: if it is not one (``InvalidDocument`` is a ``ValueError``).
+    """
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise ValueError(f"larger than {MAX_DOCUMENT_BYTES} bytes")
     try:
-        if len(data) > MAX_DOCUMENT_BYTES:
-            raise ValueError(f"larger than {MAX_DOCUMENT_BYTES} bytes")
         return JobStatus.from_dict(json.loads(data, parse_constant=_no_constant))
-    except (ValueError, RecursionError, InvalidDocument) as exc:
-        raise StoreCorrupt(f"corrupt job file {path!r}: {str(exc)[:300]}") from None
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
 
 
 def _unavailable(exc: OSError | sqlite3.Error) -> StoreUnavailable:
