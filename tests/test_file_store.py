@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
 import subprocess
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -371,3 +373,104 @@ def test_a_page_reads_only_its_own_documents(tmp_path: Path) -> None:
     reads.clear()
     tracker.list("ns", limit=5, cursor=page.next_cursor)
     assert len(reads) == 6
+
+
+class TestIndexRaces:
+    """Found by review: the listing index under concurrency and failures."""
+
+    def test_index_builders_running_at_once_each_see_every_document(self, tmp_path: Path) -> None:
+        tracker = JobTracker(FileStore(tmp_path), clock=ManualClock())
+        for i in range(3000):
+            tracker.start("ns", 1, job_id=f"j{i:04d}")
+        for path in (tmp_path / "ns").glob(".index.sqlite*"):
+            path.unlink()
+        store = FileStore(tmp_path)  # one store, its directory descriptor shared by threads
+        counts: list[int] = []
+        barrier = threading.Barrier(8)
+
+        def page() -> None:
+            barrier.wait()
+            counts.append(len(store.list("ns", 1000, None)))
+
+        threads = [threading.Thread(target=page) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert counts == [1000] * 8
+        listed = 0
+        cursor = None
+        while True:
+            found = tracker.list("ns", limit=1000, cursor=cursor)
+            listed += len(found.items)
+            if found.next_cursor is None:
+                break
+            cursor = found.next_cursor
+        assert listed == 3000
+
+    def test_delete_forgets_the_key_before_it_lets_go_of_the_lock(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from jobtrack.stores.file_index import NamespaceIndex
+
+        store = FileStore(tmp_path)
+        JobTracker(store).start("ns", 1, job_id="j")
+        events: list[str] = []
+        real_remove, real_unlink = NamespaceIndex.remove, os.unlink
+
+        def remove(self: NamespaceIndex, job_id: str, ms: int | None) -> None:
+            events.append("forget key")
+            real_remove(self, job_id, ms)
+
+        def unlink(path: Any, *, dir_fd: int | None = None) -> None:
+            events.append(f"unlink {path}")
+            real_unlink(path, dir_fd=dir_fd)
+
+        monkeypatch.setattr(NamespaceIndex, "remove", remove)
+        monkeypatch.setattr(os, "unlink", unlink)
+        assert store.delete("ns", "j")
+        # a create of the same id waits for the lock, so it can never lose its new key
+        assert events == ["unlink j.json", "forget key", "unlink j.lock"]
+
+    def test_a_create_that_failed_then_a_retry_lists_the_job_once(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        clock = ManualClock()
+        tracker = JobTracker(FileStore(tmp_path), clock=clock)
+        tracker.start("ns", 1, job_id="other")
+        real_write = FileStore._write
+        failures = [OSError(errno.ENOSPC, "No space left on device")]
+
+        def write(self: FileStore, dfd: int, job: Any) -> None:
+            if failures:
+                raise failures.pop()
+            real_write(self, dfd, job)
+
+        monkeypatch.setattr(FileStore, "_write", write)
+        clock.advance(seconds=1)
+        with pytest.raises(StoreUnavailable, match="ENOSPC"):
+            tracker.start("ns", 1, job_id="j")
+        clock.advance(seconds=1)
+        tracker.start("ns", 1, job_id="j")  # the retry, a second later
+        assert [job.job_id for job in tracker.list("ns").items] == ["j", "other"]
+
+    def test_close_never_closes_a_directory_another_thread_may_be_using(
+        self, tmp_path: Path
+    ) -> None:
+        import gc
+
+        store = FileStore(tmp_path)
+        tracker = JobTracker(store)
+        tracker.start("ns", 2, job_id="j")
+        kept = {fd: os.readlink(f"/proc/self/fd/{fd}") for fd in store._opened}
+        assert kept
+        tracker.close()
+        for fd in kept:
+            os.fstat(fd)  # still open: a call in flight keeps a valid directory
+        assert tracker.record("ns", "j", processed=1).processed == 1  # usable after close
+        del tracker, store
+        gc.collect()
+        for fd, target in kept.items():  # closed with the store (its number may be reused)
+            assert not os.path.exists(f"/proc/self/fd/{fd}") or (
+                os.readlink(f"/proc/self/fd/{fd}") != target
+            )

@@ -155,3 +155,10 @@ def test_store_url_is_parsed_once() -> None:
     assert url.query == (("prefix", "a"), ("timeout", "2"))
     assert "pw" not in url.shown
     assert url.with_option("prefix", "b").query == (("timeout", "2"), ("prefix", "b"))
+
+
+@pytest.mark.parametrize("url", ["redis://h:1/0#x", "redis://:se#cret@h:1/0", "file:///tmp/x#y"])
+def test_a_fragment_is_refused_and_never_shown(url: str) -> None:
+    with pytest.raises(ConfigurationError, match="no '#' fragment") as info:
+        open_store(url)
+    assert "cret" not in str(info.value) and "#x" not in str(info.value)

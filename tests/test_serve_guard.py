@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import resource
@@ -116,6 +117,17 @@ def test_the_head_deadline_holds_after_a_response_too(serve: Any) -> None:
     assert 0.9 < time.monotonic() - began < 5
 
 
+def test_a_late_body_cannot_switch_the_deadline_off(serve: Any) -> None:
+    """Found by review: a body byte sent after the deadline left the next head unguarded."""
+    _, host, port = serve("--header-timeout", "1")
+    with socket.create_connection((host, port)) as client:
+        client.sendall(HEAD + b"content-length: 1\r\n\r\n")  # the app answers without the body
+        assert _response(client).startswith(b"HTTP/1.1 404")
+        began = time.monotonic()
+        assert _closed_by_server(client) == b""  # the body never came: dropped at the deadline
+    assert 0.9 < time.monotonic() - began < 5
+
+
 def test_connections_over_the_cap_get_503_and_are_closed(serve: Any) -> None:
     _, host, port = serve("--max-connections", "3", "--header-timeout", "60")
     held = [socket.create_connection((host, port)) for _ in range(3)]
@@ -125,7 +137,12 @@ def test_connections_over_the_cap_get_503_and_are_closed(serve: Any) -> None:
         with socket.create_connection((host, port)) as extra:
             reply = _closed_by_server(extra)
         assert reply.startswith(b"HTTP/1.1 503") and b"retry-after: 2" in reply
-        assert b'"status":"failure"' in reply
+        head, _, body = reply.partition(b"\r\n\r\n")
+        assert json.loads(body) == {
+            "status": "failure",
+            "message": "Too many connections; retry later.",
+        }
+        assert f"content-length: {len(body)}".encode() in head
         held[0].sendall(HEAD[20:] + b"\r\n")  # the held ones are still served
         assert _response(held[0]).startswith(b"HTTP/1.1 404")
     finally:

@@ -8,8 +8,9 @@ connections are never capped; and on ``EMFILE`` Python 3.11's accept loop
 logs one traceback per attempt, thousands a second. So:
 
 * :func:`guarded_protocol`: uvicorn's h11 protocol with a deadline for every
-  request head (from the connection's start, and again after each response)
-  and a hard cap on open connections (one over it is answered 503 and
+  request, head and body (from the connection's start, and again after each
+  response; bytes trickling in never extend it) and a hard cap on open
+  connections (one over it is answered 503 and
   closed without being read);
 * :func:`connection_limits`: a cap and a listen backlog that keep the
   process below its file limit, with room for the store's connections;
@@ -33,10 +34,11 @@ __all__ = ["DEFAULT_HEAD_TIMEOUT", "QuietAcceptErrors", "connection_limits", "gu
 DEFAULT_HEAD_TIMEOUT = 10.0
 """Seconds a client has to send a request's whole head (from connecting, or after a response)."""
 
+_BUSY_BODY = b'{"status":"failure","message":"Too many connections; retry later."}'
 _BUSY = (
     b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
-    b"cache-control: no-store\r\nretry-after: 2\r\nconnection: close\r\ncontent-length: 65\r\n\r\n"
-    b'{"status":"failure","message":"Too many connections; retry later."}'
+    b"cache-control: no-store\r\nretry-after: 2\r\nconnection: close\r\n"
+    b"content-length: %d\r\n\r\n%s" % (len(_BUSY_BODY), _BUSY_BODY)
 )
 
 
@@ -56,6 +58,8 @@ def guarded_protocol(head_timeout: float, max_connections: int) -> type[Any]:
     """Uvicorn's h11 protocol with a request-head deadline and a connection cap."""
     import h11  # noqa: PLC0415 - with uvicorn, the server extra
     from uvicorn.protocols.http.h11_impl import H11Protocol  # noqa: PLC0415
+
+    _INCOMPLETE = (h11.IDLE, h11.SEND_BODY)
 
     class GuardedH11Protocol(H11Protocol):
         _deadline: Any = None
@@ -80,13 +84,16 @@ def guarded_protocol(head_timeout: float, max_connections: int) -> type[Any]:
 
         def _too_slow(self) -> None:
             self._deadline = None
-            if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
-                self.logger.debug("request head not complete after %gs: closed", head_timeout)
+            if self.conn.their_state in _INCOMPLETE and not self.transport.is_closing():
+                self.logger.debug("request not complete after %gs: closed", head_timeout)
                 self.transport.close()
 
         def data_received(self, data: bytes) -> None:
             super().data_received(data)
-            if self.conn.their_state is not h11.IDLE:  # the head is in (or broken)
+            if self.conn.their_state in _INCOMPLETE:  # waiting for a request, or its body
+                if self._deadline is None:
+                    self._start_clock()
+            else:  # the request is in (or broken): the app has it
                 self._stop_clock()
 
         def on_response_complete(self) -> None:

@@ -32,6 +32,7 @@ import secrets
 import sqlite3
 import threading
 import urllib.parse
+import weakref
 from collections.abc import Iterator, Sequence
 
 from ..clock import to_ms
@@ -107,8 +108,9 @@ class FileStore:
         self.root = root
         self.fsync = fsync
         self._dirs: dict[str, int] = {}  # namespace -> its directory, kept open
-        self._retired: list[int] = []
+        self._opened: list[int] = []  # every descriptor kept, closed with the store
         self._dirs_lock = threading.Lock()
+        weakref.finalize(self, _close_all, self._opened)
 
     def __repr__(self) -> str:
         return f"FileStore({self.root!r}, fsync={self.fsync})"
@@ -142,9 +144,9 @@ class FileStore:
         """The namespace directory's descriptor (None if missing), and whether to close it.
 
         The descriptors of the first few hundred namespaces are kept open until
-        :meth:`close` (an update then opens no directory); one whose directory
-        was removed meanwhile is opened afresh, the old one kept until close(),
-        so no thread ever finds a descriptor number reused under it.
+        the store is garbage (an update then opens no directory); one whose
+        directory was removed meanwhile is opened afresh, the old one kept open
+        too, so no thread ever finds a descriptor number reused under it.
         """
         fd = self._dirs.get(namespace)
         if fd is not None and os.fstat(fd).st_nlink > 0:
@@ -161,9 +163,8 @@ class FileStore:
                 raise StoreCorrupt(f"{path!r} is not a namespace directory (a symlink?)") from None
             raise
         with self._dirs_lock:
-            if len(self._dirs) < _KEPT_DIRECTORIES:
-                if namespace in self._dirs:
-                    self._retired.append(self._dirs[namespace])
+            if len(self._opened) < _KEPT_DIRECTORIES:
+                self._opened.append(fd)
                 self._dirs[namespace] = fd
                 return fd, False
         return fd, True
@@ -282,6 +283,7 @@ class FileStore:
                 if _exists(dfd, job.job_id + ".json"):
                     raise JobExists(job.namespace_name, job.job_id)
                 with self._index(dfd, job.namespace_name) as index:
+                    index.remove(job.job_id, None)  # a key left by a create that failed
                     index.add((to_ms(job.started_at), job.job_id))  # first: see file_index
                 self._write(dfd, job)
         except (OSError, sqlite3.Error) as exc:
@@ -351,12 +353,12 @@ class FileStore:
                     existed = True
                 except FileNotFoundError:
                     existed = False
+                if existed:  # while the lock is held: a create of the same id waits
+                    with self._index(dfd, namespace) as index:
+                        index.remove(job_id, None if job is None else to_ms(job.started_at))
                 os.unlink(job_id + ".lock", dir_fd=dfd)
                 if self.fsync:
                     os.fsync(dfd)
-                if existed:
-                    with self._index(dfd, namespace) as index:
-                        index.remove(job_id, None if job is None else to_ms(job.started_at))
                 return existed
         except (OSError, sqlite3.Error) as exc:
             raise _unavailable(exc) from exc
@@ -408,8 +410,12 @@ class FileStore:
             yield index
 
     def _keys(self, dfd: int, namespace: str) -> builtins.list[ListKey]:
-        with os.scandir(dfd) as entries:
-            ids = [e.name[:-5] for e in entries if e.name.endswith(".json")]
+        scan = os.open(".", _O_DIR, dir_fd=dfd)  # its own read position: scans may run at once
+        try:
+            with os.scandir(scan) as entries:
+                ids = [e.name[:-5] for e in entries if e.name.endswith(".json")]
+        finally:
+            os.close(scan)
         keys = []
         for job_id in ids:
             try:
@@ -421,12 +427,13 @@ class FileStore:
         return keys
 
     def close(self) -> None:
-        """Close the namespace directories kept open (the store opens them again if used)."""
+        """Let go of the namespace directories kept open (the store opens them again if used).
+
+        Their descriptors are closed when the store itself is garbage: a thread
+        still in a call must never find a descriptor's number reused.
+        """
         with self._dirs_lock:
-            kept, self._dirs, self._retired = [*self._dirs.values(), *self._retired], {}, []
-        for fd in kept:
-            with contextlib.suppress(OSError):
-                os.close(fd)
+            self._dirs = {}
 
 
 def _open(dfd: int, name: str, flags: int) -> int:
@@ -437,6 +444,13 @@ def _open(dfd: int, name: str, flags: int) -> int:
         if exc.errno == errno.ELOOP:
             raise StoreCorrupt(f"{name!r} in the file store is a symlink") from None
         raise
+
+
+def _close_all(descriptors: list[int]) -> None:
+    """The store's finalizer: close every namespace directory it kept open."""
+    for fd in descriptors:
+        with contextlib.suppress(OSError):
+            os.close(fd)
 
 
 def _exists(dfd: int, name: str) -> bool:

@@ -33,6 +33,7 @@ INDEX_NAME = ".index.sqlite"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (ms INTEGER NOT NULL, id TEXT NOT NULL, PRIMARY KEY (ms, id))
     WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS jobs_by_id ON jobs (id);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
@@ -56,6 +57,9 @@ class NamespaceIndex:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute(f"PRAGMA synchronous={'FULL' if self._durable else 'NORMAL'}")
             self.db.executescript(_SCHEMA)
+        except sqlite3.OperationalError:  # locked too long, disk I/O: may pass, so retryable
+            self.db.close()
+            raise
         except sqlite3.DatabaseError as exc:
             self.db.close()
             raise StoreCorrupt(f"the listing index is not a database: {exc}") from None
@@ -82,7 +86,7 @@ class NamespaceIndex:
 
     def remove(self, job_id: str, ms: int | None) -> None:
         """Forget a job (after its document is gone); without *ms*, look for its id."""
-        if ms is None:  # its document was unreadable: a scan, but a rare one
+        if ms is None:  # every key of the id (its document was unreadable, or a create failed)
             self.db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
         else:
             self.db.execute("DELETE FROM jobs WHERE ms = ? AND id = ?", (ms, job_id))

@@ -129,6 +129,11 @@ class StoreURL:
             query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
         except ValueError as exc:
             raise ConfigurationError(f"malformed store URL {display_url(url)!r}: {exc}") from None
+        if "#" in url:  # it would hide the options from whoever opens the URL again
+            raise ConfigurationError(  # the URL is not shown: the '#' may be in a password
+                f"a {scheme.lower()}:// store URL takes no '#' fragment "
+                "(percent-encode a '#' in a password as %23)"
+            )
         names = [name for name, _ in query]
         repeated = sorted({name for name in names if names.count(name) > 1})
         if repeated:
