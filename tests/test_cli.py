@@ -107,6 +107,15 @@ def _spawn(procs: list[Any], *args: str, env: dict[str, str]) -> subprocess.Pope
     return proc
 
 
+def test_demo_on_a_memory_store_prints_no_watch_line(env: dict[str, str]) -> None:
+    result = run(
+        "demo", "--port", "0", "--items", "2", "--item-seconds", "0", "--store", "memory://",
+        "--exit-when-done", env=env, check=True,
+    )  # fmt: skip
+    assert "curl -s" in result.stdout
+    assert " watch " not in result.stdout  # no other process could see a memory store's job
+
+
 def test_demo_serves_while_it_runs(env: dict[str, str], popen: list[Any]) -> None:
     proc = _spawn(popen, "demo", "--port", "0", "--items", "40", "--item-seconds", "0.05", env=env)
     url = re.search(r"curl -s (\S+)", "".join(_started(proc, "Ctrl-C"))).group(1)  # type: ignore[union-attr]
@@ -354,12 +363,15 @@ def test_watch_of_a_finished_job_prints_it_at_once(env: dict[str, str], store_ur
         ),
         (["status", "ns", "x", "--store", "redis://h:1/0?color=red"], 4, "unknown option"),
         (["status", "ns", "x", "--store", "jobs8"], 4, "for a directory, say file:jobs8"),
+        (["status", "ns", "x", "--store", ""], 4, "--store needs a store URL"),
+        (["serve", "--max-store-calls", "0"], 4, "--max-store-calls must be >= 1"),
+        (["status", "ns", "x", "--store", "file:///nope?bogus=1"], 4, "'file:///nope?bogus=1'"),
     ],
 )
 def test_errors_are_one_line(
     env: dict[str, str], busy_port: int, args: list[str], status: int, message: str
 ) -> None:
-    if args[0] == "serve":  # root may bind port 1: take a port already in use instead
+    if args[:2] == ["serve", "--port"]:  # root may bind port 1: take a port in use instead
         args = ["serve", "--port", str(busy_port), "--host", "127.0.0.1"]
     result = run(*args, env=env)
     assert result.returncode == status

@@ -804,3 +804,10 @@ def test_updates_go_on_through_a_cluster_failover(
         tracker.close()
     finally:
         cluster.stop()
+
+
+def test_a_database_the_server_lacks_is_a_configuration_error(redis_server: Any) -> None:
+    tracker = JobTracker(f"redis://{redis_server.host}:{redis_server.port}?db=99")
+    with pytest.raises(ConfigurationError, match="database does not exist"):  # not "retry later"
+        tracker.start("ns", 1)
+    tracker.close()

@@ -80,12 +80,15 @@ root = pathlib.Path(tempfile.mkdtemp())
 info = root / "fakestore-1.0.dist-info"
 info.mkdir()
 (info / "METADATA").write_text("Metadata-Version: 2.1\\nName: fakestore\\nVersion: 1.0\\n")
-(info / "entry_points.txt").write_text("[jobtrack.stores]\\nfake = fakestore:factory\\n")
+(info / "entry_points.txt").write_text("[jobtrack.stores]\\nfake = fakestore:Fake.factory\\n")
 (root / "fakestore.py").write_text(
-    "from jobtrack import MemoryStore\\n"
-    "def factory(url):\\n"
-    "    url.options()\\n"
-    "    return MemoryStore()\\n"
+    "from jobtrack import MemoryStore, register_store\\n"
+    "class Fake(MemoryStore):\\n"
+    "    @classmethod\\n"
+    "    def factory(cls, url):\\n"
+    "        url.options()\\n"
+    "        return MemoryStore()\\n"
+    "register_store('fake', Fake.factory)  # at import, as docs/testing.md shows\\n"
 )
 sys.path.insert(0, str(root))
 from jobtrack import open_store, MemoryStore
@@ -162,3 +165,23 @@ def test_a_fragment_is_refused_and_never_shown(url: str) -> None:
     with pytest.raises(ConfigurationError, match="no '#' fragment") as info:
         open_store(url)
     assert "cret" not in str(info.value) and "#x" not in str(info.value)
+
+
+def test_registering_the_same_classmethod_twice_is_fine(scheme: str) -> None:
+    register_store(scheme, Tagged.open)
+    register_store(scheme, Tagged.open)  # a new bound method each time, but the same factory
+    assert isinstance(open_store("tagged://"), Tagged)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("redis://127.0.0.1:1/0?db=5", "give the db once"),
+        ("redis://127.0.0.1:1/abc", "must be a db number"),
+        ("redis://127.0.0.1:1?db=2147483648", "bad option db"),
+        ("redis:/127.0.0.1:1", "bad Redis URL"),
+    ],
+)
+def test_redis_database_mistakes_fail_when_opened(url: str, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        open_store(url)

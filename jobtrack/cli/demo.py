@@ -11,6 +11,7 @@ import sys
 import threading
 
 from ..model import JobStatus
+from ..stores import features_of
 from ..tracker import JobTracker
 from .helpers import EXIT_OK, CliError, open_tracker, program, shown_store, store_flag
 from .serve import bind, make_server, run_until_signal, url_host
@@ -37,7 +38,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     pipeline = _Pipeline(tracker, job, args, stop)
     try:
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C at any moment stops it cleanly
-            _demo_banner(args, job, port)
+            _demo_banner(args, job, port, features_of(tracker.store).processes)
             pipeline.start()
 
             def finished() -> None:
@@ -61,7 +62,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _demo_banner(args: argparse.Namespace, job: JobStatus, port: int) -> None:
+def _demo_banner(args: argparse.Namespace, job: JobStatus, port: int, shared: bool) -> None:
     base = f"http://{url_host(args.host)}:{port}"
     print(f"jobtrack demo: serving the status route on {base}")
     print(f"  store: {shown_store(args)}")
@@ -71,7 +72,8 @@ def _demo_banner(args: argparse.Namespace, job: JobStatus, port: int) -> None:
     )
     print("watch the document go from running to completed:")
     print(f"  curl -s {base}/namespaces/{args.namespace}/upload-jobs/{job.job_id}")
-    print(f"  {program()} watch {args.namespace} {job.job_id}" + store_flag(args))
+    if shared:  # another process can open the store: a watch from another terminal works
+        print(f"  {program()} watch {args.namespace} {job.job_id}" + store_flag(args))
     print("Ctrl-C stops it." if not args.exit_when_done else "It exits when the job completes.")
     sys.stdout.flush()
 

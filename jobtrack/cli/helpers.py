@@ -95,7 +95,9 @@ def default_store_url() -> str:
 
 def store_url(args: argparse.Namespace) -> str:
     """The store URL a command uses."""
-    return args.store or os.environ.get("JOBTRACK_STORE") or default_store_url()
+    if args.store is not None:  # given, even empty: never fall back silently
+        return str(args.store)
+    return os.environ.get("JOBTRACK_STORE") or default_store_url()
 
 
 def open_tracker(args: argparse.Namespace, *, existing: bool = False) -> JobTracker:
@@ -106,10 +108,12 @@ def open_tracker(args: argparse.Namespace, *, existing: bool = False) -> JobTrac
     for a mistyped path (the default store is ours to create).
     """
     url = store_url(args)
+    if not url:
+        raise CliError("--store needs a store URL (see --help)")
     if existing and url != default_store_url():
         parsed = StoreURL.parse(url)
         if parsed.scheme == "file":
-            return JobTracker(FileStore.from_url(parsed.with_option("create", "false")))
+            return JobTracker(FileStore.from_url(parsed, create=False))
     return JobTracker(url)
 
 

@@ -74,6 +74,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             message = check()
         if message:
             print(f"jobtrack serve: warning: {message}", file=sys.stderr)
+    if args.max_store_calls < 1 or not 0 < args.store_wait < float("inf"):
+        raise CliError("--max-store-calls must be >= 1 and --store-wait a number of seconds > 0")
     app = status_app(tracker, max_store_calls=args.max_store_calls, store_wait=args.store_wait)
     limits = connection_limits(args.max_store_calls)
     if args.max_connections is not None:

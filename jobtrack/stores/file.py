@@ -116,7 +116,7 @@ class FileStore:
         return f"FileStore({self.root!r}, fsync={self.fsync})"
 
     @classmethod
-    def from_url(cls, url: StoreURL) -> FileStore:
+    def from_url(cls, url: StoreURL, *, create: bool | None = None) -> FileStore:
         """The factory of ``file:///abs/path`` and ``file:rel/path`` (``?fsync=``, ``?create=``)."""
         if url.netloc not in ("", "localhost"):
             raise ConfigurationError(
@@ -128,6 +128,8 @@ class FileStore:
         if url.url.startswith("file://") and not url.path.startswith("/"):
             raise ConfigurationError(f"file store URL {url.url!r} must have an absolute path")
         options = url.options(fsync=boolean(False), create=boolean(True))
+        if create is not None:  # the caller's word wins (the CLI's read-only commands)
+            options["create"] = create
         return cls(os.path.abspath(url.path), **options)
 
     @property

@@ -200,7 +200,7 @@ def register_store(scheme: str, factory: StoreFactory, *, replace: bool = False)
         )
     if not callable(factory):
         raise ConfigurationError(f"the factory of {scheme}:// must be callable")
-    if scheme in SCHEMES and not replace and SCHEMES[scheme] is not factory:
+    if scheme in SCHEMES and not replace and SCHEMES[scheme] != factory:  # ==: bound methods
         raise ConfigurationError(f"store scheme {scheme}:// is registered already")
     SCHEMES[scheme] = factory
 
@@ -212,7 +212,9 @@ def _load_entry_points() -> None:
     _entry_points_loaded = True
     for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         if entry.name not in SCHEMES:
-            register_store(entry.name, entry.load())
+            factory = entry.load()  # importing it may register it already
+            if entry.name not in SCHEMES:
+                register_store(entry.name, factory)
 
 
 def _known() -> str:

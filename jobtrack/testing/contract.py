@@ -744,6 +744,7 @@ class _Processes:
         proc = subprocess.Popen(
             [sys.executable, "-m", "jobtrack.testing.worker", shared_url, NS, job.job_id, "100000"],
             stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
         )
         assert proc.stdout is not None
@@ -758,7 +759,8 @@ class _Processes:
         proc.stdout.close()
         if rest:
             acked = int(rest[-1])
-        assert proc.returncode == -signal.SIGKILL
+        assert proc.returncode == -signal.SIGKILL, f"the worker failed first: {proc.stderr.read()}"  # type: ignore[union-attr]
+        proc.stderr.close()  # type: ignore[union-attr]
         after = tracker.get(NS, job.job_id)  # readable
         # every acknowledged update is there; at most one more was in flight
         assert acked <= after.processed <= acked + 1

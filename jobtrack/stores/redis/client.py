@@ -24,7 +24,7 @@ OPTIONS: dict[str, Option] = {
     "prefix": text(DEFAULT_PREFIX, r"[A-Za-z0-9_.:-]{1,64}"),
     "timeout": seconds(DEFAULT_TIMEOUT),
     # passed on to redis-py, checked here first
-    "db": integer(None, 0, 2**31),
+    "db": integer(None, 0, 2**31 - 1),
     "max_connections": integer(None, 1, UNBOUNDED),
     "health_check_interval": seconds(None, allow_zero=True),
     "client_name": text(None, r"[!-~]{1,128}"),
@@ -93,9 +93,14 @@ def connect(url: StoreURL, timeout: float, *, asynchronous: bool = False) -> Any
                 **auth,
                 **kwargs,
             )
+        database = url.path.strip("/") if url.scheme != "unix" else ""
+        if database and not (database.isascii() and database.isdigit()):
+            raise ConfigurationError(f"bad Redis URL {url.shown!r}: the path must be a db number")
+        if database and "db" in kwargs:
+            raise ConfigurationError(f"bad Redis URL {url.shown!r}: give the db once, path or ?db=")
         return module.Redis.from_url(url.url.partition("?")[0], **kwargs)
     except (ValueError, TypeError, redis.RedisError) as exc:
-        raise ConfigurationError(f"cannot connect to {url.shown!r}: {exc}") from exc
+        raise ConfigurationError(f"bad Redis URL {url.shown!r}: {exc}") from exc
 
 
 def cluster_nodes(url: StoreURL) -> tuple[list[tuple[str, int]], dict[str, Any]]:

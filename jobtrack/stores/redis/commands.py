@@ -102,6 +102,8 @@ def driver_error(exc: BaseException) -> JobtrackError:
     """
     if "WRONGTYPE" in str(exc) or "user_script" in str(exc):
         return StoreCorrupt(f"Redis holds something that is not a job: {exc}")
+    if "DB index is out of range" in str(exc):  # the server has fewer databases: not retryable
+        return ConfigurationError(f"the Redis URL's database does not exist there: {exc}")
     return StoreUnavailable(f"Redis call failed: {type(exc).__name__}: {exc}")
 
 
