@@ -46,7 +46,6 @@ class Option:
 
     parse: Callable[[str], Any]
     default: Any
-    help: str
 
 
 def boolean(default: bool | None) -> Option:
@@ -60,7 +59,7 @@ def boolean(default: bool | None) -> Option:
             return False
         raise ValueError("must be true or false")
 
-    return Option(parse, default, "true or false")
+    return Option(parse, default)
 
 
 def seconds(default: float | None, *, minimum: float = 0.0, allow_zero: bool = False) -> Option:
@@ -75,7 +74,7 @@ def seconds(default: float | None, *, minimum: float = 0.0, allow_zero: bool = F
             raise ValueError(f"must be a finite number of seconds > {minimum:g}")
         return number
 
-    return Option(parse, default, "seconds")
+    return Option(parse, default)
 
 
 def integer(default: int | None, low: int, high: int) -> Option:
@@ -86,7 +85,7 @@ def integer(default: int | None, low: int, high: int) -> Option:
             raise ValueError(f"must be an integer from {low} to {high}")
         return int(value)
 
-    return Option(parse, default, f"{low}-{high}")
+    return Option(parse, default)
 
 
 def text(default: str | None, pattern: str = r".{1,1024}") -> Option:
@@ -98,7 +97,7 @@ def text(default: str | None, pattern: str = r".{1,1024}") -> Option:
             raise ValueError(f"must match {pattern}")
         return value
 
-    return Option(parse, default, pattern)
+    return Option(parse, default)
 
 
 @attrs.frozen
