@@ -20,6 +20,7 @@ from typing import Any
 
 from .async_tracker import AsyncJobTracker
 from .errors import ConfigurationError, JobNotFound, StoreCorrupt, StoreUnavailable
+from .logs import Throttle
 from .model import JobStatus
 from .names import MAX_NAME_LENGTH, is_valid_name
 from .openapi import openapi_document
@@ -35,6 +36,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger("jobtrack.asgi")
+logger.addFilter(Throttle(10.0, ("job store busy", "job store unavailable")))  # never a flood
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

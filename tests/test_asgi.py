@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 import threading
 from collections.abc import Iterator
@@ -31,6 +32,13 @@ NS = "my-documents"
 ROUTE = f"/namespaces/{NS}/upload-jobs/{JOB}"
 SPEC_BYTES = json.dumps(json.loads(SPEC_EXAMPLE), separators=(",", ":")).encode()
 NOT_FOUND = f"Upload job '{JOB}' not found in namespace 'other'."
+
+
+@pytest.fixture(autouse=True)
+def _fresh_log_throttle() -> None:
+    """Each test sees the route's first complaint of each kind (the log throttles repeats)."""
+    for throttle in logging.getLogger("jobtrack.asgi").filters:
+        throttle.reset()  # type: ignore[union-attr]
 
 
 @pytest.fixture
@@ -198,6 +206,16 @@ class TestInProcess:
         assert b"NaN" not in response.body and str(tmp_path).encode() not in response.body
         assert "corrupt job" in caplog.text
         check_common(response)
+
+    def test_a_store_that_is_down_is_logged_once_per_interval(self, caplog: Any) -> None:
+        import port_for
+
+        port = port_for.select_random()
+        app = status_app(JobTracker(RedisStore(f"redis://127.0.0.1:{port}/0", timeout=0.5)))
+        for _ in range(20):
+            assert call(app, "GET", ROUTE).status == 503
+        lines = [r for r in caplog.records if r.getMessage().startswith("job store unavailable")]
+        assert len(lines) == 1  # not twenty: the log cannot flood
 
     def test_a_request_that_waits_too_long_for_the_store_is_503(self) -> None:
         entered, release = threading.Event(), threading.Event()

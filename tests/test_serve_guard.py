@@ -17,7 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from jobtrack.cli.guard import QuietAcceptErrors, connection_limits
+from jobtrack.cli.guard import ACCEPT_ERROR, connection_limits
+from jobtrack.logs import Throttle
 from tests.test_cli import SCRIPT, TIMEOUT, _started
 
 HEAD = b"GET /namespaces/ns/upload-jobs/nope HTTP/1.1\r\nHost: t\r\n"
@@ -179,7 +180,7 @@ def test_limits_stay_below_the_file_limit() -> None:
 
 
 def test_accept_errors_are_logged_once_a_minute_with_a_count() -> None:
-    quiet = QuietAcceptErrors()
+    quiet = Throttle(60.0, (ACCEPT_ERROR,))
     passed = []
     for i in range(1000):
         record = logging.LogRecord(
@@ -190,9 +191,9 @@ def test_accept_errors_are_logged_once_a_minute_with_a_count() -> None:
         if quiet.filter(record):
             passed.append(record)
         if i == 998:
-            quiet.last -= 61  # a minute later
+            quiet._last[ACCEPT_ERROR] -= 61  # a minute later
     assert len(passed) == 2
     assert passed[0].exc_info is None
-    assert "998 more held back" in passed[1].getMessage()
+    assert "998 more like it held back" in passed[1].getMessage()
     other = logging.LogRecord("asyncio", logging.ERROR, __file__, 1, "something else", (), None)
     assert quiet.filter(other)

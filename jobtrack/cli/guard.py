@@ -14,7 +14,7 @@ logs one traceback per attempt, thousands a second. So:
   closed without being read);
 * :func:`connection_limits`: a cap and a listen backlog that keep the
   process below its file limit, with room for the store's connections;
-* :class:`QuietAcceptErrors`: the "out of system resource" log line at most
+* :func:`quiet_accept_errors`: the "out of system resource" log line at most
   once a minute, with the count of those it held back.
 
 hypercorn has the head deadline but no cap; granian has both but cannot
@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import logging
 import resource
-import time
 from typing import Any
 
-__all__ = ["DEFAULT_HEAD_TIMEOUT", "QuietAcceptErrors", "connection_limits", "guarded_protocol"]
+from ..logs import Throttle
+
+__all__ = ["DEFAULT_HEAD_TIMEOUT", "connection_limits", "guarded_protocol", "quiet_accept_errors"]
 
 DEFAULT_HEAD_TIMEOUT = 10.0
 """Seconds a client has to send a request's whole head (from connecting, or after a response)."""
@@ -110,32 +111,11 @@ def guarded_protocol(head_timeout: float, max_connections: int) -> type[Any]:
     return GuardedH11Protocol
 
 
-class QuietAcceptErrors(logging.Filter):
-    """Let asyncio's "socket.accept() out of system resource" through once a minute.
+ACCEPT_ERROR = "socket.accept() out of system resource"
 
-    Each one that passes says how many were held back, and carries no
-    traceback: a server out of descriptors must not also fill the disk.
-    """
 
-    PREFIX = "socket.accept() out of system resource"
-
-    def __init__(self, every: float = 60.0) -> None:
-        super().__init__()
-        self.every = every
-        self.last = -every
-        self.held = 0
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Pass or hold back one record."""
-        if not record.getMessage().startswith(self.PREFIX):
-            return True
-        now = time.monotonic()
-        if now - self.last < self.every:
-            self.held += 1
-            return False
-        self.last = now
-        record.msg = f"{self.PREFIX} (file limit reached; {self.held} more held back)"
-        record.args = ()
-        record.exc_info = record.exc_text = None
-        self.held = 0
-        return True
+def quiet_accept_errors() -> Throttle:
+    """Asyncio's accept error (one per attempt, each with a traceback) once a minute."""
+    throttle = Throttle(60.0, (ACCEPT_ERROR,))
+    logging.getLogger("asyncio").addFilter(throttle)
+    return throttle

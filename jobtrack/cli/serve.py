@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import socket
 import sys
 import warnings
@@ -12,7 +11,12 @@ from typing import Any
 
 from ..asgi import DEFAULT_MAX_STORE_CALLS
 from ..errors import JobtrackWarning
-from .guard import DEFAULT_HEAD_TIMEOUT, QuietAcceptErrors, connection_limits, guarded_protocol
+from .guard import (
+    DEFAULT_HEAD_TIMEOUT,
+    connection_limits,
+    guarded_protocol,
+    quiet_accept_errors,
+)
 from .helpers import EXIT_OK, CliError, need, open_tracker, shown_store
 
 __all__ = ["bind", "cmd_serve", "make_server", "run_until_signal", "url_host"]
@@ -57,9 +61,8 @@ def make_server(
         http=guarded_protocol(head_timeout, max_connections),
         backlog=backlog,
     )
-    server = uvicorn.Server(config)
-    logging.getLogger("asyncio").addFilter(QuietAcceptErrors())
-    return server
+    quiet_accept_errors()
+    return uvicorn.Server(config)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
