@@ -36,7 +36,10 @@ __all__ = [
 ]
 
 logger = logging.getLogger("jobtrack.asgi")
-logger.addFilter(Throttle(10.0, ("job store busy", "job store unavailable")))  # never a flood
+# never a flood: each complaint once per 10 s, with a count (an unexpected failure
+# keeps its traceback: it is a bug to fix)
+logger.addFilter(Throttle(10.0, ("job store busy", "job store unavailable", "corrupt job")))
+logger.addFilter(Throttle(10.0, ("jobtrack status route failed",), keep_traceback=True))
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

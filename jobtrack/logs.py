@@ -12,12 +12,16 @@ class Throttle(logging.Filter):
     """Let each message starting with one of *prefixes* through once per *every* seconds.
 
     The one that passes says how many like it were held back since, and
-    carries no traceback: a server whose store is down, or which is out of
-    file descriptors, must not also fill the disk with the same lines.
+    carries no traceback unless *keep_traceback*: a server whose store is
+    down, or which is out of file descriptors, must not also fill the disk
+    with the same lines.
     """
 
-    def __init__(self, every: float, prefixes: tuple[str, ...]) -> None:
+    def __init__(
+        self, every: float, prefixes: tuple[str, ...], *, keep_traceback: bool = False
+    ) -> None:
         super().__init__()
+        self.keep_traceback = keep_traceback
         self.every = every
         self.prefixes = prefixes
         self._last: dict[str, float] = {}
@@ -43,5 +47,6 @@ class Throttle(logging.Filter):
         if held:
             message += f" ({held} more like it held back in the last {self.every:g} s)"
         record.msg, record.args = message, ()
-        record.exc_info = record.exc_text = None
+        if not self.keep_traceback:
+            record.exc_info = record.exc_text = None
         return True

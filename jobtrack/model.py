@@ -179,6 +179,11 @@ def _semantic_problem(job: JobStatus) -> str | None:
         return "finished_at must equal updated_at"
     if job.last_error is not None and job.last_error == "":
         return "last_error must be null or a non-empty string"
+    if job.last_error is not None and not job.last_error.isascii():
+        try:
+            job.last_error.encode()
+        except UnicodeEncodeError:
+            return "last_error holds a lone surrogate: it cannot be sent as UTF-8"
     return None
 
 

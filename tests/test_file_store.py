@@ -345,7 +345,7 @@ class TestListingIndex:
         victim = tmp_path / "victim"
         victim.write_text("precious")
         index.symlink_to(victim)
-        with pytest.raises(StoreCorrupt, match="symlink"):
+        with pytest.raises(StoreCorrupt, match="not a regular file"):
             tracker.list("ns")
         assert victim.read_text() == "precious"
         index.unlink()
@@ -474,3 +474,80 @@ class TestIndexRaces:
             assert not os.path.exists(f"/proc/self/fd/{fd}") or (
                 os.readlink(f"/proc/self/fd/{fd}") != target
             )
+
+
+class TestHostileRetest:
+    """Found by a hostile re-test: every one fails on the code before its fix."""
+
+    def test_a_directory_or_socket_at_a_job_path_is_corrupt_and_skipped(
+        self, tmp_path: Path
+    ) -> None:
+        import socket as sockets
+
+        tracker = JobTracker(FileStore(tmp_path))
+        good = tracker.start("ns", 1, job_id="good")
+        (tmp_path / "ns" / "dd.json").mkdir()
+        server = sockets.socket(sockets.AF_UNIX)
+        server.bind(str(tmp_path / "ns" / "sock.json"))
+        try:
+            for job_id in ("dd", "sock"):
+                with pytest.raises(StoreCorrupt, match="not a regular file"):
+                    tracker.get("ns", job_id)
+            for path in (tmp_path / "ns").glob(".index.sqlite*"):
+                path.unlink()  # the rebuild reads every document: it must skip them
+            assert tracker.list("ns").items == (good,)
+            assert tracker.start("ns", 1, job_id="new").total == 1
+        finally:
+            server.close()
+
+    def test_a_stored_lone_surrogate_is_corrupt_not_a_crash(self, tmp_path: Path) -> None:
+        tracker = JobTracker(FileStore(tmp_path))
+        tracker.start("ns", 2, job_id="sur")
+        doc = tracker.get("ns", "sur").to_dict()
+        text = json.dumps({**doc, "last_error": "\udcff"})  # valid JSON, not valid UTF-8
+        (tmp_path / "ns" / "sur.json").write_text(text)
+        with pytest.raises(StoreCorrupt, match="lone surrogate"):
+            tracker.get("ns", "sur")
+        with pytest.raises(StoreCorrupt, match="lone surrogate"):  # was a raw UnicodeEncodeError
+            tracker.record("ns", "sur", processed=1)
+
+    def test_a_namespace_directory_swapped_under_a_long_lived_store_is_followed(
+        self, tmp_path: Path
+    ) -> None:
+        old = JobTracker(FileStore(tmp_path))  # keeps its namespace directory open
+        old.start("ns", 300, job_id="j")
+        for _ in range(100):
+            old.record("ns", "j", processed=1)
+        os.rename(tmp_path / "ns", tmp_path / "ns.old")  # an operator's copy-and-swap
+        (tmp_path / "ns").mkdir()
+        for name in ("j.json", "j.lock"):
+            (tmp_path / "ns" / name).write_bytes((tmp_path / "ns.old" / name).read_bytes())
+        for _ in range(100):
+            old.record("ns", "j", processed=1)
+        assert JobTracker(FileStore(tmp_path)).get("ns", "j").processed == 200
+
+    @pytest.mark.parametrize("kind", ["fifo", "directory", "wal-symlink"])
+    def test_a_planted_index_file_is_corrupt_and_its_target_untouched(
+        self, tmp_path: Path, kind: str
+    ) -> None:
+        tracker = JobTracker(FileStore(tmp_path))
+        tracker.start("ns", 1, job_id="a")
+        for path in (tmp_path / "ns").glob(".index.sqlite*"):
+            path.unlink()
+        victim = tmp_path / "victim"
+        victim.write_text("precious")
+        if kind == "fifo":
+            os.mkfifo(tmp_path / "ns" / ".index.sqlite")
+        elif kind == "directory":
+            (tmp_path / "ns" / ".index.sqlite").mkdir()
+        else:
+            (tmp_path / "ns" / ".index.sqlite-wal").symlink_to(victim)
+        with pytest.raises(StoreCorrupt, match="not a regular file"):
+            tracker.list("ns")
+        assert victim.read_text() == "precious"
+
+    def test_store_paths_with_a_nul_or_undecodable_bytes_are_refused(self, tmp_path: Path) -> None:
+        for url in (f"file://{tmp_path}/a%00b", f"file://{tmp_path}/a%ffb"):
+            with pytest.raises(ConfigurationError):
+                JobTracker(url)
+        assert list(tmp_path.iterdir()) == []

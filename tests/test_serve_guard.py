@@ -129,6 +129,29 @@ def test_a_late_body_cannot_switch_the_deadline_off(serve: Any) -> None:
     assert 0.9 < time.monotonic() - began < 5
 
 
+def test_answering_early_does_not_extend_the_deadline(serve: Any) -> None:
+    """Found by a hostile re-test: the clock restarted at the response, body still coming."""
+    _, host, port = serve("--header-timeout", "1")
+    began = time.monotonic()
+    with socket.create_connection((host, port)) as client:
+        client.sendall(HEAD + b"content-length: 20\r\n\r\n")  # the body never comes
+        assert _response(client).startswith(b"HTTP/1.1 404")
+        assert _closed_by_server(client) == b""
+    assert time.monotonic() - began < 1.7  # one deadline from connecting, not two
+
+
+def test_bad_requests_do_not_flood_the_log(serve: Any) -> None:
+    proc, host, port = serve()
+    for _ in range(30):
+        with socket.create_connection((host, port)) as client:
+            client.sendall(b"GET / HTTP/1.1\r\nBad Header\r\n\r\n")
+            _closed_by_server(client)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=TIMEOUT) == 0
+    logged = proc.stdout.read() + proc.stderr.read()
+    assert 1 <= logged.count("Invalid HTTP request received") <= 2
+
+
 def test_connections_over_the_cap_get_503_and_are_closed(serve: Any) -> None:
     _, host, port = serve("--max-connections", "3", "--header-timeout", "60")
     held = [socket.create_connection((host, port)) for _ in range(3)]

@@ -99,8 +99,9 @@ def guarded_protocol(head_timeout: float, max_connections: int) -> type[Any]:
 
         def on_response_complete(self) -> None:
             super().on_response_complete()
-            if not self.transport.is_closing():
-                self._start_clock()  # the next head gets the same time
+            if self._deadline is None and not self.transport.is_closing():
+                self._start_clock()  # the next request gets the same time; a body still
+                # coming in keeps the clock it has: answering early extends nothing
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._stop_clock()
@@ -114,8 +115,20 @@ def guarded_protocol(head_timeout: float, max_connections: int) -> type[Any]:
 ACCEPT_ERROR = "socket.accept() out of system resource"
 
 
+UVICORN_COMPLAINTS = (
+    "Invalid HTTP request received",
+    "Unsupported upgrade request",
+    "No supported WebSocket library detected",
+)
+
+
 def quiet_accept_errors() -> Throttle:
-    """Asyncio's accept error (one per attempt, each with a traceback) once a minute."""
+    """Throttle the complaints a flood of bad clients makes the server log.
+
+    asyncio's accept error (one per attempt, each with a traceback) once a
+    minute; uvicorn's per-request warnings about bad requests once every 10 s.
+    """
     throttle = Throttle(60.0, (ACCEPT_ERROR,))
     logging.getLogger("asyncio").addFilter(throttle)
+    logging.getLogger("uvicorn.error").addFilter(Throttle(10.0, UVICORN_COMPLAINTS))
     return throttle

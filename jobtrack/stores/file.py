@@ -71,6 +71,7 @@ def _new_token() -> None:
 os.register_at_fork(after_in_child=_new_token)
 
 _KEPT_DIRECTORIES = 256
+_NOT_A_FILE = (errno.ELOOP, errno.EISDIR, errno.ENXIO, errno.ENODEV)  # a symlink, directory, socket
 MAX_DOCUMENT_BYTES = 64 * 1024
 """A job document is a few hundred bytes (at most ~4 KiB of error text): larger is corrupt."""
 
@@ -97,6 +98,8 @@ class FileStore:
             if not isinstance(value, bool):
                 raise ConfigurationError(f"{name} must be True or False, got {value!r}")
         root = os.path.abspath(os.fspath(path))
+        if "\x00" in root:
+            raise ConfigurationError(f"a file store path cannot hold a NUL byte: {root!r}")
         if not create and not os.path.lexists(root):
             raise ConfigurationError(f"no file store at {root!r}: the directory does not exist")
         try:
@@ -107,7 +110,7 @@ class FileStore:
             raise ConfigurationError(f"cannot use {root!r} as a file store: not a directory")
         self.root = root
         self.fsync = fsync
-        self._dirs: dict[str, int] = {}  # namespace -> its directory, kept open
+        self._dirs: dict[str, tuple[int, tuple[int, int]]] = {}  # ns -> (fd, (dev, inode))
         self._opened: list[int] = []  # every descriptor kept, closed with the store
         self._dirs_lock = threading.Lock()
         weakref.finalize(self, _close_all, self._opened)
@@ -146,14 +149,20 @@ class FileStore:
         """The namespace directory's descriptor (None if missing), and whether to close it.
 
         The descriptors of the first few hundred namespaces are kept open until
-        the store is garbage (an update then opens no directory); one whose
-        directory was removed meanwhile is opened afresh, the old one kept open
-        too, so no thread ever finds a descriptor number reused under it.
+        the store is garbage; each use checks (one ``lstat``) that the path still
+        names that very directory, so a directory removed, renamed away or
+        replaced is opened afresh (the old descriptor stays open too, so no
+        thread ever finds a descriptor number reused under it).
         """
-        fd = self._dirs.get(namespace)
-        if fd is not None and os.fstat(fd).st_nlink > 0:
-            return fd, False
         path = os.path.join(self.root, validate_name(namespace, "namespace"))
+        kept = self._dirs.get(namespace)
+        if kept is not None:
+            try:
+                now = os.stat(path, follow_symlinks=False)
+            except FileNotFoundError:
+                now = None
+            if now is not None and (now.st_dev, now.st_ino) == kept[1]:
+                return kept[0], False
         if create:
             os.makedirs(path, exist_ok=True)
         try:
@@ -166,8 +175,9 @@ class FileStore:
             raise
         with self._dirs_lock:
             if len(self._opened) < _KEPT_DIRECTORIES:
+                st = os.fstat(fd)
                 self._opened.append(fd)
-                self._dirs[namespace] = fd
+                self._dirs[namespace] = (fd, (st.st_dev, st.st_ino))
                 return fd, False
         return fd, True
 
@@ -258,12 +268,7 @@ class FileStore:
         except FileNotFoundError:
             return None
         try:
-            data = os.read(fd, 16384)  # documents are small: one read
-            while 16384 <= len(data) <= MAX_DOCUMENT_BYTES:
-                more = os.read(fd, MAX_DOCUMENT_BYTES + 1 - len(data))
-                if not more:
-                    break
-                data += more
+            data = _read_bounded(fd, name)
         finally:
             os.close(fd)
         try:
@@ -443,9 +448,31 @@ def _open(dfd: int, name: str, flags: int) -> int:
     try:
         return os.open(name, flags, 0o644, dir_fd=dfd)
     except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise StoreCorrupt(f"{name!r} in the file store is a symlink") from None
+        if exc.errno in _NOT_A_FILE:
+            raise _not_a_file(name, exc) from None
         raise
+
+
+def _read_bounded(fd: int, name: str) -> bytes:
+    """At most ``MAX_DOCUMENT_BYTES + 1`` bytes of *fd*; a directory there is corrupt."""
+    try:
+        data = os.read(fd, 16384)  # documents are small: one read
+        while 16384 <= len(data) <= MAX_DOCUMENT_BYTES:
+            more = os.read(fd, MAX_DOCUMENT_BYTES + 1 - len(data))
+            if not more:
+                break
+            data += more
+    except OSError as exc:
+        if exc.errno in _NOT_A_FILE:
+            raise _not_a_file(name, exc) from None
+        raise
+    return data
+
+
+def _not_a_file(name: str, exc: OSError) -> StoreCorrupt:
+    if exc.errno == errno.ELOOP:
+        return StoreCorrupt(f"{name!r} in the file store is a symlink: never followed")
+    return StoreCorrupt(f"{name!r} in the file store is not a regular file ({exc.strerror})")
 
 
 def _close_all(descriptors: list[int]) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import errno
 import os
 import sqlite3
+import stat
 from collections.abc import Iterable
 
 from ..errors import StoreCorrupt
@@ -43,8 +44,15 @@ class NamespaceIndex:
 
     def __init__(self, dfd: int, *, durable: bool) -> None:
         try:
-            if os.path.islink(f"/proc/self/fd/{dfd}/{INDEX_NAME}"):
-                raise StoreCorrupt(f"{INDEX_NAME} in a namespace directory is a symlink")
+            for suffix in ("", "-wal", "-shm"):
+                try:
+                    mode = os.stat(INDEX_NAME + suffix, dir_fd=dfd, follow_symlinks=False).st_mode
+                except FileNotFoundError:
+                    continue
+                if not stat.S_ISREG(mode):
+                    raise StoreCorrupt(
+                        f"{INDEX_NAME + suffix} in a namespace directory is not a regular file"
+                    )
             self.db = sqlite3.connect(
                 f"/proc/self/fd/{dfd}/{INDEX_NAME}", timeout=30, isolation_level=None
             )

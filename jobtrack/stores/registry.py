@@ -139,9 +139,13 @@ class StoreURL:
             raise ConfigurationError(
                 f"option(s) {', '.join(repeated)} given twice in {display_url(url)!r}"
             )
-        return cls(
-            url, scheme.lower(), parts.netloc, urllib.parse.unquote(parts.path), tuple(query)
-        )
+        try:
+            path = urllib.parse.unquote(parts.path, errors="strict")
+        except UnicodeDecodeError:
+            raise ConfigurationError(
+                f"store URL {display_url(url)!r} has a path that is not UTF-8 once decoded"
+            ) from None
+        return cls(url, scheme.lower(), parts.netloc, path, tuple(query))
 
     @property
     def shown(self) -> str:
