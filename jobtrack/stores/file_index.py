@@ -23,6 +23,7 @@ import errno
 import os
 import sqlite3
 import stat
+import time
 from collections.abc import Iterable
 
 from ..errors import StoreCorrupt
@@ -31,6 +32,7 @@ from .protocol import ListKey
 __all__ = ["INDEX_NAME", "NamespaceIndex"]
 
 INDEX_NAME = ".index.sqlite"
+_SETUP_ATTEMPTS = 170  # ~5 s of 10-50 ms waits
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (ms INTEGER NOT NULL, id TEXT NOT NULL, PRIMARY KEY (ms, id))
     WITHOUT ROWID;
@@ -61,17 +63,24 @@ class NamespaceIndex:
         self._durable = durable
 
     def __enter__(self) -> NamespaceIndex:
-        try:
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute(f"PRAGMA synchronous={'FULL' if self._durable else 'NORMAL'}")
-            self.db.executescript(_SCHEMA)
-        except sqlite3.OperationalError:  # locked too long, disk I/O: may pass, so retryable
-            self.db.close()
-            raise
-        except sqlite3.DatabaseError as exc:
-            self.db.close()
-            raise StoreCorrupt(f"the listing index is not a database: {exc}") from None
-        return self
+        # Connections setting up a new database at once can get "database is locked"
+        # at once, without SQLite's busy wait (switching to WAL needs the file alone):
+        # try again for up to ~5 s, then it is a retryable error.
+        for attempt in range(_SETUP_ATTEMPTS):
+            try:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute(f"PRAGMA synchronous={'FULL' if self._durable else 'NORMAL'}")
+                self.db.executescript(_SCHEMA)
+                return self
+            except sqlite3.OperationalError as exc:  # locked, disk I/O: may pass, retryable
+                if "locked" not in str(exc) or attempt == _SETUP_ATTEMPTS - 1:
+                    self.db.close()
+                    raise
+                time.sleep(0.01 * (1 + attempt % 5))  # another process holds the file
+            except sqlite3.DatabaseError as exc:
+                self.db.close()
+                raise StoreCorrupt(f"the listing index is not a database: {exc}") from None
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def __exit__(self, *exc_info: object) -> None:
         self.db.close()
