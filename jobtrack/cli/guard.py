@@ -14,8 +14,9 @@ logs one traceback per attempt, thousands a second. So:
   closed without being read);
 * :func:`connection_limits`: a cap and a listen backlog that keep the
   process below its file limit, with room for the store's connections;
-* :func:`quiet_accept_errors`: the "out of system resource" log line at most
-  once a minute, with the count of those it held back.
+* :func:`throttle_server_logs`: the "out of system resource" log line at most
+  once a minute, uvicorn's complaints about bad requests once every 10 s,
+  each with the count of those held back.
 
 hypercorn has the head deadline but no cap; granian has both but cannot
 serve a socket we bound; see docs/cli.md for what a reverse proxy should
@@ -30,7 +31,7 @@ from typing import Any
 
 from ..logs import Throttle
 
-__all__ = ["DEFAULT_HEAD_TIMEOUT", "connection_limits", "guarded_protocol", "quiet_accept_errors"]
+__all__ = ["DEFAULT_HEAD_TIMEOUT", "connection_limits", "guarded_protocol", "throttle_server_logs"]
 
 DEFAULT_HEAD_TIMEOUT = 10.0
 """Seconds a client has to send a request's whole head (from connecting, or after a response)."""
@@ -122,13 +123,19 @@ UVICORN_COMPLAINTS = (
 )
 
 
-def quiet_accept_errors() -> Throttle:
-    """Throttle the complaints a flood of bad clients makes the server log.
+_SERVER_THROTTLES = {
+    "asyncio": Throttle(60.0, (ACCEPT_ERROR,)),
+    "uvicorn.error": Throttle(10.0, UVICORN_COMPLAINTS),
+}
+
+
+def throttle_server_logs() -> None:
+    """Throttle the complaints a flood of bad clients makes the server log (once per process).
 
     asyncio's accept error (one per attempt, each with a traceback) once a
     minute; uvicorn's per-request warnings about bad requests once every 10 s.
     """
-    throttle = Throttle(60.0, (ACCEPT_ERROR,))
-    logging.getLogger("asyncio").addFilter(throttle)
-    logging.getLogger("uvicorn.error").addFilter(Throttle(10.0, UVICORN_COMPLAINTS))
-    return throttle
+    for name, throttle in _SERVER_THROTTLES.items():
+        logger = logging.getLogger(name)
+        if throttle not in logger.filters:
+            logger.addFilter(throttle)

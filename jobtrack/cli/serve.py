@@ -15,7 +15,7 @@ from .guard import (
     DEFAULT_HEAD_TIMEOUT,
     connection_limits,
     guarded_protocol,
-    quiet_accept_errors,
+    throttle_server_logs,
 )
 from .helpers import EXIT_OK, CliError, need, open_tracker, shown_store
 
@@ -61,7 +61,7 @@ def make_server(
         http=guarded_protocol(head_timeout, max_connections),
         backlog=backlog,
     )
-    quiet_accept_errors()
+    throttle_server_logs()
     return uvicorn.Server(config)
 
 

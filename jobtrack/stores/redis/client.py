@@ -19,9 +19,12 @@ UNBOUNDED = 2**31
 it (redis-py's own default before 8.0; 8.x caps a pool at 100, and a call
 beyond that fails at once with ``MaxConnectionsError``)."""
 
+PREFIX_PATTERN = r"[A-Za-z0-9_.:-]{1,64}"
+"""A key prefix: 1-64 of ``A-Z a-z 0-9 _ . : -`` (no braces: the hash tag is the namespace's)."""
+
 _PATH = r"[^\x00-\x1f]{1,4096}"
 OPTIONS: dict[str, Option] = {
-    "prefix": text(DEFAULT_PREFIX, r"[A-Za-z0-9_.:-]{1,64}"),
+    "prefix": text(DEFAULT_PREFIX, PREFIX_PATTERN),
     "timeout": seconds(DEFAULT_TIMEOUT),
     # passed on to redis-py, checked here first
     "db": integer(None, 0, 2**31 - 1),

@@ -35,7 +35,7 @@ from ...model import JobStatus, Status
 from ...names import validate_name
 from ...rules import Delta
 from ..protocol import ListKey
-from .client import import_redis
+from .client import PREFIX_PATTERN, import_redis
 
 __all__ = ["SCRIPTS", "Call", "Commands", "Load", "Script", "Steps", "driver_error", "pipelined"]
 
@@ -43,7 +43,7 @@ logger = logging.getLogger("jobtrack.stores.redis")
 
 _RUNNING = Status.RUNNING
 _COMPLETED = Status.COMPLETED
-_PREFIX_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+_PREFIX_RE = re.compile(PREFIX_PATTERN)
 _KEY_CACHE_SIZE = 4096
 
 

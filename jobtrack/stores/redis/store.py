@@ -131,7 +131,7 @@ class RedisStore:
             policy = self._runner.run(self.commands.eviction_policy())
         except JobtrackError:
             return None
-        return _warn_if_evicting(policy, self._parsed.shown if self._parsed else repr(self))
+        return _warn_if_evicting(policy, self)
 
     def update(self, namespace: str, job_id: str, delta: Delta, now: _dt.datetime) -> JobStatus:
         """Run ``update.lua``: one round trip, atomic on the server."""
@@ -210,7 +210,7 @@ class AsyncRedisStore:
                 policy = await self.runner.run(self.commands.eviction_policy())
             except JobtrackError:
                 policy = None
-            _warn_if_evicting(policy, repr(self.sync))
+            _warn_if_evicting(policy, self.sync)
         await self.runner.run(self.commands.create(job))
 
     async def update(
@@ -249,9 +249,10 @@ class AsyncRedisStore:
                 raise driver_error(exc) from exc
 
 
-def _warn_if_evicting(policy: str | None, where: str) -> str | None:
+def _warn_if_evicting(policy: str | None, store: RedisStore) -> str | None:
     if policy is None or policy == "noeviction":
         return None
+    where = store._parsed.shown if store._parsed else type(store.client).__name__
     message = (
         f"Redis at {where} has maxmemory-policy {policy!r}: when it is full it silently "
         "drops keys, jobs included; set maxmemory-policy noeviction (docs/redis.md)"
