@@ -24,9 +24,9 @@ from .errors import (
     StoreCorrupt,
     StoreUnavailable,
 )
-from .model import JobStatus, Page, Status, Update
+from .model import ErrorCount, FailedItem, JobStatus, Page, Status, Update
 from .names import new_job_id, validate_name
-from .rules import MAX_COUNT, MAX_ERROR_LENGTH
+from .rules import MAX_COUNT, MAX_ERROR_GROUPS, MAX_ERROR_LENGTH, MAX_ITEM_LENGTH
 from .stores import (
     Features,
     FileStore,
@@ -43,10 +43,14 @@ __version__ = "0.1.0"
 
 __all__ = [
     "MAX_COUNT",
+    "MAX_ERROR_GROUPS",
     "MAX_ERROR_LENGTH",
+    "MAX_ITEM_LENGTH",
     "AsyncJobTracker",
     "Clock",
     "ConfigurationError",
+    "ErrorCount",
+    "FailedItem",
     "Features",
     "FileStore",
     "InvalidArgument",

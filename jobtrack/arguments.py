@@ -16,12 +16,14 @@ from .errors import ConfigurationError, InvalidArgument, InvalidUpdate
 from .model import JobStatus, Update
 from .names import _fullmatch as _name_match
 from .names import new_job_id, validate_name
-from .rules import MAX_COUNT, MAX_ERROR_LENGTH, Delta
+from .rules import MAX_COUNT, MAX_ERROR_LENGTH, MAX_ITEM_LENGTH, Delta
 from .stores.protocol import ListKey
 
 __all__ = [
     "MAX_LIST_LIMIT",
     "check_abort",
+    "check_item",
+    "check_item_cursor",
     "check_limit",
     "check_record",
     "check_start",
@@ -36,6 +38,7 @@ MAX_LIST_LIMIT = 1000
 
 _HEARTBEAT = Delta()
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_NOT_IN_ITEMS = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def _count(value: object, what: str) -> int:
@@ -73,10 +76,12 @@ def check_record(
     successful: object,
     failed: object,
     error: object,
+    item: object = None,
 ) -> tuple[str, str, Delta]:
     """Check the arguments of ``record``; build its :class:`Delta`."""
     if (  # the common case, checked inline: record() runs hundreds of thousands of times a second
         error is None
+        and item is None
         and type(namespace) is str
         and type(job_id) is str
         and type(processed) is int
@@ -96,6 +101,8 @@ def check_record(
     p = _count(processed, "processed")
     s = _count(successful, "successful")
     f = _count(failed, "failed")
+    if item is not None:
+        return ns, jid, _item_delta(check_item(item), p, s, f, error)
     if error is None:
         if not (p or s or f):
             return ns, jid, _HEARTBEAT
@@ -104,6 +111,36 @@ def check_record(
     if f < 1:
         raise InvalidUpdate("an error may be recorded only with failed >= 1")
     return ns, jid, Delta(p, s, f, text)
+
+
+def check_item(item: object) -> str:
+    """Check an item name: 1-512 characters, no control characters, valid Unicode."""
+    if type(item) is not str:
+        raise InvalidUpdate(f"item must be a string, got {type(item).__name__}")
+    if not 1 <= len(item) <= MAX_ITEM_LENGTH:
+        raise InvalidUpdate(f"item must be 1 to {MAX_ITEM_LENGTH} characters, got {len(item)}")
+    bad = _NOT_IN_ITEMS.search(item)
+    if bad is not None:
+        raise InvalidUpdate(
+            f"item must not hold control characters or lone surrogates: {bad.group()!a} "
+            f"at position {bad.start()}"
+        )
+    return item
+
+
+def _item_delta(item: str, p: int, s: int, f: int, error: object) -> Delta:
+    if p > 1 or s > 1 or f > 1:
+        raise InvalidUpdate("with an item, processed, successful and failed are each 0 or 1")
+    if s and f:
+        raise InvalidUpdate("an item cannot be both successful and failed in one update")
+    if not (p or s or f):
+        raise InvalidUpdate("an item update needs processed=1, successful=1 or failed=1")
+    if error is None:
+        return Delta(p, s, f, None, False, item)
+    text = _error_text(error)
+    if not f:
+        raise InvalidUpdate("an error may be recorded only with failed >= 1")
+    return Delta(p, s, f, text, False, item)
 
 
 def check_updates(updates: object) -> list[tuple[str, str, Delta]]:
@@ -125,6 +162,7 @@ def check_updates(updates: object) -> list[tuple[str, str, Delta]]:
                     update.successful,
                     update.failed,
                     update.error,
+                    update.item,
                 )
             )
         except InvalidArgument as exc:
@@ -137,6 +175,15 @@ def check_abort(namespace: object, job_id: object, error: object) -> tuple[str, 
     ns = validate_name(namespace, "namespace")
     jid = validate_name(job_id, "job id")
     return ns, jid, Delta(error=_error_text(error), abort=True)
+
+
+def check_item_cursor(cursor: object) -> int | None:
+    """Parse a cursor of ``failed_items`` (None stays None): where the last page ended."""
+    if cursor is None:
+        return None
+    if isinstance(cursor, str) and cursor.isascii() and cursor.isdigit() and len(cursor) <= 16:
+        return int(cursor)
+    raise InvalidArgument(f"malformed cursor {cursor!r}: pass back a next_cursor unchanged")
 
 
 def check_limit(limit: object) -> int:

@@ -10,7 +10,7 @@ from typing import Any
 
 from .clock import Clock
 from .errors import JobtrackError
-from .model import JobStatus, Page, Update
+from .model import ErrorCount, FailedItem, JobStatus, Page, Update
 from .operations import Step, TrackerBase
 from .stores import AsyncStore, Store, features_of
 from .tracker import JobTracker
@@ -76,10 +76,11 @@ class AsyncJobTracker(TrackerBase):
         successful: int = 0,
         failed: int = 0,
         error: str | None = None,
+        item: str | None = None,
     ) -> JobStatus:
         """Add the deltas as one atomic update; see :meth:`JobTracker.record`."""
         return await self._run(
-            self._record(namespace, job_id, processed, successful, failed, error)
+            self._record(namespace, job_id, processed, successful, failed, error, item)
         )
 
     async def record_many(
@@ -104,9 +105,21 @@ class AsyncJobTracker(TrackerBase):
         """Remove a job; True if it existed."""
         return await self._run(self._delete(namespace, job_id))
 
-    async def list(self, namespace: str, *, limit: int = 100, cursor: str | None = None) -> Page:
+    async def list(
+        self, namespace: str, *, limit: int = 100, cursor: str | None = None
+    ) -> Page[JobStatus]:
         """One page of jobs, newest first; see :meth:`JobTracker.list`."""
         return await self._run(self._list(namespace, limit, cursor))
+
+    async def failed_items(
+        self, namespace: str, job_id: str, *, limit: int = 100, cursor: str | None = None
+    ) -> Page[FailedItem]:
+        """One page of failed items; see :meth:`JobTracker.failed_items`."""
+        return await self._run(self._failed_items(namespace, job_id, limit, cursor))
+
+    async def errors(self, namespace: str, job_id: str) -> builtins.list[ErrorCount]:
+        """The error groups, most frequent first; see :meth:`JobTracker.errors`."""
+        return await self._run(self._errors(namespace, job_id))
 
     async def aclose(self) -> None:
         """Close the async connections and the store."""

@@ -12,7 +12,7 @@ import enum
 import functools
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import attrs
 import cattrs
@@ -22,7 +22,9 @@ from .clock import format_timestamp, parse_timestamp
 from .errors import InvalidDocument
 from .names import is_valid_name
 
-__all__ = ["JobStatus", "Page", "Status", "Update", "converter"]
+__all__ = ["ErrorCount", "FailedItem", "JobStatus", "Page", "Status", "Update", "converter"]
+
+T = TypeVar("T")
 
 
 class Status(str, enum.Enum):
@@ -197,17 +199,58 @@ class Update:
     successful: int = 0
     failed: int = 0
     error: str | None = None
+    item: str | None = None
 
 
 @attrs.frozen
-class Page:
-    """One page of :meth:`JobTracker.list`: jobs newest first.
+class Page(Generic[T]):
+    """One page of a listing: jobs (newest first) or failed items (in the order they failed).
 
     ``next_cursor`` is None on the last page; pass it back to get the next one.
     """
 
-    items: tuple[JobStatus, ...]
+    items: tuple[T, ...]
     next_cursor: str | None
+
+
+@attrs.frozen
+class FailedItem:
+    """An item whose latest outcome is a failure: its error (None if it had none) and when."""
+
+    item: str
+    error: str | None
+    failed_at: _dt.datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"item", "error", "failed_at"}`` as the HTTP route sends it."""
+        return {
+            "item": self.item,
+            "error": self.error,
+            "failed_at": format_timestamp(self.failed_at),
+        }
+
+
+@attrs.frozen
+class ErrorCount:
+    """The failures of a job that carried one error message, and when the first and last came.
+
+    ``message`` is None for the group of messages beyond the first
+    :data:`jobtrack.rules.MAX_ERROR_GROUPS` distinct ones.
+    """
+
+    message: str | None
+    count: int
+    first_at: _dt.datetime
+    last_at: _dt.datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"message", "count", "first_at", "last_at"}`` as the HTTP route sends it."""
+        return {
+            "message": self.message,
+            "count": self.count,
+            "first_at": format_timestamp(self.first_at),
+            "last_at": format_timestamp(self.last_at),
+        }
 
 
 def _structure_strict_int(value: object, _: type) -> int:

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 from .arguments import (
     check_abort,
+    check_item_cursor,
     check_limit,
     check_record,
     check_start,
@@ -27,10 +28,10 @@ from .arguments import (
 )
 from .clock import Clock
 from .errors import ConfigurationError, JobNotFound
-from .model import JobStatus, Page, Update
+from .model import ErrorCount, FailedItem, JobStatus, Page, Update
 from .names import validate_name
 from .rules import new_job
-from .stores import Store, open_store
+from .stores import Store, features_of, open_store
 
 __all__ = ["Step", "TrackerBase", "resolve_store"]
 
@@ -73,6 +74,14 @@ class TrackerBase:
         self.store: Store = resolve_store(store)
         self._now = make_now(clock)
 
+    def _items(self) -> None:
+        """Refuse an item call on a store that does not keep items."""
+        if not features_of(self.store).items:
+            raise ConfigurationError(
+                f"{self.store!r} does not keep items (Features.items): "
+                "item updates, failed_items and errors need a store that does"
+            )
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.store!r})"
 
@@ -89,12 +98,18 @@ class TrackerBase:
         successful: int,
         failed: int,
         error: str | None,
+        item: str | None = None,
     ) -> Step:
-        ns, jid, delta = check_record(namespace, job_id, processed, successful, failed, error)
+        ns, jid, delta = check_record(namespace, job_id, processed, successful, failed, error, item)
+        if item is not None:
+            self._items()
         return Step("update", (ns, jid, delta, self._now()))
 
     def _record_many(self, updates: Iterable[Update]) -> Step:
-        return Step("update_many", (check_updates(updates), self._now()))
+        checked = check_updates(updates)
+        if any(delta.item is not None for _, _, delta in checked):
+            self._items()
+        return Step("update_many", (checked, self._now()))
 
     def _abort(self, namespace: str, job_id: str, error: str) -> Step:
         ns, jid, delta = check_abort(namespace, job_id, error)
@@ -112,6 +127,38 @@ class TrackerBase:
         ns = validate_name(namespace, "namespace")
         return Step("list", (ns, check_limit(limit) + 1, decode_cursor(cursor)), _page)
 
+    def _failed_items(self, namespace: str, job_id: str, limit: int, cursor: str | None) -> Step:
+        ns = validate_name(namespace, "namespace")
+        jid = validate_name(job_id, "job id")
+        size = check_limit(limit)
+        after = check_item_cursor(cursor)
+        self._items()
+        return Step("failed_items", (ns, jid, size + 1, after), _item_page)
+
+    def _errors(self, namespace: str, job_id: str) -> Step:
+        ns = validate_name(namespace, "namespace")
+        jid = validate_name(job_id, "job id")
+        self._items()
+        return Step("errors", (ns, jid), _sorted_errors)
+
+
+def _item_page(
+    rows: list[tuple[int, FailedItem]] | None, args: tuple[str, str, int, object]
+) -> Page[FailedItem]:
+    if rows is None:
+        raise JobNotFound(args[0], args[1])
+    size = args[2] - 1  # one more was asked for, to know whether a next page exists
+    if len(rows) > size:
+        return Page(tuple(item for _, item in rows[:size]), str(rows[size - 1][0]))
+    return Page(tuple(item for _, item in rows), None)
+
+
+def _sorted_errors(groups: list[ErrorCount] | None, args: tuple[str, str]) -> list[ErrorCount]:
+    """Most frequent first (then the earliest); the group without a message last."""
+    if groups is None:
+        raise JobNotFound(*args)
+    return sorted(groups, key=lambda g: (g.message is None, -g.count, g.first_at, g.message or ""))
+
 
 def _the_job(_: None, args: tuple[JobStatus]) -> JobStatus:
     return args[0]
@@ -123,7 +170,7 @@ def _found(job: JobStatus | None, args: tuple[str, str]) -> JobStatus:
     return job
 
 
-def _page(jobs: list[JobStatus], args: tuple[str, int, object]) -> Page:
+def _page(jobs: list[JobStatus], args: tuple[str, int, object]) -> Page[JobStatus]:
     size = args[1] - 1  # one more was asked for, to know whether a next page exists
     if len(jobs) > size:
         return Page(tuple(jobs[:size]), encode_cursor(jobs[size - 1]))

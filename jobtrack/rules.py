@@ -15,7 +15,22 @@ from typing import NamedTuple
 from .errors import InvalidUpdate, JobFinished
 from .model import JobStatus, Status
 
-__all__ = ["MAX_COUNT", "MAX_ERROR_LENGTH", "Delta", "apply", "new_job"]
+__all__ = [
+    "FAILED",
+    "MAX_COUNT",
+    "MAX_ERROR_GROUPS",
+    "MAX_ERROR_LENGTH",
+    "MAX_ITEM_LENGTH",
+    "PROCESSED",
+    "SUCCESSFUL",
+    "Delta",
+    "ItemChange",
+    "apply",
+    "apply_item",
+    "error_group",
+    "errors_counted",
+    "new_job",
+]
 
 MAX_ERROR_LENGTH = 1000
 """``last_error`` is truncated to at most this many characters before any store sees it."""
@@ -23,6 +38,16 @@ MAX_ERROR_LENGTH = 1000
 MAX_COUNT = 2**53 - 1
 """The largest total or delta: exact in JSON numbers and Lua doubles alike."""
 
+MAX_ITEM_LENGTH = 512
+"""An item name is 1 to this many characters, none of them a control character."""
+
+MAX_ERROR_GROUPS = 100
+"""``errors()`` keeps this many distinct messages; later ones count in one group without one."""
+
+PROCESSED, FAILED, SUCCESSFUL = 1, 2, 4
+"""The bits of an item's state: processed once, and its outcome (neither, failed, successful)."""
+
+_OUTCOME = FAILED | SUCCESSFUL
 _RUNNING = Status.RUNNING
 _COMPLETED = Status.COMPLETED
 
@@ -32,7 +57,8 @@ class Delta(NamedTuple):  # immutable and quick to build: one is made per update
 
     Built and validated by the tracker; ``error`` is already truncated. With
     ``abort`` set, the counters are ignored and every remaining item is counted
-    as failed with ``error``.
+    as failed with ``error``. With ``item`` set, each count is 0 or 1 and the
+    update goes through :func:`apply_item` (SPEC section 5).
     """
 
     processed: int = 0
@@ -40,6 +66,25 @@ class Delta(NamedTuple):  # immutable and quick to build: one is made per update
     failed: int = 0
     error: str | None = None
     abort: bool = False
+    item: str | None = None
+
+
+class ItemChange(NamedTuple):
+    """What an item update changes: the job, the item, its failed-items entry, the error counts.
+
+    ``state`` is the item's new state (bits :data:`PROCESSED`, :data:`FAILED`,
+    :data:`SUCCESSFUL`) and ``error`` its error while failed. ``listed`` says
+    what becomes of its entry in the failed items: True, it is (re)listed now,
+    last, with ``error`` and ``failed_at = job.updated_at``; False, it leaves
+    the list (a retry worked); None, unchanged. ``counted`` is how many failures
+    to count under the update's error in ``errors()`` (0 or 1).
+    """
+
+    job: JobStatus
+    state: int
+    error: str | None
+    listed: bool | None
+    counted: int
 
 
 def new_job(namespace: str, job_id: str, total: int, now: _dt.datetime) -> JobStatus:
@@ -111,3 +156,59 @@ def apply(job: JobStatus, delta: Delta, now: _dt.datetime) -> JobStatus:
         updated_at,
         updated_at if done else None,
     )
+
+
+def apply_item(
+    job: JobStatus, state: int, item_error: str | None, delta: Delta, now: _dt.datetime
+) -> ItemChange | None:
+    """Apply an item update (SPEC section 5) to *job*, whose item is in *state*.
+
+    None means a redelivery: nothing would change for the item (the same
+    outcome, and for a failure the same error text), so nothing changes at
+    all, on a completed job too. Otherwise the counters move as the item does:
+    a first outcome counts it, failed -> successful moves one count from
+    ``failed`` to ``successful``, successful stays successful, failed -> failed
+    with a new error only sets the errors; ``processed=1`` counts the first time.
+
+    :raises JobFinished, InvalidUpdate: as :func:`apply` does, for a change.
+    """
+    outcome = state & _OUTCOME
+    new = state | PROCESSED if delta.processed else state
+    failing = False
+    if delta.successful:
+        if outcome != SUCCESSFUL:
+            new = (new & PROCESSED) | SUCCESSFUL
+    elif delta.failed and (
+        outcome == 0
+        or (outcome == FAILED and delta.error is not None and delta.error != item_error)
+    ):
+        new = (new & PROCESSED) | FAILED
+        failing = True
+    if new == state and not failing:
+        return None
+    counts = Delta(
+        (new & PROCESSED) - (state & PROCESSED),
+        1 if new & SUCCESSFUL and not outcome & SUCCESSFUL else 0,
+        (1 if new & FAILED else 0) - (1 if outcome & FAILED else 0),
+        delta.error if failing else None,
+    )
+    changed = apply(job, counts, now)
+    if failing:
+        return ItemChange(changed, new, delta.error, True, 0 if delta.error is None else 1)
+    if new & FAILED:  # only marked processed now
+        return ItemChange(changed, new, item_error, None, 0)
+    return ItemChange(changed, new, None, False if outcome == FAILED else None, 0)
+
+
+def errors_counted(before: JobStatus, delta: Delta, after: JobStatus) -> int:
+    """How many failures an anonymous update or an abort counts under its error."""
+    return 0 if delta.error is None else after.failed - before.failed
+
+
+def error_group(message: str, known: bool, groups: int) -> str | None:
+    """The group a failure with *message* counts in, given the job's named *groups*.
+
+    A message counts under itself if it has a group or fewer than
+    :data:`MAX_ERROR_GROUPS` exist; else in the one group whose message is None.
+    """
+    return message if known or groups < MAX_ERROR_GROUPS else None

@@ -8,7 +8,7 @@ from types import TracebackType
 from typing import Any
 
 from .errors import JobtrackError
-from .model import JobStatus, Page, Update
+from .model import ErrorCount, FailedItem, JobStatus, Page, Update
 from .operations import Step, TrackerBase
 
 __all__ = ["JobTracker"]
@@ -48,6 +48,7 @@ class JobTracker(TrackerBase):
         successful: int = 0,
         failed: int = 0,
         error: str | None = None,
+        item: str | None = None,
     ) -> JobStatus:
         """Add the deltas as one atomic update and refresh ``updated_at``.
 
@@ -55,11 +56,20 @@ class JobTracker(TrackerBase):
         truncated to 1,000 characters. No deltas at all is a heartbeat. The
         update that brings ``successful + failed`` to ``total`` completes the job.
 
+        With *item* (1-512 characters, no control characters) the update is
+        about that one item and is idempotent (SPEC section 5): each delta is
+        0 or 1; a redelivery changes nothing and returns the current status
+        (on a completed job too); a retry that succeeds after a failure moves
+        the count from ``failed`` to ``successful``; a successful item stays
+        so. Retrying a call that raised ``StoreUnavailable`` is then safe.
+
         :raises JobNotFound, JobFinished: for an unknown or completed job.
-        :raises InvalidUpdate: for a bad delta, or one that would break an
-            invariant; nothing of it is applied.
+        :raises InvalidUpdate: for a bad delta or item, or one that would break
+            an invariant; nothing of it is applied.
         """
-        return self._run(self._record(namespace, job_id, processed, successful, failed, error))
+        return self._run(
+            self._record(namespace, job_id, processed, successful, failed, error, item)
+        )
 
     def record_many(self, updates: Iterable[Update]) -> builtins.list[JobStatus | JobtrackError]:
         """Apply many updates, in one round trip where the store allows (Redis: a pipeline).
@@ -97,13 +107,40 @@ class JobTracker(TrackerBase):
         """Remove a job, running or not; True if it existed. Its id may be started again."""
         return self._run(self._delete(namespace, job_id))
 
-    def list(self, namespace: str, *, limit: int = 100, cursor: str | None = None) -> Page:
+    def list(
+        self, namespace: str, *, limit: int = 100, cursor: str | None = None
+    ) -> Page[JobStatus]:
         """One page of the namespace's jobs, newest first (by ``started_at``, then id).
 
         Pass ``page.next_cursor`` back as *cursor* for the next page; it is None
         on the last one.
         """
         return self._run(self._list(namespace, limit, cursor))
+
+    def failed_items(
+        self, namespace: str, job_id: str, *, limit: int = 100, cursor: str | None = None
+    ) -> Page[FailedItem]:
+        """One page of the job's failed items, in the order they failed (SPEC section 5).
+
+        An item that failed again with another error moves to the end with
+        that error; one that later succeeded is not listed. Pass
+        ``page.next_cursor`` back as *cursor* for the next page.
+
+        :raises JobNotFound: for an unknown job.
+        """
+        return self._run(self._failed_items(namespace, job_id, limit, cursor))
+
+    def errors(self, namespace: str, job_id: str) -> builtins.list[ErrorCount]:
+        """The job's failures that carried an error, grouped by message, most frequent first.
+
+        ``count`` is the items failed with that message (``failed=5`` counts 5,
+        ``abort`` the items it fails; a later successful retry does not
+        subtract, a redelivery adds nothing). After 100 distinct messages the
+        others count in one last group whose ``message`` is None.
+
+        :raises JobNotFound: for an unknown job.
+        """
+        return self._run(self._errors(namespace, job_id))
 
     def close(self) -> None:
         """Close the store (connections, handles)."""

@@ -33,13 +33,21 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_layout_is_one_wire_document_per_job(tmp_path: Path) -> None:
     tracker = JobTracker(FileStore(tmp_path))
     job = tracker.start("ns", 3, job_id="j1")
-    tracker.record("ns", "j1", processed=1, failed=1, error="e")
+    tracker.record("ns", "j1", processed=1, successful=1)
     doc = json.loads((tmp_path / "ns" / "j1.json").read_text())
     assert doc == tracker.get("ns", "j1").to_dict()
     index = {".index.sqlite", ".index.sqlite-shm", ".index.sqlite-wal"}  # the listing index
     assert {p.name for p in (tmp_path / "ns").iterdir()} - index == {"j1.json", "j1.lock"}
+    # an update with an error (or an item) also notes what it changed in the item database
+    tracker.record("ns", "j1", processed=1, failed=1, error="e")
+    doc = json.loads((tmp_path / "ns" / "j1.json").read_text())
+    change = doc.pop("_items")
+    assert doc == tracker.get("ns", "j1").to_dict()
+    assert (change["v"], change["message"], change["counted"]) == (1, "e", 1)
+    items = {".items.sqlite", ".items.sqlite-shm", ".items.sqlite-wal"}
+    assert {p.name for p in (tmp_path / "ns").iterdir()} - index - items == {"j1.json", "j1.lock"}
     assert tracker.delete("ns", job.job_id)
-    assert {p.name for p in (tmp_path / "ns").iterdir()} <= index
+    assert {p.name for p in (tmp_path / "ns").iterdir()} <= index | items
 
 
 @pytest.mark.parametrize("name", ["..", "../x", "/etc", "a/../../b", "", "x" * 129])
@@ -294,7 +302,11 @@ class TestHostileFiles:
                     filler.write(b"x" * 4096)
                     filler.flush()
             with pytest.raises(StoreUnavailable, match="ENOSPC"):
+                tracker.record("ns", job.job_id, processed=1, successful=1)
+            with pytest.raises(StoreUnavailable, match="ENOSPC|disk is full"):
                 tracker.record("ns", job.job_id, failed=1, error="e" * 1000)
+            with pytest.raises(StoreUnavailable, match="ENOSPC|disk is full"):
+                tracker.record("ns", job.job_id, failed=1, item="a" * 500)
             assert tracker.get("ns", job.job_id) == before  # nothing of it applied
             assert not list((mount / "store" / "ns").glob("*.tmp"))
             tracker.close()

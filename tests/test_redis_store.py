@@ -56,12 +56,22 @@ def test_key_layout(store: RedisStore) -> None:
     tracker.record("docs", "j1", processed=1, failed=1, error="bad")
     p = store.prefix
     keys = sorted(store.client.scan_iter(match=f"{p}:*"))
-    assert keys == [f"{p}:{{docs}}:job:j1", f"{p}:{{docs}}:jobs"]
+    assert keys == [f"{p}:{{docs}}:errors:j1", f"{p}:{{docs}}:job:j1", f"{p}:{{docs}}:jobs"]
     fields = store.client.hgetall(f"{p}:{{docs}}:job:j1")
     assert set(fields) == {"t", "p", "s", "f", "e", "st", "up"}
     assert fields["e"] == "bad" and fields["t"] == "3"
     assert store.client.zscore(f"{p}:{{docs}}:jobs", "j1") == float(fields["st"])
+    assert store.client.hgetall(f"{p}:{{docs}}:errors:j1") == {
+        "bad": f"1 {fields['up']} {fields['up']}"
+    }
     assert job.job_id == "j1"
+    # items: a state per item (short names as they are, long ones as a 12-byte digest)
+    tracker.record("docs", "j1", successful=1, item="a.pdf")
+    tracker.record("docs", "j1", failed=1, item="s3://bucket/" + "x" * 30, error="too big")
+    assert store.client.hget(f"{p}:{{docs}}:items:j1", "a.pdf") == "4"
+    assert store.client.hlen(f"{p}:{{docs}}:items:j1") == 2
+    assert store.client.hget(f"{p}:{{docs}}:job:j1", "q") == "1"  # failed-item positions
+    assert store.client.zcard(f"{p}:{{docs}}:failed:j1") == 1
     assert tracker.delete("docs", "j1")
     assert list(store.client.scan_iter(match=f"{p}:*")) == []
 

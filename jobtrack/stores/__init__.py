@@ -7,7 +7,7 @@ point).
 
 from .file import FileStore
 from .memory import MemoryStore
-from .protocol import AsyncStore, Features, ListKey, Store, features_of
+from .protocol import AsyncStore, Features, ItemStore, ListKey, Store, features_of
 from .redis import RedisStore
 from .registry import SCHEMES, StoreURL, display_url, open_store, register_store
 
@@ -21,6 +21,7 @@ __all__ = [
     "AsyncStore",
     "Features",
     "FileStore",
+    "ItemStore",
     "ListKey",
     "MemoryStore",
     "RedisStore",

@@ -6,6 +6,8 @@ contain ``/`` or ``.`` and cannot leave the root)::
     <root>/<namespace>/<job_id>.json          the job's wire document
     <root>/<namespace>/<job_id>.lock          flock(2) target serializing its writers
     <root>/<namespace>/<job_id>.<random>.tmp  the next version, while being written
+    <root>/<namespace>/.index.sqlite          the listing index (see file_index)
+    <root>/<namespace>/.items.sqlite          items, failed items, error counts (see file_items)
 
 A writer takes an exclusive ``flock`` on the lock file, reads the document,
 applies :func:`jobtrack.rules.apply`, writes a temporary file of its own
@@ -33,7 +35,8 @@ import sqlite3
 import threading
 import urllib.parse
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import TypeVar
 
 from ..clock import to_ms
 from ..errors import (
@@ -44,10 +47,11 @@ from ..errors import (
     StoreCorrupt,
     StoreUnavailable,
 )
-from ..model import JobStatus
+from ..model import ErrorCount, FailedItem, JobStatus
 from ..names import validate_name
-from ..rules import Delta, apply
+from ..rules import Delta, apply, apply_item, errors_counted
 from .file_index import NamespaceIndex
+from .file_items import ITEMS_NAME, Change, ItemsDB
 from .protocol import Features, ListKey
 from .registry import StoreURL, boolean
 
@@ -70,7 +74,9 @@ def _new_token() -> None:
 
 os.register_at_fork(after_in_child=_new_token)
 
+T = TypeVar("T")
 _KEPT_DIRECTORIES = 256
+_KEPT_DATABASES = 16  # per thread
 _NOT_A_FILE = (errno.ELOOP, errno.EISDIR, errno.ENXIO, errno.ENODEV)  # a symlink, directory, socket
 MAX_DOCUMENT_BYTES = 64 * 1024
 """A job document is a few hundred bytes (at most ~4 KiB of error text): larger is corrupt."""
@@ -88,7 +94,7 @@ class FileStore:
     mistyped path is then an error, not a new empty store).
     """
 
-    features = Features(processes=True)
+    features = Features(processes=True, items=True)
     """Blocking file I/O, shared by the processes of one host (through :attr:`url`)."""
 
     def __init__(
@@ -113,6 +119,7 @@ class FileStore:
         self._dirs: dict[str, tuple[int, tuple[int, int]]] = {}  # ns -> (fd, (dev, inode))
         self._opened: list[int] = []  # every descriptor kept, closed with the store
         self._dirs_lock = threading.Lock()
+        self._local = threading.local()  # each thread's open item databases
         weakref.finalize(self, _close_all, self._opened)
 
     def __repr__(self) -> str:
@@ -230,8 +237,11 @@ class FileStore:
             finally:
                 os.close(fd)
 
-    def _write(self, dfd: int, job: JobStatus) -> None:
-        """Write *job* atomically: an exclusive temporary file of its own, renamed."""
+    def _write(self, dfd: int, job: JobStatus, change: Change | None = None) -> None:
+        """Write *job* atomically: an exclusive temporary file of its own, renamed.
+
+        *change* goes in the document as ``"_items"`` (see :mod:`.file_items`).
+        """
         # one name per job and process, random per process: nobody can plant it, and
         # the kernel finds it again fast (a random name per write costs a lookup)
         tmp = f"{job.job_id}.{_TOKEN}.tmp"
@@ -242,7 +252,10 @@ class FileStore:
             fd = _open(dfd, tmp, _O_TMP)
         try:
             try:
-                view = memoryview(job.to_json())
+                data = job.to_json()
+                if change is not None:
+                    data = data[:-1] + b',"_items":' + _dumps(change.to_json()).encode() + b"}"
+                view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view) :]
                 if self.fsync:
@@ -258,8 +271,16 @@ class FileStore:
             os.fsync(dfd)
 
     def _read(self, dfd: int, namespace: str, job_id: str) -> JobStatus | None:
+        """The job of :meth:`_read_document`."""
+        document = self._read_document(dfd, namespace, job_id)
+        return None if document is None else document[0]
+
+    def _read_document(
+        self, dfd: int, namespace: str, job_id: str
+    ) -> tuple[JobStatus, Change | None] | None:
         """The job's document: one bounded read of the file itself, never a symlink.
 
+        Returns the job and the change of its ``"_items"`` key, if any.
         ``O_NONBLOCK``: a FIFO there reads as empty, so it is corrupt.
         """
         name = job_id + ".json"
@@ -272,13 +293,32 @@ class FileStore:
         finally:
             os.close(fd)
         try:
-            job = decode(data)
+            job, change = decode_document(data)
             if job.job_id != job_id or job.namespace_name != namespace:
                 raise ValueError("it names another job")
         except ValueError as exc:
             path = os.path.join(self.root, namespace, name)
             raise StoreCorrupt(f"corrupt job file {path!r}: {str(exc)[:300]}") from None
-        return job
+        return job, change
+
+    def _items(self, namespace: str, dfd: int) -> ItemsDB:
+        """The calling thread's connection to the namespace's ``.items.sqlite`` (kept open)."""
+        local = self._local
+        if getattr(local, "pid", None) != os.getpid():  # a forked child opens its own
+            local.pid, local.dbs = os.getpid(), {}
+        st = os.fstat(dfd)
+        key = (namespace, st.st_dev, st.st_ino)
+        db: ItemsDB | None = local.dbs.get(key)
+        if db is None:
+            if len(local.dbs) >= _KEPT_DATABASES:
+                local.dbs.pop(next(iter(local.dbs))).close()
+            db = local.dbs[key] = ItemsDB(dfd, durable=self.fsync)
+        return db
+
+    def _forget_items(self, dfd: int, namespace: str, job_id: str) -> None:
+        """Remove a job's items, if its namespace has any (under the job's lock)."""
+        if _exists(dfd, ITEMS_NAME):
+            self._items(namespace, dfd).forget(job_id)
 
     # -- the protocol ------------------------------------------------------
 
@@ -292,6 +332,7 @@ class FileStore:
                 with self._index(dfd, job.namespace_name) as index:
                     index.remove(job.job_id, None)  # a key left by a create that failed
                     index.add((to_ms(job.started_at), job.job_id))  # first: see file_index
+                self._forget_items(dfd, job.namespace_name, job.job_id)  # a deleter died?
                 self._write(dfd, job)
         except (OSError, sqlite3.Error) as exc:
             raise _unavailable(exc) from exc
@@ -309,12 +350,14 @@ class FileStore:
             try:
                 fd = self._lock(dfd, job_id)
                 try:
-                    job = self._read(dfd, namespace, job_id)
-                    if job is None:  # the lock file we made (or a killed create left)
+                    document = self._read_document(dfd, namespace, job_id)
+                    if document is None:  # the lock file we made (or a killed create left)
                         os.unlink(job_id + ".lock", dir_fd=dfd)
                         raise JobNotFound(namespace, job_id)
-                    new = apply(job, delta, now)
-                    self._write(dfd, new)
+                    if delta.item is not None or delta.error is not None:
+                        return self._update_items(dfd, namespace, document, delta, now)
+                    new = apply(document[0], delta, now)
+                    self._write(dfd, new, document[1])
                     return new
                 finally:
                     os.close(fd)
@@ -323,6 +366,42 @@ class FileStore:
                     os.close(dfd)
         except OSError as exc:
             raise _unavailable(exc) from exc
+
+    def _update_items(
+        self,
+        dfd: int,
+        namespace: str,
+        document: tuple[JobStatus, Change | None],
+        delta: Delta,
+        now: _dt.datetime,
+    ) -> JobStatus:
+        """An update with an item or an error, under the job's lock (see :mod:`.file_items`)."""
+        job, pending = document
+        try:
+            db = self._items(namespace, dfd)
+            v = 1 if pending is None else pending.v + 1
+            if delta.item is not None:
+                state, error = db.state(job.job_id, delta.item, pending)
+                change = apply_item(job, state, error, delta, now)
+                if change is None:
+                    return job  # a redelivery
+                new = change.job
+                message = delta.error if change.counted else None
+                record = Change(v, to_ms(new.updated_at), delta.item, change.state,
+                                change.error, change.listed, message, change.counted)  # fmt: skip
+            else:
+                db.settle(job.job_id, pending)
+                new = apply(job, delta, now)
+                count = errors_counted(job, delta, new)
+                record = Change(v, to_ms(new.updated_at), message=delta.error, counted=count)
+        except sqlite3.Error as exc:
+            raise _unavailable(exc) from exc
+        self._write(dfd, new, record)  # done: the next writer applies it, should we fail now
+        try:
+            db.apply(job.job_id, record)
+        except sqlite3.Error as exc:
+            logger.warning("the item database missed an update (the next one applies it): %s", exc)
+        return new
 
     def update_many(
         self, updates: Sequence[tuple[str, str, Delta]], now: _dt.datetime
@@ -363,6 +442,7 @@ class FileStore:
                 if existed:  # while the lock is held: a create of the same id waits
                     with self._index(dfd, namespace) as index:
                         index.remove(job_id, None if job is None else to_ms(job.started_at))
+                    self._forget_items(dfd, namespace, job_id)
                 os.unlink(job_id + ".lock", dir_fd=dfd)
                 if self.fsync:
                     os.fsync(dfd)
@@ -400,6 +480,36 @@ class FileStore:
         except (OSError, sqlite3.Error) as exc:
             raise _unavailable(exc) from exc
         return jobs[:limit]
+
+    def failed_items(
+        self, namespace: str, job_id: str, limit: int, after: int | None
+    ) -> builtins.list[tuple[int, FailedItem]] | None:
+        """A page of the job's failed items (under its lock, to settle a pending change)."""
+        return self._read_items(namespace, job_id, lambda db: db.failed(job_id, limit, after))
+
+    def errors(self, namespace: str, job_id: str) -> builtins.list[ErrorCount] | None:
+        """The job's error groups (under its lock, to settle a pending change)."""
+        return self._read_items(namespace, job_id, lambda db: db.groups(job_id))
+
+    def _read_items(
+        self, namespace: str, job_id: str, read: Callable[[ItemsDB], builtins.list[T]]
+    ) -> builtins.list[T] | None:
+        """*read* the namespace's item database once the job's last change is applied.
+
+        None if there is no such job; ``[]`` if the namespace has no items.
+        """
+        try:
+            with self._locked(namespace, job_id) as dfd:
+                document = None if dfd is None else self._read_document(dfd, namespace, job_id)
+                if dfd is None or document is None:
+                    return None
+                if document[1] is None and not _exists(dfd, ITEMS_NAME):
+                    return []
+                db = self._items(namespace, dfd)
+                db.settle(job_id, document[1])
+                return read(db)
+        except (OSError, sqlite3.Error) as exc:
+            raise _unavailable(exc) from exc
 
     def _tidy(self, namespace: str, key: ListKey, index: NamespaceIndex) -> None:
         """Drop the key of a job that is gone, if it still is under the job's lock."""
@@ -499,16 +609,31 @@ def decode(data: bytes) -> JobStatus:
 
     :raises ValueError: if it is not one (``InvalidDocument`` is a ``ValueError``).
     """
+    return decode_document(data)[0]
+
+
+def decode_document(data: bytes) -> tuple[JobStatus, Change | None]:
+    """Decode a job document strictly: the job, and its pending item change if any.
+
+    :raises ValueError: if it is not one (``InvalidDocument`` is a ``ValueError``).
+    """
     if len(data) > MAX_DOCUMENT_BYTES:
         raise ValueError(f"larger than {MAX_DOCUMENT_BYTES} bytes")
     try:
-        return JobStatus.from_dict(json.loads(data, parse_constant=_no_constant))
+        document = json.loads(data, parse_constant=_no_constant)
     except RecursionError:
         raise ValueError("nested too deeply") from None
+    change = None
+    if type(document) is dict and "_items" in document:
+        change = Change.from_json(document.pop("_items"))
+    return JobStatus.from_dict(document), change
+
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def _unavailable(exc: OSError | sqlite3.Error) -> StoreUnavailable:
     if isinstance(exc, sqlite3.Error):
-        return StoreUnavailable(f"file store index failed: {exc}")
+        return StoreUnavailable(f"file store database failed: {exc}")
     reason = errno.errorcode.get(exc.errno or 0, "error")
     return StoreUnavailable(f"file store I/O failed ({reason}): {exc.strerror or exc}")

@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from ..errors import StoreCorrupt
 from .protocol import ListKey
 
-__all__ = ["INDEX_NAME", "NamespaceIndex"]
+__all__ = ["INDEX_NAME", "NamespaceIndex", "connect"]
 
 INDEX_NAME = ".index.sqlite"
 _SETUP_ATTEMPTS = 170  # ~5 s of 10-50 ms waits
@@ -41,46 +41,57 @@ CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
+def connect(dfd: int, name: str, schema: str, *, durable: bool) -> sqlite3.Connection:
+    """Open (and set up) the SQLite database *name* in the directory open as *dfd*.
+
+    The database and its ``-wal`` / ``-shm`` files must be regular files (never
+    symlinks): anything else there is ``StoreCorrupt``. WAL mode, autocommit
+    (``isolation_level=None``: transactions are explicit), *schema* applied.
+    A connection that fails to open is an ``OSError`` (retryable).
+    """
+    try:
+        for suffix in ("", "-wal", "-shm"):
+            try:
+                mode = os.stat(name + suffix, dir_fd=dfd, follow_symlinks=False).st_mode
+            except FileNotFoundError:
+                continue
+            if not stat.S_ISREG(mode):
+                raise StoreCorrupt(
+                    f"{name + suffix} in a namespace directory is not a regular file"
+                )
+        db = sqlite3.connect(f"/proc/self/fd/{dfd}/{name}", timeout=30, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise OSError(errno.EIO, f"cannot open {name}: {exc}") from None
+    # Connections setting up a new database at once can get "database is locked"
+    # at once, without SQLite's busy wait (switching to WAL needs the file alone):
+    # try again for up to ~5 s, then it is a retryable error.
+    for attempt in range(_SETUP_ATTEMPTS):
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            db.executescript(schema)
+            return db
+        except sqlite3.OperationalError as exc:  # locked, disk I/O: may pass, retryable
+            if "locked" not in str(exc) or attempt == _SETUP_ATTEMPTS - 1:
+                db.close()
+                raise
+            time.sleep(0.01 * (1 + attempt % 5))  # another process holds the file
+        except sqlite3.DatabaseError as exc:
+            db.close()
+            raise StoreCorrupt(
+                f"{name} in a namespace directory is not a database: {exc}"
+            ) from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 class NamespaceIndex:
     """The index of the namespace directory open as *dfd* (a context manager)."""
 
     def __init__(self, dfd: int, *, durable: bool) -> None:
-        try:
-            for suffix in ("", "-wal", "-shm"):
-                try:
-                    mode = os.stat(INDEX_NAME + suffix, dir_fd=dfd, follow_symlinks=False).st_mode
-                except FileNotFoundError:
-                    continue
-                if not stat.S_ISREG(mode):
-                    raise StoreCorrupt(
-                        f"{INDEX_NAME + suffix} in a namespace directory is not a regular file"
-                    )
-            self.db = sqlite3.connect(
-                f"/proc/self/fd/{dfd}/{INDEX_NAME}", timeout=30, isolation_level=None
-            )
-        except sqlite3.Error as exc:
-            raise OSError(errno.EIO, f"cannot open the listing index: {exc}") from None
-        self._durable = durable
+        self.db = connect(dfd, INDEX_NAME, _SCHEMA, durable=durable)
 
     def __enter__(self) -> NamespaceIndex:
-        # Connections setting up a new database at once can get "database is locked"
-        # at once, without SQLite's busy wait (switching to WAL needs the file alone):
-        # try again for up to ~5 s, then it is a retryable error.
-        for attempt in range(_SETUP_ATTEMPTS):
-            try:
-                self.db.execute("PRAGMA journal_mode=WAL")
-                self.db.execute(f"PRAGMA synchronous={'FULL' if self._durable else 'NORMAL'}")
-                self.db.executescript(_SCHEMA)
-                return self
-            except sqlite3.OperationalError as exc:  # locked, disk I/O: may pass, retryable
-                if "locked" not in str(exc) or attempt == _SETUP_ATTEMPTS - 1:
-                    self.db.close()
-                    raise
-                time.sleep(0.01 * (1 + attempt % 5))  # another process holds the file
-            except sqlite3.DatabaseError as exc:
-                self.db.close()
-                raise StoreCorrupt(f"the listing index is not a database: {exc}") from None
-        raise AssertionError("unreachable")  # pragma: no cover
+        return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.db.close()

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import bisect
+import builtins
 import datetime as _dt
 import threading
 from collections.abc import Sequence
 
 from ..clock import to_ms
 from ..errors import ConfigurationError, JobExists, JobNotFound, JobtrackError
-from ..model import JobStatus
-from ..rules import Delta, apply
+from ..model import ErrorCount, FailedItem, JobStatus
+from ..rules import Delta, ItemChange, apply, apply_item, error_group, errors_counted
 from .protocol import Features, ListKey
 from .registry import StoreURL
 
@@ -24,13 +25,14 @@ class MemoryStore:
     update runs :func:`jobtrack.rules.apply` under the lock.
     """
 
-    features = Features(blocking=False)
+    features = Features(blocking=False, items=True)
     """Never waits on I/O: async trackers call it directly on the event loop."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._jobs: dict[str, dict[str, JobStatus]] = {}
         self._index: dict[str, list[ListKey]] = {}  # each namespace's keys, sorted
+        self._items: dict[tuple[str, str], JobItems] = {}  # jobs with items or errors
 
     def __repr__(self) -> str:
         return "MemoryStore()"
@@ -51,6 +53,7 @@ class MemoryStore:
             if job.job_id in jobs:
                 raise JobExists(job.namespace_name, job.job_id)
             jobs[job.job_id] = job
+            self._items.pop((job.namespace_name, job.job_id), None)
             key = (to_ms(job.started_at), job.job_id)
             bisect.insort(self._index.setdefault(job.namespace_name, []), key)
 
@@ -61,8 +64,30 @@ class MemoryStore:
             job = jobs.get(job_id) if jobs is not None else None
             if job is None or jobs is None:
                 raise JobNotFound(namespace, job_id)
-            new = jobs[job_id] = apply(job, delta, now)
+            if delta.item is None and delta.error is None:
+                new = jobs[job_id] = apply(job, delta, now)
+                return new
+            new = jobs[job_id] = self._apply(job, delta, now)
             return new
+
+    def _apply(self, job: JobStatus, delta: Delta, now: _dt.datetime) -> JobStatus:
+        """An update with an item or an error: the job, its items and error counts together."""
+        key = (job.namespace_name, job.job_id)
+        items = self._items.get(key)
+        if delta.item is None:
+            new = apply(job, delta, now)
+            if items is None:
+                items = self._items[key] = JobItems()
+            items.count(delta.error, errors_counted(job, delta, new), new.updated_at)
+            return new
+        state, error = (0, None) if items is None else items.states.get(delta.item, (0, None))
+        change = apply_item(job, state, error, delta, now)
+        if change is None:
+            return job
+        if items is None:
+            items = self._items[key] = JobItems()
+        items.change(delta.item, change, delta.error)
+        return change.job
 
     def update_many(
         self, updates: Sequence[tuple[str, str, Delta]], now: _dt.datetime
@@ -77,7 +102,7 @@ class MemoryStore:
                     results.append(JobNotFound(namespace, job_id))
                     continue
                 try:
-                    new = jobs[job_id] = apply(job, delta, now)
+                    new = jobs[job_id] = self._apply(job, delta, now)
                 except JobtrackError as exc:
                     results.append(exc)
                 else:
@@ -96,6 +121,7 @@ class MemoryStore:
             job = jobs.pop(job_id, None) if jobs is not None else None
             if job is None:
                 return False
+            self._items.pop((namespace, job_id), None)
             keys = self._index[namespace]
             del keys[bisect.bisect_left(keys, (to_ms(job.started_at), job_id))]
             return True
@@ -108,5 +134,75 @@ class MemoryStore:
             jobs = self._jobs[namespace] if keys else {}
             return [jobs[job_id] for _, job_id in reversed(keys[max(0, end - limit) : end])]
 
+    def failed_items(
+        self, namespace: str, job_id: str, limit: int, after: int | None
+    ) -> builtins.list[tuple[int, FailedItem]] | None:
+        """A page of the job's failed items, by the position they were listed at."""
+        with self._lock:
+            if self.get(namespace, job_id) is None:
+                return None
+            items = self._items.get((namespace, job_id))
+            return [] if items is None else items.page(limit, after)
+
+    def errors(self, namespace: str, job_id: str) -> builtins.list[ErrorCount] | None:
+        """The job's error groups."""
+        with self._lock:
+            if self.get(namespace, job_id) is None:
+                return None
+            items = self._items.get((namespace, job_id))
+            return [] if items is None else items.groups()
+
     def close(self) -> None:
         """Nothing to release; the jobs stay readable."""
+
+
+class JobItems:
+    """One job's items, failed-items list and error counts, as plain Python values."""
+
+    def __init__(self) -> None:
+        self.states: dict[str, tuple[int, str | None]] = {}  # item -> (state, error)
+        self.listed: dict[str, tuple[int, FailedItem]] = {}  # failed item -> (position, entry)
+        self.order: list[tuple[int, str]] = []  # (position, item), growing; stale entries skipped
+        self.position = 0
+        self.counts: dict[str | None, tuple[int, _dt.datetime, _dt.datetime]] = {}
+
+    def change(self, item: str, change: ItemChange, error: str | None) -> None:
+        """Store what :func:`apply_item` decided for *item*."""
+        self.states[item] = (change.state, change.error)
+        at = change.job.updated_at
+        if change.listed:
+            self.position += 1
+            self.listed[item] = (self.position, FailedItem(item, change.error, at))
+            self.order.append((self.position, item))
+        elif change.listed is False:
+            del self.listed[item]
+        if len(self.order) > 2 * len(self.listed) + 64:  # drop stale entries, O(1) amortized
+            self.order = [(pos, it) for pos, it in self.order if self.listed[it][0] == pos]
+        if change.counted and error is not None:
+            self.count(error, change.counted, at)
+
+    def count(self, message: str | None, n: int, at: _dt.datetime) -> None:
+        """Count *n* failures under *message* (see :func:`jobtrack.rules.error_group`)."""
+        if message is None or n == 0:
+            return
+        group = error_group(
+            message, message in self.counts, len(self.counts) - (None in self.counts)
+        )
+        count, first, _ = self.counts.get(group, (0, at, at))
+        self.counts[group] = (count + n, first, at)
+
+    def page(self, limit: int, after: int | None) -> builtins.list[tuple[int, FailedItem]]:
+        """Up to *limit* listed failed items after position *after*."""
+        start = 0 if after is None else bisect.bisect_right(self.order, (after, "\U0010ffff"))
+        page = []
+        for pos, item in self.order[start:]:
+            entry = self.listed.get(item)
+            if entry is not None and entry[0] == pos:
+                page.append(entry)
+                if len(page) == limit:
+                    break
+        return page
+
+    def groups(self) -> builtins.list[ErrorCount]:
+        """The error groups, unsorted."""
+        return [ErrorCount(m, c, first, last) for m, (c, first, last) in self.counts.items()]

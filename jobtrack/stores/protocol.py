@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import datetime as _dt
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
@@ -9,10 +10,10 @@ from typing import Protocol, runtime_checkable
 import attrs
 
 from ..errors import JobtrackError
-from ..model import JobStatus
+from ..model import ErrorCount, FailedItem, JobStatus
 from ..rules import Delta
 
-__all__ = ["AsyncStore", "Features", "ListKey", "Store", "features_of"]
+__all__ = ["AsyncStore", "Features", "ItemStore", "ListKey", "Store", "features_of"]
 
 ListKey = tuple[int, str]
 """Where a listing resumes: ``(started_at in ms since the epoch, job_id)``.
@@ -33,7 +34,10 @@ class Features:
     * ``processes``: processes (and, for network stores, hosts) may share its
       jobs, by opening its ``url`` (the contract's multi-process checks apply);
     * ``push``: it can notify watchers of changes (planned: SPEC section 8);
-    * ``expiry``: it reclaims expired jobs by itself (planned: SPEC section 6).
+    * ``expiry``: it reclaims expired jobs by itself (planned: SPEC section 6);
+    * ``items``: it keeps item states (SPEC section 5): its ``update`` honours
+      ``Delta.item`` through :func:`jobtrack.rules.apply_item`, and it has the
+      methods of :class:`ItemStore`. Trackers refuse item calls on other stores.
     """
 
     blocking: bool = True
@@ -41,6 +45,7 @@ class Features:
     processes: bool = False
     push: bool = False
     expiry: bool = False
+    items: bool = False
 
 
 DEFAULT_FEATURES = Features()
@@ -116,6 +121,31 @@ class Store(Protocol):
         ...
 
 
+class ItemStore(Store, Protocol):
+    """**Protocol**: a :class:`Store` that keeps items (``Features(items=True)``).
+
+    Its ``update`` applies a delta with an ``item`` through
+    :func:`jobtrack.rules.apply_item` in the same atomic step as the job:
+    the item's state, its failed-items entry and the error counts change with
+    the counters or not at all. Every failure with an error (anonymous and
+    aborts too) is counted as :func:`jobtrack.rules.errors_counted` says.
+    """
+
+    def failed_items(
+        self, namespace: str, job_id: str, limit: int, after: int | None
+    ) -> builtins.list[tuple[int, FailedItem]] | None:
+        """Up to *limit* failed items listed after position *after*, in the order they failed.
+
+        Each comes with its position (a number that grows with each listing);
+        None if there is no such job.
+        """
+        ...
+
+    def errors(self, namespace: str, job_id: str) -> builtins.list[ErrorCount] | None:
+        """The job's error groups, in any order; None if there is no such job."""
+        ...
+
+
 class AsyncStore(Protocol):
     """**Protocol**: the awaitable twin of :class:`Store`, with the same promises.
 
@@ -150,6 +180,16 @@ class AsyncStore(Protocol):
 
     async def list(self, namespace: str, limit: int, before: ListKey | None) -> list[JobStatus]:
         """See :meth:`Store.list`."""
+        ...
+
+    async def failed_items(
+        self, namespace: str, job_id: str, limit: int, after: int | None
+    ) -> builtins.list[tuple[int, FailedItem]] | None:
+        """See :meth:`ItemStore.failed_items`."""
+        ...
+
+    async def errors(self, namespace: str, job_id: str) -> builtins.list[ErrorCount] | None:
+        """See :meth:`ItemStore.errors`."""
         ...
 
     async def aclose(self) -> None:

@@ -31,7 +31,7 @@ from ...errors import (
     StoreCorrupt,
     StoreUnavailable,
 )
-from ...model import JobStatus, Status
+from ...model import ErrorCount, FailedItem, JobStatus, Status
 from ...names import validate_name
 from ...rules import Delta
 from ..protocol import ListKey
@@ -63,7 +63,9 @@ class Script:
         return cls(name, text, hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest())
 
 
-SCRIPTS = {name: Script.read(name) for name in ("create", "update", "delete", "tidy")}
+SCRIPTS = {
+    name: Script.read(name) for name in ("create", "update", "delete", "tidy", "failed", "errors")
+}
 _UPDATE = SCRIPTS["update"]
 
 
@@ -122,8 +124,11 @@ class Commands:
     Keys (see ``docs/redis.md``), all with the namespace as hash tag so a
     script touches one Cluster slot::
 
-        <prefix>:{<namespace>}:job:<job_id>   hash: t p s f e st up fin
-        <prefix>:{<namespace>}:jobs           sorted set: job_id scored by started ms
+        <prefix>:{<namespace>}:job:<job_id>     hash: t p s f e st up fin q
+        <prefix>:{<namespace>}:jobs             sorted set: job_id scored by started ms
+        <prefix>:{<namespace>}:items:<job_id>   hash: item -> state (see update.lua)
+        <prefix>:{<namespace>}:failed:<job_id>  sorted set: failed items by position
+        <prefix>:{<namespace>}:errors:<job_id>  hash: message -> "count first last"
     """
 
     def __init__(self, prefix: str) -> None:
@@ -134,6 +139,7 @@ class Commands:
         self.prefix = prefix
         self._job_keys: dict[tuple[str, str], str] = {}
         self._update_heads: dict[tuple[str, str], tuple[Any, ...]] = {}
+        self._item_heads: dict[tuple[str, str], tuple[Any, ...]] = {}
 
     def job_key(self, namespace: str, job_id: str) -> str:
         """The key of a job's hash (names are re-checked: no key outside the prefix).
@@ -153,6 +159,15 @@ class Commands:
                 self._job_keys.clear()
             self._job_keys[namespace, job_id] = key
         return key
+
+    def item_keys(self, namespace: str, job_id: str) -> tuple[str, str, str]:
+        """The keys of a job's items, failed items and error counts (the job's slot)."""
+        tail = self.job_key(namespace, job_id).rpartition(":job:")
+        return (
+            f"{tail[0]}:items:{tail[2]}",
+            f"{tail[0]}:failed:{tail[2]}",
+            f"{tail[0]}:errors:{tail[2]}",
+        )
 
     def index_key(self, namespace: str) -> str:
         """The key of a namespace's index (a sorted set of job ids by start time)."""
@@ -174,7 +189,7 @@ class Commands:
     def create(self, job: JobStatus) -> Call:
         """``create.lua``: the job's hash and index entry appear together."""
         ns, jid = job.namespace_name, job.job_id
-        keys = (self.job_key(ns, jid), self.index_key(ns))
+        keys = (self.job_key(ns, jid), self.index_key(ns), *self.item_keys(ns, jid))
 
         def decode(created: Any) -> None:
             if created == 0:
@@ -187,6 +202,8 @@ class Commands:
     def update(self, namespace: str, job_id: str, delta: Delta, now: _dt.datetime) -> Call:
         """``update.lua``: one round trip, atomic on the server."""
         ms = to_ms(now)
+        if delta.item is not None or delta.error is not None:
+            return self._with_items(namespace, job_id, delta, ms)
         if delta.abort:
             argv: tuple[Any, ...] = (ms, 0, 0, 0, delta.error or "", 1)
         elif delta.error is not None:
@@ -204,6 +221,37 @@ class Commands:
             head + argv, lambda reply: job_from_update_reply(namespace, job_id, reply), _UPDATE
         )
 
+    def _with_items(self, namespace: str, job_id: str, delta: Delta, ms: int) -> Call:
+        """``update.lua`` with the job's item keys: an item update, an error or an abort."""
+        argv: tuple[Any, ...] = (
+            ms, delta.processed, delta.successful, delta.failed, delta.error or "",
+            "1" if delta.abort else "0",
+        )  # fmt: skip
+        if delta.item is not None:
+            argv += (item_field(delta.item), delta.item)
+        try:
+            head = self._item_heads[namespace, job_id]
+        except (KeyError, TypeError):
+            if len(self._item_heads) >= _KEY_CACHE_SIZE:
+                self._item_heads.clear()
+            keys = (self.job_key(namespace, job_id), *self.item_keys(namespace, job_id))
+            head = self._item_heads[namespace, job_id] = ("EVALSHA", _UPDATE.sha, 4, *keys)
+        return Call(
+            head + argv, lambda reply: job_from_update_reply(namespace, job_id, reply), _UPDATE
+        )
+
+    def failed_items(self, namespace: str, job_id: str, limit: int, after: int | None) -> Call:
+        """``failed.lua``: a page of failed items and their positions (None: no job)."""
+        items, failed, _ = self.item_keys(namespace, job_id)
+        keys = (self.job_key(namespace, job_id), items, failed)
+        argv = ("" if after is None else after, limit)
+        return _script("failed", keys, argv, _failed_page)
+
+    def errors(self, namespace: str, job_id: str) -> Call:
+        """``errors.lua``: the job's error counts (None: no job)."""
+        keys = (self.job_key(namespace, job_id), self.item_keys(namespace, job_id)[2])
+        return _script("errors", keys, (), _error_groups)
+
     def get(self, namespace: str, job_id: str) -> Call:
         """One ``HGETALL`` of the job's hash."""
         return Call(
@@ -219,7 +267,11 @@ class Commands:
                 raise _corrupt("a delete", deleted)
             return bool(deleted == 1)
 
-        keys = (self.job_key(namespace, job_id), self.index_key(namespace))
+        keys = (
+            self.job_key(namespace, job_id),
+            self.index_key(namespace),
+            *self.item_keys(namespace, job_id),
+        )
         return _script("delete", keys, (job_id,), decode)
 
     def _index_page(self, index: str, limit: int, before: ListKey | None) -> Steps[list[ListKey]]:
@@ -274,6 +326,48 @@ class Commands:
                 break
             before = entries[-1]
         return jobs[:limit]
+
+
+def item_field(item: str) -> str | bytes:
+    """An item's field in its job's items hash: the name, or a 12-byte digest of a long one.
+
+    A 40-character name costs ~80 bytes of Redis memory as a field, its digest
+    ~56; short names (up to 11 bytes) stay themselves, so the two never meet.
+    """
+    data = item.encode()
+    if len(data) <= 11:
+        return item
+    return hashlib.blake2b(data, digest_size=12).digest()
+
+
+def _failed_page(reply: Any) -> list[tuple[int, FailedItem]] | None:
+    if reply is None:
+        return None
+    try:
+        page = []
+        for packed in reply:
+            if not packed:
+                continue  # pragma: no cover  (a listed item always has its value)
+            _, position, ms, name, error = _text(packed).split("\n", 4)
+            page.append((int(position), FailedItem(name, error or None, from_ms(int(ms)))))
+    except (TypeError, ValueError, UnicodeDecodeError, OverflowError):
+        raise _corrupt("a failed-items page", reply) from None
+    return page
+
+
+def _error_groups(reply: Any) -> list[ErrorCount] | None:
+    if reply is None:
+        return None
+    try:
+        if isinstance(reply, list):
+            reply = dict(zip(reply[::2], reply[1::2], strict=True))
+        groups = []
+        for message, packed in reply.items():
+            count, first, last = (int(part) for part in _text(packed).split(" "))
+            groups.append(ErrorCount(_text(message) or None, count, from_ms(first), from_ms(last)))
+    except (TypeError, ValueError, UnicodeDecodeError, OverflowError, AttributeError):
+        raise _corrupt("an error count", reply) from None
+    return groups
 
 
 def _raise_errors(result: Any) -> Any:

@@ -8,13 +8,14 @@ names the extra to install.
 
 from __future__ import annotations
 
+import builtins
 import datetime as _dt
 import warnings
 from collections.abc import Sequence
 from typing import Any
 
 from ...errors import ConfigurationError, JobtrackError, JobtrackWarning
-from ...model import JobStatus
+from ...model import ErrorCount, FailedItem, JobStatus
 from ...rules import Delta
 from ..protocol import Features, ListKey
 from ..registry import StoreURL
@@ -76,7 +77,7 @@ class RedisStore:
         self.timeout = float(OPTIONS["timeout"].default if timeout is None else timeout)
         self.client: Any = client
         self.cluster = isinstance(client, redis.RedisCluster)
-        self.features = Features(native_async=self.url is not None, processes=True)
+        self.features = Features(native_async=self.url is not None, processes=True, items=True)
         self._policy_checked = False
         # A store built from a URL owns its client (no retries, nothing shared), so
         # its commands go over a connection per thread (see connections.py),
@@ -158,9 +159,30 @@ class RedisStore:
         """Page through the namespace's index, then read the jobs: two round trips."""
         return self._runner.drive(self.commands.list(namespace, limit, before))
 
-    def memory_usage(self, namespace: str, job_id: str) -> int:
-        """Bytes Redis holds for the job's hash (``MEMORY USAGE``), 0 if absent."""
-        key = self.job_key(namespace, job_id)
+    def failed_items(
+        self, namespace: str, job_id: str, limit: int, after: int | None
+    ) -> builtins.list[tuple[int, FailedItem]] | None:
+        """Run ``failed.lua``: one round trip."""
+        return self._runner.run(self.commands.failed_items(namespace, job_id, limit, after))
+
+    def errors(self, namespace: str, job_id: str) -> builtins.list[ErrorCount] | None:
+        """Run ``errors.lua``: one round trip."""
+        return self._runner.run(self.commands.errors(namespace, job_id))
+
+    def memory_usage(self, namespace: str, job_id: str, what: str = "job") -> int:
+        """Bytes Redis holds for the job's hash (``MEMORY USAGE``), 0 if absent.
+
+        *what* ``"items"``, ``"failed"`` or ``"errors"`` measures the job's
+        other keys instead.
+        """
+        keys = dict(
+            zip(
+                ("items", "failed", "errors"),
+                self.commands.item_keys(namespace, job_id),
+                strict=True,
+            )
+        )
+        key = self.job_key(namespace, job_id) if what == "job" else keys[what]
         used = self._runner.run(Call(("MEMORY", "USAGE", key, "SAMPLES", "0"), lambda n: n))
         return int(used or 0)
 
@@ -238,6 +260,16 @@ class AsyncRedisStore:
     async def list(self, namespace: str, limit: int, before: ListKey | None) -> list[JobStatus]:
         """Index page, then the jobs: two round trips."""
         return await self.runner.drive(self.commands.list(namespace, limit, before))
+
+    async def failed_items(
+        self, namespace: str, job_id: str, limit: int, after: int | None
+    ) -> builtins.list[tuple[int, FailedItem]] | None:
+        """Run ``failed.lua``."""
+        return await self.runner.run(self.commands.failed_items(namespace, job_id, limit, after))
+
+    async def errors(self, namespace: str, job_id: str) -> builtins.list[ErrorCount] | None:
+        """Run ``errors.lua``."""
+        return await self.runner.run(self.commands.errors(namespace, job_id))
 
     async def aclose(self) -> None:
         """Close the async client, if one was built."""

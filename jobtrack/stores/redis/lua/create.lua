@@ -2,6 +2,8 @@
 --
 -- KEYS[1]  the job's hash          <prefix>:{<namespace>}:job:<job_id>
 -- KEYS[2]  the namespace's index   <prefix>:{<namespace>}:jobs   (sorted set)
+-- KEYS[3..5] the job's items, failed items and error counts (see update.lua):
+--          removed, should an earlier job of that id have left any
 -- ARGV[1]  job id (the index member)
 -- ARGV[2]  total, an integer >= 0 (checked by the tracker)
 -- ARGV[3]  now: milliseconds since the epoch, from the tracker's clock
@@ -22,4 +24,5 @@ else
   redis.call('HSET', KEYS[1], 't', total, 'p', 0, 's', 0, 'f', 0, 'st', now, 'up', now)
 end
 redis.call('ZADD', KEYS[2], now, ARGV[1])
+redis.call('DEL', KEYS[3], KEYS[4], KEYS[5])
 return 1

@@ -1,12 +1,19 @@
--- update.lua: apply one update to a job, atomically (port of jobtrack.rules.apply).
+-- update.lua: apply one update to a job, atomically (port of jobtrack.rules.apply,
+-- and of rules.apply_item for an update about one item).
 --
 -- KEYS[1]  the job's hash          <prefix>:{<namespace>}:job:<job_id>
+-- with an error or an item, also:
+-- KEYS[2]  the job's items         <prefix>:{<namespace>}:items:<job_id>   (hash)
+-- KEYS[3]  its failed items        <prefix>:{<namespace>}:failed:<job_id>  (sorted set)
+-- KEYS[4]  its error counts        <prefix>:{<namespace>}:errors:<job_id>  (hash)
 -- ARGV[1]  now: milliseconds since the epoch, from the tracker's clock
--- ARGV[2]  processed delta   (integers 0..2^53-1, checked by the tracker)
+-- ARGV[2]  processed delta   (integers 0..2^53-1, checked by the tracker; 0 or 1 with an item)
 -- ARGV[3]  successful delta
 -- ARGV[4]  failed delta
 -- ARGV[5]  optional: error text, already truncated; '' or absent for none
 -- ARGV[6]  optional: '1' to abort (count every remaining item as failed)
+-- ARGV[7]  optional: the item's field in KEYS[2] (its name, or a digest of a long name)
+-- ARGV[8]  optional: the item's name
 --
 -- Returns one of
 --   {'ok', total, processed, successful, failed, last_error|false, started, updated, finished|false}
@@ -14,6 +21,14 @@
 --   {'missing'}                      no such job
 --   {'finished'}                     the job has completed: nothing changes
 --   {'invalid', what, value, total}  an invariant would break: nothing changes
+-- An item update that changes nothing for its item (a redelivery) returns the
+-- job as it is, completed or not, and writes nothing.
+-- Items: KEYS[2] maps each item to its state digit (bits: 1 processed, 2 failed,
+-- 4 successful); a failed item's value goes on: "\n" position "\n" failed ms
+-- "\n" name "\n" error (names hold no control characters). KEYS[3] scores the
+-- failed items by position (the job's field 'q' counts positions), KEYS[4]
+-- maps each error message ('' for the group of messages beyond the first 100)
+-- to "count first_ms last_ms".
 -- Counts stay below 2^53, so Lua's doubles hold them exactly, and redis.call
 -- writes integral doubles as plain digits (tostring() would not: 1.7e+12).
 
@@ -21,13 +36,45 @@ local v = redis.call('HMGET', KEYS[1], 't', 'p', 's', 'f', 'e', 'st', 'up', 'fin
 if not v[1] then
   return {'missing'}
 end
-if v[8] then
-  return {'finished'}
-end
 local total = tonumber(v[1])
 local processed = tonumber(v[2])
 local successful = tonumber(v[3])
 local failed = tonumber(v[4])
+local dp, ds, df = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local error_text = ARGV[5]
+local item = ARGV[7]
+local packed, state, outcome, new_state, failing = false, 0, 0, 0, false
+if item then
+  packed = redis.call('HGET', KEYS[2], item)
+  local item_error = ''
+  if packed then
+    state = tonumber(string.sub(packed, 1, 1))
+    item_error = string.match(packed, '^%d\n[^\n]*\n[^\n]*\n[^\n]*\n(.*)$') or ''
+  end
+  outcome = state - state % 2
+  new_state = state
+  if dp == 1 and state % 2 == 0 then new_state = new_state + 1 end
+  if ds == 1 then
+    if outcome ~= 4 then new_state = new_state % 2 + 4 end
+  elseif df == 1 and (outcome == 0 or (outcome == 2 and error_text ~= '' and error_text ~= item_error)) then
+    new_state = new_state % 2 + 2
+    failing = true
+  end
+  if new_state == state and not failing then  -- a redelivery: nothing changes
+    return {'ok', v[1], processed, successful, failed, v[5] or false, v[6], tonumber(v[7]), v[8] or false}
+  end
+  dp = new_state % 2 - state % 2
+  ds = 0
+  if new_state >= 4 and outcome ~= 4 then ds = 1 end
+  df = 0
+  if new_state - new_state % 2 == 2 then df = 1 end
+  if outcome == 2 then df = df - 1 end
+  if not failing then error_text = '' end
+end
+if v[8] then
+  return {'finished'}
+end
+local before = failed
 local set = {'HSET', KEYS[1]}
 local n = 2
 if ARGV[6] == '1' then
@@ -36,7 +83,6 @@ if ARGV[6] == '1' then
     set[n + 1] = 'f'; set[n + 2] = failed; n = n + 2
   end
 else
-  local dp, ds, df = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
   processed = processed + dp
   successful = successful + ds
   failed = failed + df
@@ -57,7 +103,6 @@ if now > updated then
   set[n + 1] = 'up'; set[n + 2] = ARGV[1]; n = n + 2
 end
 local last_error = v[5] or false
-local error_text = ARGV[5]
 if error_text and error_text ~= '' then
   last_error = error_text
   set[n + 1] = 'e'; set[n + 2] = error_text; n = n + 2
@@ -69,6 +114,38 @@ if successful + failed == total then
 end
 if n > 2 then
   redis.call(unpack(set))
+end
+local counted = 0
+if item then
+  if failing then
+    local position = redis.call('HINCRBY', KEYS[1], 'q', 1)
+    redis.call('HSET', KEYS[2], item,
+      string.format('%d\n%d\n%d\n', new_state, position, updated) .. ARGV[8] .. '\n' .. error_text)
+    redis.call('ZADD', KEYS[3], position, item)
+    if error_text ~= '' then counted = 1 end
+  elseif new_state - new_state % 2 == 2 then  -- a failed item, processed only now
+    redis.call('HSET', KEYS[2], item, new_state .. string.sub(packed, 2))
+  else
+    redis.call('HSET', KEYS[2], item, new_state)
+    if outcome == 2 then redis.call('ZREM', KEYS[3], item) end
+  end
+elseif error_text and error_text ~= '' then
+  counted = failed - before
+end
+if counted > 0 then
+  local group = error_text
+  local count = redis.call('HGET', KEYS[4], group)
+  if not count and redis.call('HLEN', KEYS[4]) - redis.call('HEXISTS', KEYS[4], '') >= 100 then
+    group = ''
+    count = redis.call('HGET', KEYS[4], group)
+  end
+  local first = updated
+  if count then
+    local c, f = string.match(count, '^(%d+) (%-?%d+)')
+    counted = counted + tonumber(c)
+    first = f
+  end
+  redis.call('HSET', KEYS[4], group, string.format('%d %d %d', counted, first, updated))
 end
 -- only the fields that change are written; total and started_at go back as
 -- read (digit strings): converting numbers costs server time on every update
