@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import functools
+import itertools
 import json
 import os
 import random
@@ -111,6 +112,14 @@ def file_suite(quick: bool) -> list[Row]:
                     None if fsync else 0.8)
             )  # fmt: skip
             if not fsync:
+                items = (f"s3://bucket/doc-{i:025d}" for i in itertools.count())  # 40 chars
+                record_item = functools.partial(tracker.record, "bench", jid)
+                ours, base = paired(
+                    lambda: record_item(processed=1, successful=1, item=next(items)),
+                    bare.record, count, rounds,
+                )  # fmt: skip
+                rows.append(Row("file", "record, new item each", ours, base,
+                                "flock + read + temp + rename", 0.75))  # fmt: skip
                 get = functools.partial(tracker.get, "bench", jid)
                 ours, base = paired(get, bare.get, n, rounds)
                 rows.append(Row("file", "get", ours, base, "open + read + json.loads"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import shutil
 import socket
 import subprocess
@@ -71,6 +72,14 @@ def _measure(url: str, quick: bool) -> list[Row]:
         rounds,
     )
     rows.append(Row("redis", "record", ours, base, "raw HINCRBY", 0.9))
+    items = (f"s3://bucket/doc-{i:025d}" for i in itertools.count())  # 40 characters
+    ours, base = paired(
+        lambda: tracker.record("bench", jid, processed=1, successful=1, item=next(items)),
+        lambda: raw.hincrby("raw:job", "p", 1),
+        n,
+        rounds,
+    )
+    rows.append(Row("redis", "record, new item each", ours, base, "raw HINCRBY", 0.85))
     ours, base = paired(lambda: tracker.get("bench", jid), lambda: raw.hgetall(key), n, rounds)
     rows.append(Row("redis", "get", ours, base, "raw HGETALL", 0.9))
 

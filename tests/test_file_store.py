@@ -38,12 +38,17 @@ def test_layout_is_one_wire_document_per_job(tmp_path: Path) -> None:
     assert doc == tracker.get("ns", "j1").to_dict()
     index = {".index.sqlite", ".index.sqlite-shm", ".index.sqlite-wal"}  # the listing index
     assert {p.name for p in (tmp_path / "ns").iterdir()} - index == {"j1.json", "j1.lock"}
-    # an update with an error (or an item) also notes what it changed in the item database
+    # with its first error (or item) the job moves to the item database: the document
+    # is marked, and keeps the counters it had then until the job completes
+    before = tracker.get("ns", "j1").to_dict()
     tracker.record("ns", "j1", processed=1, failed=1, error="e")
     doc = json.loads((tmp_path / "ns" / "j1.json").read_text())
-    change = doc.pop("_items")
-    assert doc == tracker.get("ns", "j1").to_dict()
-    assert (change["v"], change["message"], change["counted"]) == (1, "e", 1)
+    assert doc.pop("_items") is True
+    assert doc == before != tracker.get("ns", "j1").to_dict()
+    final = tracker.record("ns", "j1", processed=1, failed=1, item="a")
+    assert final.is_finished
+    doc = json.loads((tmp_path / "ns" / "j1.json").read_text())
+    assert doc.pop("_items") is True and doc == final.to_dict()
     items = {".items.sqlite", ".items.sqlite-shm", ".items.sqlite-wal"}
     assert {p.name for p in (tmp_path / "ns").iterdir()} - index - items == {"j1.json", "j1.lock"}
     assert tracker.delete("ns", job.job_id)

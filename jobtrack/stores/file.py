@@ -49,9 +49,9 @@ from ..errors import (
 )
 from ..model import ErrorCount, FailedItem, JobStatus
 from ..names import validate_name
-from ..rules import Delta, apply, apply_item, errors_counted
+from ..rules import Delta, apply
 from .file_index import NamespaceIndex
-from .file_items import ITEMS_NAME, Change, ItemsDB
+from .file_items import ITEMS_NAME, ItemsDB
 from .protocol import Features, ListKey
 from .registry import StoreURL, boolean
 
@@ -237,10 +237,10 @@ class FileStore:
             finally:
                 os.close(fd)
 
-    def _write(self, dfd: int, job: JobStatus, change: Change | None = None) -> None:
+    def _write(self, dfd: int, job: JobStatus, marked: bool = False) -> None:
         """Write *job* atomically: an exclusive temporary file of its own, renamed.
 
-        *change* goes in the document as ``"_items"`` (see :mod:`.file_items`).
+        *marked*: the job lives in ``.items.sqlite`` (see :mod:`.file_items`).
         """
         # one name per job and process, random per process: nobody can plant it, and
         # the kernel finds it again fast (a random name per write costs a lookup)
@@ -253,8 +253,8 @@ class FileStore:
         try:
             try:
                 data = job.to_json()
-                if change is not None:
-                    data = data[:-1] + b',"_items":' + _dumps(change.to_json()).encode() + b"}"
+                if marked:
+                    data = data[:-1] + b',"_items":true}'
                 view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view) :]
@@ -271,16 +271,26 @@ class FileStore:
             os.fsync(dfd)
 
     def _read(self, dfd: int, namespace: str, job_id: str) -> JobStatus | None:
-        """The job of :meth:`_read_document`."""
+        """The job: its document, or for a marked one its row in ``.items.sqlite``."""
         document = self._read_document(dfd, namespace, job_id)
-        return None if document is None else document[0]
+        if document is None or not document[1]:
+            return None if document is None else document[0]
+        try:
+            live = self._items(namespace, dfd).get(job_id)
+        except sqlite3.Error as exc:
+            raise _unavailable(exc) from exc
+        except ValueError as exc:
+            raise StoreCorrupt(
+                f"corrupt job {job_id!r} in {ITEMS_NAME}: {str(exc)[:300]}"
+            ) from None
+        return document[0] if live is None else live
 
     def _read_document(
         self, dfd: int, namespace: str, job_id: str
-    ) -> tuple[JobStatus, Change | None] | None:
+    ) -> tuple[JobStatus, bool] | None:
         """The job's document: one bounded read of the file itself, never a symlink.
 
-        Returns the job and the change of its ``"_items"`` key, if any.
+        Returns the job and whether it is marked as living in ``.items.sqlite``.
         ``O_NONBLOCK``: a FIFO there reads as empty, so it is corrupt.
         """
         name = job_id + ".json"
@@ -293,13 +303,13 @@ class FileStore:
         finally:
             os.close(fd)
         try:
-            job, change = decode_document(data)
+            job, marked = decode_document(data)
             if job.job_id != job_id or job.namespace_name != namespace:
                 raise ValueError("it names another job")
         except ValueError as exc:
             path = os.path.join(self.root, namespace, name)
             raise StoreCorrupt(f"corrupt job file {path!r}: {str(exc)[:300]}") from None
-        return job, change
+        return job, marked
 
     def _items(self, namespace: str, dfd: int) -> ItemsDB:
         """The calling thread's connection to the namespace's ``.items.sqlite`` (kept open)."""
@@ -354,10 +364,10 @@ class FileStore:
                     if document is None:  # the lock file we made (or a killed create left)
                         os.unlink(job_id + ".lock", dir_fd=dfd)
                         raise JobNotFound(namespace, job_id)
-                    if delta.item is not None or delta.error is not None:
-                        return self._update_items(dfd, namespace, document, delta, now)
+                    if document[1] or delta.item is not None or delta.error is not None:
+                        return self._update_in_db(dfd, namespace, *document, delta, now)
                     new = apply(document[0], delta, now)
-                    self._write(dfd, new, document[1])
+                    self._write(dfd, new)
                     return new
                 finally:
                     os.close(fd)
@@ -367,40 +377,27 @@ class FileStore:
         except OSError as exc:
             raise _unavailable(exc) from exc
 
-    def _update_items(
+    def _update_in_db(
         self,
         dfd: int,
         namespace: str,
-        document: tuple[JobStatus, Change | None],
+        document: JobStatus,
+        marked: bool,
         delta: Delta,
         now: _dt.datetime,
     ) -> JobStatus:
-        """An update with an item or an error, under the job's lock (see :mod:`.file_items`)."""
-        job, pending = document
+        """Update a job that has (or now gets) items or errors: in ``.items.sqlite``.
+
+        Under the job's lock; see :mod:`.file_items` for the order of the move.
+        """
         try:
-            db = self._items(namespace, dfd)
-            v = 1 if pending is None else pending.v + 1
-            if delta.item is not None:
-                state, error = db.state(job.job_id, delta.item, pending)
-                change = apply_item(job, state, error, delta, now)
-                if change is None:
-                    return job  # a redelivery
-                new = change.job
-                message = delta.error if change.counted else None
-                record = Change(v, to_ms(new.updated_at), delta.item, change.state,
-                                change.error, change.listed, message, change.counted)  # fmt: skip
-            else:
-                db.settle(job.job_id, pending)
-                new = apply(job, delta, now)
-                count = errors_counted(job, delta, new)
-                record = Change(v, to_ms(new.updated_at), message=delta.error, counted=count)
+            if not marked:
+                self._write(dfd, document, marked=True)
+            new = self._items(namespace, dfd).update(document, delta, now)
         except sqlite3.Error as exc:
             raise _unavailable(exc) from exc
-        self._write(dfd, new, record)  # done: the next writer applies it, should we fail now
-        try:
-            db.apply(job.job_id, record)
-        except sqlite3.Error as exc:
-            logger.warning("the item database missed an update (the next one applies it): %s", exc)
+        if new.is_finished and not document.is_finished:  # the document gets the final counters
+            self._write(dfd, new, marked=True)
         return new
 
     def update_many(
@@ -484,30 +481,26 @@ class FileStore:
     def failed_items(
         self, namespace: str, job_id: str, limit: int, after: int | None
     ) -> builtins.list[tuple[int, FailedItem]] | None:
-        """A page of the job's failed items (under its lock, to settle a pending change)."""
+        """A page of the job's failed items, in the order they failed."""
         return self._read_items(namespace, job_id, lambda db: db.failed(job_id, limit, after))
 
     def errors(self, namespace: str, job_id: str) -> builtins.list[ErrorCount] | None:
-        """The job's error groups (under its lock, to settle a pending change)."""
+        """The job's error groups."""
         return self._read_items(namespace, job_id, lambda db: db.groups(job_id))
 
     def _read_items(
         self, namespace: str, job_id: str, read: Callable[[ItemsDB], builtins.list[T]]
     ) -> builtins.list[T] | None:
-        """*read* the namespace's item database once the job's last change is applied.
+        """*read* the namespace's item database, under the job's lock.
 
-        None if there is no such job; ``[]`` if the namespace has no items.
+        None if there is no such job; ``[]`` if it has no items or errors.
         """
         try:
             with self._locked(namespace, job_id) as dfd:
                 document = None if dfd is None else self._read_document(dfd, namespace, job_id)
                 if dfd is None or document is None:
                     return None
-                if document[1] is None and not _exists(dfd, ITEMS_NAME):
-                    return []
-                db = self._items(namespace, dfd)
-                db.settle(job_id, document[1])
-                return read(db)
+                return read(self._items(namespace, dfd)) if document[1] else []
         except (OSError, sqlite3.Error) as exc:
             raise _unavailable(exc) from exc
 
@@ -612,8 +605,8 @@ def decode(data: bytes) -> JobStatus:
     return decode_document(data)[0]
 
 
-def decode_document(data: bytes) -> tuple[JobStatus, Change | None]:
-    """Decode a job document strictly: the job, and its pending item change if any.
+def decode_document(data: bytes) -> tuple[JobStatus, bool]:
+    """Decode a job document strictly: the job, and whether it lives in ``.items.sqlite``.
 
     :raises ValueError: if it is not one (``InvalidDocument`` is a ``ValueError``).
     """
@@ -623,13 +616,10 @@ def decode_document(data: bytes) -> tuple[JobStatus, Change | None]:
         document = json.loads(data, parse_constant=_no_constant)
     except RecursionError:
         raise ValueError("nested too deeply") from None
-    change = None
-    if type(document) is dict and "_items" in document:
-        change = Change.from_json(document.pop("_items"))
-    return JobStatus.from_dict(document), change
-
-
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    marked = type(document) is dict and "_items" in document
+    if marked and document.pop("_items") is not True:
+        raise ValueError("'_items' must be true")
+    return JobStatus.from_dict(document), marked
 
 
 def _unavailable(exc: OSError | sqlite3.Error) -> StoreUnavailable:

@@ -1,41 +1,45 @@
-"""The file store's items: item states, failed items and error counts in SQLite.
+"""The file store's jobs with items or errors: their live state in SQLite.
 
 A job's items cannot live in its JSON document (the document is rewritten
-on every update; a job may have a million items), so each namespace
-directory also holds ``.items.sqlite``: one row per item, one per error
-message, one per job. The document stays the commit point. An update that
-changes items or error counts is written as a :class:`Change` inside the
-new document (key ``"_items"``, numbered ``v``), under the job's lock:
+on every update; a job may have a million items). So once a job gets its
+first item update or error, its live state moves to the namespace
+directory's ``.items.sqlite``, where one transaction changes the job, its
+item and its error counts together:
 
-1. the previous document's change is applied to SQLite first, if a writer
-   died before doing so (``jobs.applied`` < its ``v``);
-2. the new document, carrying the new change, is renamed into place: the
-   update is now done;
-3. the change is applied to SQLite, with ``jobs.applied = v``, in one
-   transaction.
+* ``jobs``: the job's current wire document, and the last failed-item position;
+* ``items``: one row per item: its state (bits 1 processed, 2 failed,
+  4 successful), and while failed, its error, position and failure time;
+* ``errors``: one row per error message ('' for the messages beyond the first
+  100): count, first and last time.
 
-A crash between 2 and 3 leaves a document whose change the next writer (or
-reader of items) applies: an item is never counted twice nor lost. Updates
-that touch no item and no error carry the ``"_items"`` key over unchanged.
+The move is made in this order, under the job's file lock: the JSON document
+is rewritten with the mark ``"_items": true`` (counters unchanged), then the
+first transaction inserts the job's row. A document with the mark is read
+from its row; a marked document without a row (a writer died between the
+two steps) is still the truth, and the next update inserts the row. The
+document is rewritten once more, with its final counters, when the job
+completes. Every update of a marked job is one SQLite transaction: no file
+is renamed, so it costs less than an update of a plain job.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, NamedTuple
+import datetime as _dt
+import json
 
-from ..clock import from_ms
-from ..model import ErrorCount, FailedItem
-from ..rules import MAX_ERROR_GROUPS, error_group
+from ..clock import from_ms, to_ms
+from ..errors import StoreCorrupt
+from ..model import ErrorCount, FailedItem, JobStatus
+from ..rules import Delta, apply, apply_item, error_group, errors_counted
 from .file_index import connect
 
-__all__ = ["ITEMS_NAME", "Change", "ItemsDB"]
+__all__ = ["ITEMS_NAME", "ItemsDB"]
 
 ITEMS_NAME = ".items.sqlite"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
-    id INTEGER PRIMARY KEY, job TEXT NOT NULL UNIQUE,
-    applied INTEGER NOT NULL, position INTEGER NOT NULL);
+    id INTEGER PRIMARY KEY, job TEXT NOT NULL UNIQUE, doc BLOB NOT NULL,
+    position INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS items (
     job INTEGER NOT NULL, item TEXT NOT NULL, state INTEGER NOT NULL,
     error TEXT, position INTEGER, failed_ms INTEGER,
@@ -46,21 +50,18 @@ CREATE TABLE IF NOT EXISTS errors (
     first_ms INTEGER NOT NULL, last_ms INTEGER NOT NULL,
     PRIMARY KEY (job, message)) WITHOUT ROWID;
 """
-_STATE = (
-    "SELECT j.id, j.applied, i.state, i.error FROM jobs j "
+_READ = (
+    "SELECT j.id, j.doc, j.position, i.state, i.error FROM jobs j "
     "LEFT JOIN items i ON i.job = j.id AND i.item = ? WHERE j.job = ?"
 )
-_SET_STATE = (
+_SET_STATE = (  # an item only marked processed now keeps its failure, if any
     "INSERT INTO items (job, item, state) VALUES (?, ?, ?) "
     "ON CONFLICT DO UPDATE SET state = excluded.state"
 )
-_LIST = (
-    "INSERT INTO items VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET state = excluded.state, "
-    "error = excluded.error, position = excluded.position, failed_ms = excluded.failed_ms"
-)
-_UNLIST = (
-    "UPDATE items SET state = ?, error = NULL, position = NULL, failed_ms = NULL "
-    "WHERE job = ? AND item = ?"
+_SET_ALL = (
+    "INSERT INTO items VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
+    "state = excluded.state, error = excluded.error, position = excluded.position, "
+    "failed_ms = excluded.failed_ms"
 )
 _COUNT = (
     "INSERT INTO errors VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE "
@@ -68,48 +69,23 @@ _COUNT = (
 )
 
 
-class Change(NamedTuple):
-    """What one update changes besides the counters (kept in the document as ``"_items"``).
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a number of a job")
 
-    ``v`` numbers the changes of a job (1, 2, ...); ``at`` is the update's
-    ``updated_at`` in ms. With ``item``: its new ``state`` and ``error``,
-    and ``listed`` as in :class:`jobtrack.rules.ItemChange`. With
-    ``message``: ``counted`` failures to count under it.
-    """
 
-    v: int
-    at: int
-    item: str | None = None
-    state: int = 0
-    error: str | None = None
-    listed: bool | None = None
-    message: str | None = None
-    counted: int = 0
-
-    def to_json(self) -> dict[str, Any]:
-        """The document's ``"_items"`` value."""
-        return self._asdict()
-
-    @classmethod
-    def from_json(cls, value: object) -> Change:
-        """Parse a document's ``"_items"`` strictly (``ValueError`` if malformed)."""
-        if not isinstance(value, Mapping) or set(value) != set(cls._fields):
-            raise ValueError("malformed '_items'")
-        change = cls(**value)
-        if not (
-            all(type(n) is int for n in (change.v, change.at, change.state, change.counted))
-            and all(
-                t is None or type(t) is str for t in (change.item, change.error, change.message)
-            )
-            and change.listed in (None, True, False)
-            and change.v >= 1
-        ):
-            raise ValueError("malformed '_items'")
-        return change
+def decode_row(data: bytes | str) -> JobStatus:
+    """A job from its row's document, strictly (``StoreCorrupt`` if it is not one)."""
+    try:
+        return JobStatus.from_dict(json.loads(data, parse_constant=_no_constant))
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise StoreCorrupt(f"corrupt job in {ITEMS_NAME}: {str(exc)[:300]}") from None
 
 
 class ItemsDB:
-    """The ``.items.sqlite`` of one namespace directory (one connection; one thread at a time)."""
+    """The ``.items.sqlite`` of one namespace directory (one connection, one thread).
+
+    Every method is called with the job's file lock held.
+    """
 
     def __init__(self, dfd: int, *, durable: bool) -> None:
         self.db = connect(dfd, ITEMS_NAME, _SCHEMA, durable=durable)
@@ -118,55 +94,65 @@ class ItemsDB:
         """Close the connection."""
         self.db.close()
 
-    def state(self, job_id: str, item: str, pending: Change | None) -> tuple[int, str | None]:
-        """*item*'s state and error, once the document's *pending* change is applied."""
-        row = self.db.execute(_STATE, (item, job_id)).fetchone()
-        if pending is not None and (row is None or row[1] < pending.v):
-            self.apply(job_id, pending)
-            row = self.db.execute(_STATE, (item, job_id)).fetchone()
-        if row is None or row[2] is None:
-            return 0, None
-        return int(row[2]), row[3]
+    def get(self, job_id: str) -> JobStatus | None:
+        """The job as its row holds it (None: it has no row yet)."""
+        row = self.db.execute("SELECT doc FROM jobs WHERE job = ?", (job_id,)).fetchone()
+        return None if row is None else decode_row(row[0])
 
-    def settle(self, job_id: str, pending: Change | None) -> None:
-        """Apply the document's *pending* change if a writer died before it could."""
-        if pending is not None:
-            row = self.db.execute("SELECT applied FROM jobs WHERE job = ?", (job_id,)).fetchone()
-            if row is None or row[0] < pending.v:
-                self.apply(job_id, pending)
+    def update(self, document: JobStatus, delta: Delta, now: _dt.datetime) -> JobStatus:
+        """Apply *delta* to the job, its item and its error counts: one transaction.
 
-    def apply(self, job_id: str, change: Change) -> None:
-        """Apply *change* and mark it applied, in one transaction."""
+        *document* is the job's JSON document: the truth while it has no row.
+        An item update that changes nothing (a redelivery) writes nothing and
+        returns the job as it is.
+
+        :raises JobFinished, InvalidUpdate: as the rules say; nothing is written.
+        """
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
-            row = db.execute("SELECT id, position FROM jobs WHERE job = ?", (job_id,)).fetchone()
-            if row is None:
-                row = db.execute(
-                    "INSERT INTO jobs (job, applied, position) VALUES (?, 0, 0) RETURNING id, 0",
-                    (job_id,),
-                ).fetchone()
-            key, position = row
-            if change.item is not None:
-                if change.listed:
-                    position += 1
+            row = db.execute(_READ, (delta.item, document.job_id)).fetchone()
+            key, doc, position, state, error = row or (None, None, 0, 0, None)
+            job = document if doc is None else decode_row(doc)
+            if delta.item is None:
+                new = apply(job, delta, now)
+                counted, change = errors_counted(job, delta, new), None
+            else:
+                change = apply_item(job, state or 0, error, delta, now)
+                if change is None:  # a redelivery
+                    db.execute("ROLLBACK")
+                    return job
+                new, counted = change.job, change.counted
+            at = to_ms(new.updated_at)
+            if change is not None and change.listed:
+                position += 1
+            if key is None:
+                key = db.execute(
+                    "INSERT INTO jobs VALUES (NULL, ?, ?, ?) RETURNING id",
+                    (new.job_id, new.to_json(), position),
+                ).fetchone()[0]
+            else:
+                db.execute(
+                    "UPDATE jobs SET doc = ?, position = ? WHERE id = ?",
+                    (new.to_json(), position, key),
+                )
+            if change is not None:
+                if change.listed is None:
+                    db.execute(_SET_STATE, (key, delta.item, change.state))
+                elif change.listed:  # listed last, with this failure's error and time
                     db.execute(
-                        _LIST, (key, change.item, change.state, change.error, position, change.at)
+                        _SET_ALL, (key, delta.item, change.state, change.error, position, at)
                     )
-                elif change.listed is False:
-                    db.execute(_UNLIST, (change.state, key, change.item))
                 else:
-                    db.execute(_SET_STATE, (key, change.item, change.state))
-            if change.message is not None and change.counted:
-                self._count(key, change.message, change.counted, change.at)
-            db.execute(
-                "UPDATE jobs SET applied = ?, position = ? WHERE id = ?", (change.v, position, key)
-            )
+                    db.execute(_SET_ALL, (key, delta.item, change.state, None, None, None))
+            if counted and delta.error is not None:
+                self._count(key, delta.error, counted, at)
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
+        return new
 
     def _count(self, key: int, message: str, count: int, at: int) -> None:
         known = self.db.execute(
@@ -177,7 +163,7 @@ class ItemsDB:
             groups = self.db.execute(
                 "SELECT count(*) FROM errors WHERE job = ? AND message != ''", (key,)
             ).fetchone()[0]
-        group = error_group(message, known is not None, min(groups, MAX_ERROR_GROUPS))
+        group = error_group(message, known is not None, groups)
         self.db.execute(_COUNT, (key, "" if group is None else group, count, at, at))
 
     def failed(self, job_id: str, limit: int, after: int | None) -> list[tuple[int, FailedItem]]:
