@@ -2,7 +2,8 @@
 
 ``status_app(tracker)`` serves ``GET``/``HEAD
 /namespaces/{namespace_name}/upload-jobs/{job_id}`` exactly as SPEC section 1
-says, plus its OpenAPI document at ``/openapi.json``. Mount it anywhere: paths
+says, the job's ``/failed-items`` and ``/errors`` below it (SPEC section 7),
+and its OpenAPI document at ``/openapi.json``. Mount it anywhere: paths
 are read relative to ``root_path``. It answers lifespan (closing the store's
 connections at shutdown), never blocks the event loop, and never shows a
 traceback: unexpected errors are logged and answered with a bare 500.
@@ -16,14 +17,21 @@ import json
 import logging
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
-from typing import Any
+from typing import Any, TypeVar
 
+from .arguments import MAX_LIST_LIMIT
 from .async_tracker import AsyncJobTracker
-from .errors import ConfigurationError, JobNotFound, StoreCorrupt, StoreUnavailable
+from .errors import (
+    ConfigurationError,
+    InvalidArgument,
+    JobNotFound,
+    StoreCorrupt,
+    StoreUnavailable,
+)
 from .logs import Throttle
-from .model import JobStatus
 from .names import MAX_NAME_LENGTH, is_valid_name
 from .openapi import openapi_document
+from .stores import features_of
 from .tracker import JobTracker
 
 __all__ = [
@@ -41,6 +49,7 @@ logger = logging.getLogger("jobtrack.asgi")
 logger.addFilter(Throttle(10.0, ("job store busy", "job store unavailable", "corrupt job")))
 logger.addFilter(Throttle(10.0, ("jobtrack status route failed",), keep_traceback=True))
 
+T = TypeVar("T")
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -64,6 +73,13 @@ DEFAULT_STORE_WAIT = 2.0
 
 class _Busy(Exception):
     """Every store call of the route is taken, and stayed taken too long."""
+
+
+class _BadQuery(Exception):
+    """A query parameter is malformed (answered 400 with its message)."""
+
+
+_ITEM_ROUTES = ("failed-items", "errors")
 
 
 _ALLOWED = ("GET", "HEAD")
@@ -161,7 +177,7 @@ class StatusApp:
                     return 405, _error_body("Method not allowed."), [_ALLOW_HEADER]
                 return 200, self._openapi, []
             return 404, _error_body("Not found."), []
-        namespace, job_id = route
+        namespace, job_id, below = route
         if method not in _ALLOWED:
             return 405, _error_body("Method not allowed.", namespace, job_id), [_ALLOW_HEADER]
         if not is_valid_name(namespace):
@@ -183,7 +199,9 @@ class StatusApp:
                     [],
                 )
         try:
-            job = await self._read(namespace, job_id)
+            body = await self._read(namespace, job_id, below, scope)
+        except _BadQuery as exc:
+            return 400, _error_body(str(exc), namespace, job_id), []
         except _Busy:
             logger.warning("job store busy: %d calls running", self.max_store_calls)
             retry = (b"retry-after", str(RETRY_AFTER_SECONDS).encode())
@@ -200,10 +218,35 @@ class StatusApp:
             retry = (b"retry-after", str(RETRY_AFTER_SECONDS).encode())
             message = "The job store is unavailable; retry later."
             return 503, _error_body(message, namespace, job_id), [retry]
-        return 200, job.to_json(), []
+        if body is None:
+            return 404, _error_body("This job store does not keep items.", namespace, job_id), []
+        return 200, body, []
 
-    async def _read(self, namespace: str, job_id: str) -> JobStatus:
-        """Read a job holding one of the route's few store calls.
+    async def _read(self, namespace: str, job_id: str, below: str, scope: Scope) -> bytes | None:
+        """The body of the job's route *below* (``""``: its status), read from the store.
+
+        None if the store keeps no items (for the item routes).
+        """
+        tracker = self.tracker
+        if below == "":
+            return (await self._call(tracker.get(namespace, job_id))).to_json()
+        if not features_of(tracker.store).items:
+            return None
+        if below == "errors":
+            groups = await self._call(tracker.errors(namespace, job_id))
+            return _dumps({"errors": [group.to_dict() for group in groups]})
+        limit, cursor = _page_query(scope)
+        try:
+            page = await self._call(
+                tracker.failed_items(namespace, job_id, limit=limit, cursor=cursor)
+            )
+        except InvalidArgument as exc:
+            raise _BadQuery(f"Invalid cursor: {str(exc)[:200]}") from None
+        items = [item.to_dict() for item in page.items]
+        return _dumps({"items": items, "next_cursor": page.next_cursor})
+
+    async def _call(self, call: Awaitable[T]) -> T:
+        """Await a store call holding one of the route's few store calls.
 
         Readers never take more than ``max_store_calls`` connections (or
         worker threads) of the store, so a flood of requests cannot starve
@@ -220,9 +263,11 @@ class StatusApp:
             try:
                 await asyncio.wait_for(calls.acquire(), self.store_wait)
             except asyncio.TimeoutError:
+                if inspect.iscoroutine(call):
+                    call.close()  # never awaited: no "was never awaited" warning
                 raise _Busy from None
         try:
-            return await self.tracker.get(namespace, job_id)
+            return await call
         finally:
             calls.release()
 
@@ -255,31 +300,51 @@ def _relative_path(scope: Scope) -> str:
     return path
 
 
-def _match(scope: Scope) -> tuple[str, str] | None:
-    """(namespace, job id), percent-decoded, if the path is the status route."""
+def _match(scope: Scope) -> tuple[str, str, str] | None:
+    """(namespace, job id, route below the job or ""), percent-decoded, if the path is a job's."""
     relative = _relative_path(scope)
     raw = scope.get("raw_path")
-    if not raw:
-        parts = relative.split("/")
-        if len(parts) == 5 and parts[:2] == ["", "namespaces"] and parts[3] == "upload-jobs":
-            return parts[2], parts[4]
-        return None
     # Split the path as sent, before decoding, so that an encoded "/" stays
     # inside its name (making it malformed) instead of adding a segment. The
     # decoded tail must then be the whole path below root_path.
-    text = raw.decode("latin-1")
-    tail = text.split("/")[-4:]
+    text = raw.decode("latin-1") if raw else relative
+    parts = text.split("/")
+    below = ""
+    if parts[-1] in _ITEM_ROUTES:
+        below = parts.pop()
+    tail = parts[-4:]
     if len(tail) != 4:
         return None
-    if "%" in text:
+    if raw and "%" in text:
         literal, ns, middle, job = (urllib.parse.unquote(part) for part in tail)
     else:
         literal, ns, middle, job = tail
     if literal != "namespaces" or middle != "upload-jobs":
         return None
-    if relative != f"/namespaces/{ns}/upload-jobs/{job}":
+    if relative != f"/namespaces/{ns}/upload-jobs/{job}" + (f"/{below}" if below else ""):
         return None
-    return ns, job
+    return ns, job, below
+
+
+def _page_query(scope: Scope) -> tuple[int, str | None]:
+    """``limit`` and ``cursor`` of a page's query string (others are ignored)."""
+    try:
+        query = urllib.parse.parse_qs(
+            scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True
+        )
+    except ValueError:  # pragma: no cover - parse_qs is lenient
+        raise _BadQuery("Malformed query string.") from None
+    for name, values in query.items():
+        if name in ("limit", "cursor") and len(values) > 1:
+            raise _BadQuery(f"Give {name} at most once.")
+    limit_text = query.get("limit", ["100"])[0]
+    if not (
+        limit_text.isascii() and limit_text.isdigit() and 1 <= int(limit_text) <= MAX_LIST_LIMIT
+    ):
+        shown = limit_text[:20]
+        raise _BadQuery(f"Invalid limit {shown!r}: use an integer from 1 to {MAX_LIST_LIMIT}.")
+    cursor = query.get("cursor", [None])[0]
+    return int(limit_text), cursor
 
 
 def status_app(

@@ -27,33 +27,46 @@ class JobtrackError(Exception):
     """Base class of every error jobtrack raises."""
 
 
-class JobNotFound(JobtrackError, LookupError):
+class _JobError(JobtrackError):
+    """An error about one job: it keeps the namespace and job id, and pickles."""
+
+    def __init__(self, namespace: str, job_id: str, message: str) -> None:
+        self.namespace = namespace
+        self.job_id = job_id
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[type[_JobError], tuple[str, str]]:
+        # rebuilt from its names (multiprocessing sends errors between processes)
+        return type(self), (self.namespace, self.job_id)
+
+
+class JobNotFound(_JobError, LookupError):
     """No job with that id exists in that namespace."""
 
     def __init__(self, namespace: str, job_id: str) -> None:
-        self.namespace = namespace
-        self.job_id = job_id
-        super().__init__(f"Upload job {job_id!r} not found in namespace {namespace!r}.")
+        super().__init__(
+            namespace, job_id, f"Upload job {job_id!r} not found in namespace {namespace!r}."
+        )
 
 
-class JobExists(JobtrackError):
+class JobExists(_JobError):
     """A job with that id already exists in that namespace (``start`` never overwrites)."""
 
     def __init__(self, namespace: str, job_id: str) -> None:
-        self.namespace = namespace
-        self.job_id = job_id
-        super().__init__(f"Upload job {job_id!r} already exists in namespace {namespace!r}.")
+        super().__init__(
+            namespace, job_id, f"Upload job {job_id!r} already exists in namespace {namespace!r}."
+        )
 
 
-class JobFinished(JobtrackError):
+class JobFinished(_JobError):
     """The job has completed; it accepts no further update, heartbeat or abort."""
 
     def __init__(self, namespace: str, job_id: str) -> None:
-        self.namespace = namespace
-        self.job_id = job_id
         super().__init__(
+            namespace,
+            job_id,
             f"Upload job {job_id!r} in namespace {namespace!r} has already completed; "
-            "it accepts no further updates."
+            "it accepts no further updates.",
         )
 
 

@@ -1,4 +1,4 @@
-"""The OpenAPI 3.1 document of the status route, served at ``/openapi.json``."""
+"""The OpenAPI 3.1 document of the status routes, served at ``/openapi.json``."""
 
 from __future__ import annotations
 
@@ -36,8 +36,63 @@ def _error(description: str, headers: dict[str, Any] | None = None) -> dict[str,
     return response
 
 
+_JOB_PARAMETERS = [
+    {"name": "namespace_name", "in": "path", "required": True, "schema": _NAME},
+    {"name": "job_id", "in": "path", "required": True, "schema": _NAME},
+]
+_NO_STORE = {"Cache-Control": {"schema": {"type": "string", "const": "no-store"}}}
+_UNAVAILABLE = _error(
+    "The job store is unreachable or busy; retry later.",
+    {"Retry-After": {"schema": {"type": "string", "pattern": "^[0-9]+$"}}},
+)
+
+
+def _ok(description: str, schema: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "headers": _NO_STORE,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+    }
+
+
+def _item_route(operation: str, summary: str, ok: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    parameters = [*_JOB_PARAMETERS, *extra.get("query", [])]
+    return {
+        "parameters": parameters,
+        "get": {
+            "operationId": operation,
+            "summary": summary,
+            "responses": {
+                "200": ok,
+                "400": _error("Malformed namespace name, job id or query parameter."),
+                "401": _error("The authorize hook wants credentials."),
+                "403": _error("The authorize hook refused this namespace."),
+                "404": _error("No such job in this namespace (or a store without items)."),
+                "503": _UNAVAILABLE,
+            },
+        },
+    }
+
+
+_PAGE_QUERY = [
+    {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+    },
+    {
+        "name": "cursor",
+        "in": "query",
+        "required": False,
+        "description": "next_cursor of the previous page, unchanged.",
+        "schema": {"type": "string"},
+    },
+]
+
+
 def openapi_document(version: str) -> dict[str, Any]:
-    """The OpenAPI 3.1 description of ``GET /namespaces/{namespace_name}/upload-jobs/{job_id}``."""
+    """The OpenAPI 3.1 description of the job status route and the routes below it."""
     return {
         "openapi": "3.1.0",
         "info": {
@@ -79,10 +134,67 @@ def openapi_document(version: str) -> dict[str, Any]:
                         ),
                     },
                 },
-            }
+            },
+            "/namespaces/{namespace_name}/upload-jobs/{job_id}/failed-items": _item_route(
+                "listFailedItems",
+                "The job's failed items, in the order they failed",
+                _ok("One page of failed items.", "FailedItemPage"),
+                query=_PAGE_QUERY,
+            ),
+            "/namespaces/{namespace_name}/upload-jobs/{job_id}/errors": _item_route(
+                "listErrorCounts",
+                "The job's failures that carried an error, by message, most frequent first",
+                _ok("The error groups.", "ErrorCounts"),
+            ),
         },
         "components": {
             "schemas": {
+                "FailedItemPage": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["items", "next_cursor"],
+                    "properties": {
+                        "items": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "required": ["item", "error", "failed_at"],
+                                "properties": {
+                                    "item": {"type": "string", "minLength": 1, "maxLength": 512},
+                                    "error": {"type": ["string", "null"], "maxLength": 1000},
+                                    "failed_at": _TIMESTAMP,
+                                },
+                            },
+                        },
+                        "next_cursor": {"type": ["string", "null"]},
+                    },
+                },
+                "ErrorCounts": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["errors"],
+                    "properties": {
+                        "errors": {
+                            "type": "array",
+                            "maxItems": 101,
+                            "items": {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "required": ["message", "count", "first_at", "last_at"],
+                                "properties": {
+                                    "message": {
+                                        "type": ["string", "null"],
+                                        "description": "null: messages beyond the first 100",
+                                    },
+                                    "count": _COUNT,
+                                    "first_at": _TIMESTAMP,
+                                    "last_at": _TIMESTAMP,
+                                },
+                            },
+                        }
+                    },
+                },
                 "JobStatus": {
                     "type": "object",
                     "additionalProperties": False,

@@ -26,6 +26,7 @@ async def call_async(
     headers: list[tuple[bytes, bytes]] | None = None,
 ) -> Response:
     sent: list[dict[str, Any]] = []
+    raw_path, _, query = raw_path.partition("?")  # as a server splits the target
     path = urllib.parse.unquote(raw_path)
     scope = {
         "type": "http",
@@ -36,7 +37,7 @@ async def call_async(
         "path": root_path + path,
         "raw_path": (root_path + raw_path).encode("latin-1"),
         "root_path": root_path,
-        "query_string": b"",
+        "query_string": query.encode("latin-1"),
         "headers": headers or [],
         "client": ("127.0.0.1", 1234),
         "server": ("127.0.0.1", 80),

@@ -360,6 +360,110 @@ class TestProtocol:
         assert call(app, "POST", "/openapi.json").status == 405
 
 
+class TestItemRoutes:
+    """SPEC section 7: a job's failed items and error counts."""
+
+    @pytest.fixture
+    def items_app(self, tracker: JobTracker) -> Any:
+        with freeze_time("2026-05-21T12:00:01Z"):
+            tracker.start(NS, 10, job_id="j2")
+            for i in range(5):
+                tracker.record(NS, "j2", item=f"s3://b/{i}.pdf", failed=1, error=f"bad {i % 2}")
+            tracker.record(NS, "j2", failed=2, error="bad 1")
+        return status_app(tracker)
+
+    def test_failed_items_page_by_page(self, items_app: Any) -> None:
+        base = f"/namespaces/{NS}/upload-jobs/j2/failed-items"
+        first = call(items_app, "GET", base + "?limit=2")
+        assert first.status == 200
+        check_common(first)
+        body = json.loads(first.body)
+        assert list(body) == ["items", "next_cursor"]
+        assert body["items"] == [
+            {"item": "s3://b/0.pdf", "error": "bad 0", "failed_at": "2026-05-21T12:00:01.000Z"},
+            {"item": "s3://b/1.pdf", "error": "bad 1", "failed_at": "2026-05-21T12:00:01.000Z"},
+        ]
+        items = [entry["item"] for entry in body["items"]]
+        cursor = body["next_cursor"]
+        while cursor is not None:
+            page = json.loads(call(items_app, "GET", f"{base}?limit=2&cursor={cursor}").body)
+            items += [entry["item"] for entry in page["items"]]
+            cursor = page["next_cursor"]
+        assert items == [f"s3://b/{i}.pdf" for i in range(5)]
+        assert json.loads(call(items_app, "GET", base).body)["next_cursor"] is None
+        head = call(items_app, "HEAD", base)
+        assert head.status == 200 and head.body == b""
+
+    def test_errors(self, items_app: Any) -> None:
+        response = call(items_app, "GET", f"/namespaces/{NS}/upload-jobs/j2/errors")
+        assert response.status == 200
+        check_common(response)
+        at = "2026-05-21T12:00:01.000Z"
+        assert json.loads(response.body) == {
+            "errors": [
+                {"message": "bad 1", "count": 4, "first_at": at, "last_at": at},
+                {"message": "bad 0", "count": 3, "first_at": at, "last_at": at},
+            ]
+        }
+
+    @pytest.mark.parametrize(
+        ("query", "message"),
+        [
+            ("limit=0", "Invalid limit"),
+            ("limit=1001", "Invalid limit"),
+            ("limit=-1", "Invalid limit"),
+            ("limit=abc", "Invalid limit"),
+            ("limit=", "Invalid limit"),
+            ("limit=%C2%B2", "Invalid limit"),
+            ("limit=1&limit=2", "at most once"),
+            ("cursor=nope", "Invalid cursor"),
+            ("cursor=1&cursor=2", "at most once"),
+        ],
+    )
+    def test_bad_parameters_are_400(self, items_app: Any, query: str, message: str) -> None:
+        response = call(items_app, "GET", f"/namespaces/{NS}/upload-jobs/j2/failed-items?{query}")
+        assert response.status == 400
+        body = json.loads(response.body)
+        assert body["status"] == "failure" and message in body["message"]
+        assert (body["namespace_name"], body["job_id"]) == (NS, "j2")
+
+    @pytest.mark.parametrize("below", ["failed-items", "errors"])
+    def test_names_methods_and_unknown_jobs(self, items_app: Any, below: str) -> None:
+        assert call(items_app, "GET", f"/namespaces/{NS}/upload-jobs/nope/{below}").status == 404
+        assert call(items_app, "GET", f"/namespaces/other/upload-jobs/j2/{below}").status == 404
+        assert call(items_app, "GET", f"/namespaces/a%2Fb/upload-jobs/j2/{below}").status == 400
+        assert call(items_app, "GET", f"/namespaces/{NS}/upload-jobs/j.2/{below}").status == 400
+        post = call(items_app, "POST", f"/namespaces/{NS}/upload-jobs/j2/{below}")
+        assert post.status == 405 and post.headers["allow"] == "GET, HEAD"
+        assert call(items_app, "GET", f"/namespaces/{NS}/upload-jobs/j2/{below}/x").status == 404
+        assert call(items_app, "GET", f"/namespaces/{NS}/upload-jobs/{below}").status == 404
+
+    def test_a_store_without_items_answers_404(self) -> None:
+        class Plain(MemoryStore):
+            features = Features(blocking=False)
+
+        tracker = JobTracker(Plain())
+        tracker.start(NS, 1, job_id=JOB)
+        response = call(status_app(tracker), "GET", f"{ROUTE}/errors")
+        assert response.status == 404
+        assert json.loads(response.body)["message"] == "This job store does not keep items."
+        with pytest.raises(ConfigurationError, match="does not keep items"):
+            tracker.record(NS, JOB, item="a", successful=1)
+
+    def test_openapi_describes_them(self, app: Any) -> None:
+        doc = json.loads(call(app, "GET", "/openapi.json").body)
+        paths = doc["paths"]
+        failed = paths["/namespaces/{namespace_name}/upload-jobs/{job_id}/failed-items"]["get"]
+        assert set(failed["responses"]) >= {"200", "400", "404", "503"}
+        schemas = doc["components"]["schemas"]
+        assert schemas["FailedItemPage"]["required"] == ["items", "next_cursor"]
+        item = schemas["FailedItemPage"]["properties"]["items"]["items"]
+        assert item["required"] == ["item", "error", "failed_at"]
+        assert paths["/namespaces/{namespace_name}/upload-jobs/{job_id}/errors"]["get"]
+        group = schemas["ErrorCounts"]["properties"]["errors"]["items"]
+        assert group["required"] == ["message", "count", "first_at", "last_at"]
+
+
 def over_asgi(app: Any, requests: list[tuple[str, str]]) -> list[httpx.Response]:
     """Send requests to *app* in process with httpx's ASGITransport."""
 
@@ -448,6 +552,11 @@ class TestOverHttp:
             assert post.status_code == 405 and post.headers["allow"] == "GET, HEAD"
             assert client.get("/nothing/here").status_code == 404
             assert client.get(f"/namespaces/other/upload-jobs/{JOB}").json()["message"] == NOT_FOUND
+            errors = client.get(f"{ROUTE}/errors")
+            assert errors.status_code == 200 and errors.json() == {"errors": []}
+            page = client.get(f"{ROUTE}/failed-items", params={"limit": "5"})
+            assert page.status_code == 200 and page.json() == {"items": [], "next_cursor": None}
+            assert client.get(f"{ROUTE}/failed-items?limit=0").status_code == 400
 
 
 @pytest.mark.redis

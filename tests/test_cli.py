@@ -425,6 +425,40 @@ def test_stored_text_cannot_drive_the_terminal(env: dict[str, str], store_url: s
     assert json.loads(as_json.stdout)["last_error"] == HOSTILE
 
 
+def test_failures_for_people_and_for_a_retry_script(env: dict[str, str], store_url: str) -> None:
+    tracker = JobTracker(store_url)
+    job = tracker.start("ns", 2000)
+    for i in range(1500):  # more than one page of failed items
+        tracker.record("ns", job.job_id, item=f"s3://b/{i}.pdf", failed=1, error=f"bad {i % 3}")
+    tracker.record("ns", job.job_id, item="s3://b/7.pdf", successful=1)  # a retry that worked
+    tracker.record("ns", job.job_id, item="esc", failed=1, error=HOSTILE)
+    result = run("failures", "ns", job.job_id, "--store", store_url, "--json", env=env)
+    assert result.returncode == 1  # there are failed items
+    doc = json.loads(result.stdout)
+    assert (doc["job_id"], doc["namespace_name"], doc["failed"]) == (job.job_id, "ns", 1500)
+    items = [entry["item"] for entry in doc["items"]]
+    assert items == [f"s3://b/{i}.pdf" for i in range(1500) if i != 7] + ["esc"]
+    assert doc["items"][0] == tracker.failed_items("ns", job.job_id).items[0].to_dict()
+    assert [(g["message"], g["count"]) for g in doc["errors"]][:3] == [
+        ("bad 0", 500), ("bad 1", 500), ("bad 2", 500),
+    ]  # fmt: skip
+    text = run("failures", "ns", job.job_id, "--store", store_url, env=env)
+    assert text.returncode == 1
+    lines = text.stdout.splitlines()
+    assert lines[0] == f"job {job.job_id} in namespace ns: 1500 failed"
+    assert "       500  bad 0" in lines
+    assert "  s3://b/0.pdf  bad 0" in lines and "  s3://b/7.pdf  bad 1" not in lines
+    assert not any(c in text.stdout for c in "\x1b\x07\r\x9b")
+    clean = tracker.start("ns", 1)
+    result = run("failures", "ns", clean.job_id, "--store", store_url, "--json", env=env)
+    assert result.returncode == 0
+    assert json.loads(result.stdout) == {
+        "job_id": clean.job_id, "namespace_name": "ns", "failed": 0, "errors": [], "items": [],
+    }  # fmt: skip
+    missing = run("failures", "ns", "nope", "--store", store_url, env=env)
+    assert missing.returncode == 3 and "not found" in missing.stderr
+
+
 @pytest.mark.redis
 def test_serve_says_when_redis_would_evict_jobs(
     env: dict[str, str], popen: list[Any], redis_server: Any

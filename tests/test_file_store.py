@@ -308,9 +308,9 @@ class TestHostileFiles:
                     filler.flush()
             with pytest.raises(StoreUnavailable, match="ENOSPC"):
                 tracker.record("ns", job.job_id, processed=1, successful=1)
-            with pytest.raises(StoreUnavailable, match="ENOSPC|disk is full"):
+            with pytest.raises(StoreUnavailable, match=r"ENOSPC|disk is full"):
                 tracker.record("ns", job.job_id, failed=1, error="e" * 1000)
-            with pytest.raises(StoreUnavailable, match="ENOSPC|disk is full"):
+            with pytest.raises(StoreUnavailable, match=r"ENOSPC|disk is full"):
                 tracker.record("ns", job.job_id, failed=1, item="a" * 500)
             assert tracker.get("ns", job.job_id) == before  # nothing of it applied
             assert not list((mount / "store" / "ns").glob("*.tmp"))

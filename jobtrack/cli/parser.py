@@ -1,4 +1,4 @@
-"""The ``jobtrack`` command line: its parser, and the commands status, list, watch, abort.
+"""The ``jobtrack`` command line: its parser, and the commands status, list, watch, abort, failures.
 
 ``serve`` and ``demo`` have modules of their own.
 """
@@ -9,10 +9,14 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Iterator
+from typing import Any
 
 from .. import __version__
 from ..arguments import MAX_LIST_LIMIT, check_limit
 from ..asgi import DEFAULT_MAX_STORE_CALLS, DEFAULT_STORE_WAIT
+from ..model import FailedItem
+from ..tracker import JobTracker
 from .demo import cmd_demo
 from .guard import DEFAULT_HEAD_TIMEOUT
 from .helpers import (
@@ -22,6 +26,7 @@ from .helpers import (
     default_store_url,
     need,
     open_tracker,
+    printable,
     program,
     store_flag,
     summary,
@@ -72,6 +77,63 @@ def cmd_abort(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_failures(args: argparse.Namespace) -> int:
+    """Print a job's error counts and every failed item (exit 1 if there is any).
+
+    ``--json`` prints one JSON document (built page by page, as it is read):
+    ``{"job_id", "namespace_name", "failed", "errors": [...], "items": [...]}``
+    with the items and groups as the HTTP routes give them.
+    """
+    with open_tracker(args, existing=True) as tracker:
+        job = tracker.get(args.namespace, args.job_id)
+        groups = tracker.errors(args.namespace, args.job_id)
+        pages = _failed_pages(tracker, args.namespace, args.job_id)
+        listed = 0
+        if args.json:
+            head = {
+                "job_id": job.job_id,
+                "namespace_name": job.namespace_name,
+                "failed": job.failed,
+                "errors": [group.to_dict() for group in groups],
+            }
+            sys.stdout.write(json.dumps(head, ensure_ascii=False)[:-1] + ', "items": [')
+            for page in pages:
+                for item in page:
+                    separator = ",\n  " if listed else "\n  "
+                    sys.stdout.write(separator + json.dumps(item.to_dict(), ensure_ascii=False))
+                    listed += 1
+            sys.stdout.write("\n]}\n" if listed else "]}\n")
+            return EXIT_FAILED_ITEMS if listed or job.failed else EXIT_OK
+        print(f"job {job.job_id} in namespace {job.namespace_name}: {job.failed} failed")
+        if groups:
+            print("errors (items failed with each message):")
+        for group in groups:
+            message = "(other messages)" if group.message is None else printable(group.message)
+            print(f"  {group.count:>8}  {message}")
+        for page in pages:
+            for item in page:
+                if not listed:
+                    print("failed items (latest error):")
+                error = "-" if item.error is None else printable(item.error)
+                print(f"  {printable(item.item)}  {error}")
+                listed += 1
+        if job.failed and not listed:
+            print("no failed item was named (the failures were recorded without items)")
+    return EXIT_FAILED_ITEMS if listed or job.failed else EXIT_OK
+
+
+def _failed_pages(
+    tracker: JobTracker, namespace: str, job_id: str
+) -> Iterator[tuple[FailedItem, ...]]:
+    cursor = None
+    while True:
+        page = tracker.failed_items(namespace, job_id, limit=MAX_LIST_LIMIT, cursor=cursor)
+        yield page.items
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
+
+
 def cmd_watch(args: argparse.Namespace) -> int:
     """Show a live progress bar until the job completes."""
     tqdm = need("tqdm", "watch").tqdm
@@ -114,8 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Track the progress of batch upload jobs; serve the status route.",
         epilog=(
             "The store comes from --store or JOBTRACK_STORE; by default a file store in "
-            f"{default_store_url()[len('file://') :]}. Exit statuses: 0 ok, 1 watch saw "
-            "failed items, 2 bad command line, 3 no such job, 4 other errors."
+            f"{default_store_url()[len('file://') :]}. Exit statuses: 0 ok, 1 watch or "
+            "failures saw failed items, 2 bad command line, 3 no such job, 4 other errors."
         ),
     )
     parser.add_argument("--version", action="version", version=f"jobtrack {__version__}")
@@ -178,6 +240,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(func=cmd_serve)
 
+    _job_commands(commands, store)
+    return parser
+
+
+def _job_commands(commands: Any, store: argparse.ArgumentParser) -> None:
+    """The commands about the jobs of a store: status, list, watch, abort, failures."""
     status = commands.add_parser("status", parents=[store], help="show one job")
     status.add_argument("namespace")
     status.add_argument("job_id")
@@ -212,7 +280,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--error", required=True, metavar="MSG", help="the reason, kept as last_error"
     )
     abort.set_defaults(func=cmd_abort)
-    return parser
+
+    failures = commands.add_parser(
+        "failures", parents=[store], help="a job's error counts and failed items"
+    )
+    failures.add_argument("namespace")
+    failures.add_argument("job_id")
+    failures.add_argument(
+        "--json", action="store_true", help="one JSON document, for a retry script"
+    )
+    failures.set_defaults(func=cmd_failures)
 
 
 def _page_size(text: str) -> int:

@@ -712,6 +712,351 @@ class _Properties:
         assert ref.abort("y", T0) == "finished"
 
 
+ITEM = "s3://bucket/a.pdf"
+LONG_ITEM = "s3://bucket/" + "x" * 28  # 40 characters: stores may keep a digest of it
+
+
+def _items_or_skip(store: Store) -> None:
+    if not features_of(store).items:
+        pytest.skip(f"{type(store).__name__} does not keep items (Features.items)")
+
+
+def _all_failed(tracker: JobTracker, job_id: str, limit: int = 2) -> list[tuple[object, ...]]:
+    """Every failed item, page by page."""
+    out: list[tuple[object, ...]] = []
+    cursor = None
+    while True:
+        page = tracker.failed_items(NS, job_id, limit=limit, cursor=cursor)
+        out += [(f.item, f.error, f.failed_at) for f in page.items]
+        if page.next_cursor is None:
+            return out
+        cursor = page.next_cursor
+
+
+def _error_list(tracker: JobTracker, job_id: str) -> list[tuple[object, ...]]:
+    return [(e.message, e.count, e.first_at, e.last_at) for e in tracker.errors(NS, job_id)]
+
+
+class _Items:
+    """SPEC section 5: idempotent item updates, failed items, error counts."""
+
+    @pytest.fixture
+    def job(self, tracker: JobTracker, store: Store) -> str:
+        _items_or_skip(store)
+        return tracker.start(NS, 5, job_id=JOB).job_id
+
+    def test_a_redelivery_changes_nothing(
+        self, tracker: JobTracker, job: str, clock: ManualClock
+    ) -> None:
+        first = tracker.record(NS, job, item=ITEM, processed=1, successful=1)
+        assert (first.processed, first.successful) == (1, 1)
+        clock.advance(seconds=5)
+        tracker.record(NS, job, item="b", failed=1, error="bad PDF")  # last_error names b
+        now = tracker.get(NS, job)
+        clock.advance(seconds=5)
+        for _ in range(3):
+            assert tracker.record(NS, job, item=ITEM, processed=1, successful=1) == now
+            assert tracker.record(NS, job, item="b", failed=1, error="bad PDF") == now
+            assert tracker.record(NS, job, item="b", failed=1) == now  # no new error text
+        assert tracker.get(NS, job) == now  # counters, last_error, updated_at as they were
+
+    def test_a_retry_that_works_moves_one_count(self, tracker: JobTracker, job: str) -> None:
+        tracker.record(NS, job, item=ITEM, processed=1, failed=1, error="timeout")
+        job_after = tracker.record(NS, job, item=ITEM, successful=1)
+        assert (job_after.processed, job_after.successful, job_after.failed) == (1, 1, 0)
+        assert job_after.last_error == "timeout"  # the latest failure still says why
+        assert tracker.failed_items(NS, job).items == ()
+        # successful stays successful, whatever comes later
+        assert tracker.record(NS, job, item=ITEM, failed=1, error="late") == job_after
+        assert tracker.record(NS, job, item=ITEM, processed=1, successful=1) == job_after
+
+    def test_a_new_error_for_a_failed_item(
+        self, tracker: JobTracker, job: str, clock: ManualClock
+    ) -> None:
+        tracker.record(NS, job, item=ITEM, failed=1, error="first")
+        clock.advance(seconds=1)
+        again = tracker.record(NS, job, item=ITEM, failed=1, error="second")
+        assert (again.failed, again.last_error, again.updated_at) == (1, "second", clock.now)
+        [item] = tracker.failed_items(NS, job).items
+        assert (item.item, item.error, item.failed_at) == (ITEM, "second", clock.now)
+        counts = {e.message: e.count for e in tracker.errors(NS, job)}
+        assert counts == {"first": 1, "second": 1}
+
+    def test_processed_counts_once_per_item(self, tracker: JobTracker, job: str) -> None:
+        tracker.record(NS, job, item=ITEM, processed=1)
+        tracker.record(NS, job, item=ITEM, processed=1, failed=1)
+        status = tracker.record(NS, job, item=ITEM, processed=1, successful=1)
+        assert (status.processed, status.successful, status.failed) == (1, 1, 0)
+
+    def test_completion_and_redelivery_after_it(self, tracker: JobTracker, store: Store) -> None:
+        _items_or_skip(store)
+        tracker.start(NS, 2, job_id=JOB)
+        tracker.record(NS, JOB, item="a", successful=1, processed=1)
+        done = tracker.record(NS, JOB, item=LONG_ITEM, failed=1, error="no")
+        assert done.is_finished and (done.successful, done.failed) == (1, 1)  # a failure completes
+        # redeliveries are answered with the job as it is
+        assert tracker.record(NS, JOB, item="a", successful=1, processed=1) == done
+        assert tracker.record(NS, JOB, item=LONG_ITEM, failed=1, error="no") == done
+        assert tracker.record(NS, JOB, item="a", failed=1) == done  # successful stays so
+        # what would change a completed job is refused
+        for change in (
+            {"item": LONG_ITEM, "successful": 1},  # a retry that works, too late
+            {"item": LONG_ITEM, "failed": 1, "error": "other"},
+            {"item": LONG_ITEM, "processed": 1},
+            {"item": "new", "successful": 1},
+        ):
+            with pytest.raises(JobFinished):
+                tracker.record(NS, JOB, **change)  # type: ignore[arg-type]
+        assert tracker.get(NS, JOB) == done
+        assert [f.item for f in tracker.failed_items(NS, JOB).items] == [LONG_ITEM]
+
+    def test_items_and_anonymous_updates_mix_under_one_total(
+        self, tracker: JobTracker, job: str
+    ) -> None:
+        tracker.record(NS, job, processed=3, successful=3)
+        tracker.record(NS, job, item="a", successful=1)
+        with pytest.raises(InvalidUpdate, match="more than total"):
+            tracker.record(NS, job, successful=2)
+        done = tracker.record(NS, job, item="b", failed=1)
+        assert done.is_finished and (done.successful, done.failed) == (4, 1)
+
+    def test_an_item_beyond_the_total_is_rejected_whole(
+        self, tracker: JobTracker, store: Store
+    ) -> None:
+        _items_or_skip(store)
+        tracker.start(NS, 2, job_id=JOB)
+        tracker.record(NS, JOB, processed=2, successful=1)
+        before = tracker.get(NS, JOB)
+        with pytest.raises(InvalidUpdate, match="processed"):
+            tracker.record(NS, JOB, item="a", processed=1, successful=1)
+        assert tracker.get(NS, JOB) == before
+        # the item was not stored: it may still count
+        assert tracker.record(NS, JOB, item="a", successful=1).is_finished
+
+    BAD_ITEMS: tuple[tuple[dict[str, Any], str], ...] = (
+        ({"item": "", "successful": 1}, "1 to 512"),
+        ({"item": "x" * 513, "successful": 1}, "1 to 512"),
+        ({"item": "a\nb", "successful": 1}, "control"),
+        ({"item": "a\x00", "successful": 1}, "control"),
+        ({"item": "a\x7f", "successful": 1}, "control"),
+        ({"item": "a\x85", "successful": 1}, "control"),
+        ({"item": "a\ud800", "successful": 1}, "surrogate"),
+        ({"item": 12, "successful": 1}, "string"),
+        ({"item": b"a", "successful": 1}, "string"),
+        ({"item": "a", "successful": 2}, "0 or 1"),
+        ({"item": "a", "processed": 2}, "0 or 1"),
+        ({"item": "a", "successful": 1, "failed": 1}, "both"),
+        ({"item": "a"}, "needs"),
+        ({"item": "a", "successful": 1, "error": "x"}, "failed >= 1"),
+        ({"item": "a", "failed": 1, "error": ""}, "non-empty"),
+        ({"item": "a", "successful": -1}, ">= 0"),
+    )
+
+    @pytest.mark.parametrize(("args", "message"), BAD_ITEMS)
+    def test_bad_item_updates_change_nothing(
+        self, tracker: JobTracker, job: str, args: dict[str, Any], message: str
+    ) -> None:
+        tracker.record(NS, job, item="ok", failed=1, error="e")
+        before = tracker.get(NS, job), _all_failed(tracker, job), _error_list(tracker, job)
+        with pytest.raises(InvalidUpdate, match=message):
+            tracker.record(NS, job, **args)
+        with pytest.raises(InvalidUpdate, match=message):
+            tracker.record_many(
+                [Update(NS, job, item="fine", successful=1), Update(NS, job, **args)]
+            )
+        assert (
+            tracker.get(NS, job),
+            _all_failed(tracker, job),
+            _error_list(tracker, job),
+        ) == before
+
+    def test_longest_item_and_any_printable_text(self, tracker: JobTracker, job: str) -> None:
+        for item in ("x" * 512, "ünï cödé/ä.pdf", "a:b{c}*?", " ", "日本語" * 100):
+            assert tracker.record(NS, job, item=item, failed=1, error="e").failed >= 1
+        items = [f.item for f in tracker.failed_items(NS, job).items]
+        assert items == ["x" * 512, "ünï cödé/ä.pdf", "a:b{c}*?", " ", "日本語" * 100]
+
+    def test_record_many_takes_items(self, tracker: JobTracker, job: str) -> None:
+        results = tracker.record_many(
+            [
+                Update(NS, job, item="a", processed=1, successful=1),
+                Update(NS, job, item="a", processed=1, successful=1),  # redelivered at once
+                Update(NS, job, item="b", failed=1, error="x"),
+                Update(NS, job, item="b", successful=1),
+                Update(NS, "missing", item="a", successful=1),
+            ]
+        )
+        assert [r.successful if isinstance(r, JobStatus) else type(r) for r in results] == [
+            1, 1, 1, 2, JobNotFound,
+        ]  # fmt: skip
+        final = tracker.get(NS, job)
+        assert (final.processed, final.successful, final.failed) == (1, 2, 0)
+
+    def test_failed_items_page_in_the_order_they_failed(
+        self, tracker: JobTracker, store: Store, clock: ManualClock
+    ) -> None:
+        _items_or_skip(store)
+        tracker.start(NS, 20, job_id=JOB)
+        for i in range(7):
+            clock.advance(seconds=1)
+            tracker.record(NS, JOB, item=f"i{i}", failed=1, error=f"e{i}" if i % 2 else None)
+        tracker.record(NS, JOB, item="i2", successful=1)  # no longer listed
+        clock.advance(seconds=1)
+        tracker.record(NS, JOB, item="i0", failed=1, error="again")  # listed last now
+        listed = _all_failed(tracker, JOB, limit=2)
+        assert [entry[:2] for entry in listed] == [
+            ("i1", "e1"), ("i3", "e3"), ("i4", None), ("i5", "e5"), ("i6", None), ("i0", "again"),
+        ]  # fmt: skip
+        assert listed[-1][2] == clock.now
+        page = tracker.failed_items(NS, JOB, limit=6)
+        assert len(page.items) == 6 and page.next_cursor is None
+        with pytest.raises(InvalidArgument):
+            tracker.failed_items(NS, JOB, cursor="nope")
+        with pytest.raises(InvalidArgument):
+            tracker.failed_items(NS, JOB, limit=0)
+        with pytest.raises(JobNotFound):
+            tracker.failed_items(NS, "missing")
+        with pytest.raises(JobNotFound):
+            tracker.errors("other-ns", JOB)
+
+    def test_error_counts(self, tracker: JobTracker, store: Store, clock: ManualClock) -> None:
+        _items_or_skip(store)
+        tracker.start(NS, 30, job_id=JOB)
+        t1 = clock.advance(seconds=1)
+        tracker.record(NS, JOB, failed=5, error="disk full")  # counts 5
+        tracker.record(NS, JOB, failed=1)  # no error: not counted
+        t2 = clock.advance(seconds=1)
+        tracker.record(NS, JOB, item="a", failed=1, error="timeout")
+        tracker.record(NS, JOB, item="a", failed=1, error="timeout")  # redelivery: nothing
+        tracker.record(NS, JOB, item="a", successful=1)  # a retry that worked: no subtraction
+        t3 = clock.advance(seconds=1)
+        tracker.record(NS, JOB, item="b", failed=1, error="timeout")
+        done = tracker.abort(NS, JOB, "gave up")  # counts the 22 items it fails
+        assert (done.successful, done.failed) == (1, 29)
+        assert _error_list(tracker, JOB) == [
+            ("gave up", 22, t3, t3), ("disk full", 5, t1, t1), ("timeout", 2, t2, t3),
+        ]  # fmt: skip
+
+    def test_at_most_100_messages_then_one_group_without_one(
+        self, tracker: JobTracker, store: Store
+    ) -> None:
+        _items_or_skip(store)
+        tracker.start(NS, 1000, job_id=JOB)
+        tracker.record_many(
+            [Update(NS, JOB, item=f"i{i}", failed=1, error=f"error {i}") for i in range(130)]
+        )
+        tracker.record(NS, JOB, failed=4, error="error 7")  # a known message still counts there
+        tracker.record(NS, JOB, failed=3, error="brand new")
+        groups = tracker.errors(NS, JOB)
+        assert len(groups) == 101
+        assert [g.message for g in groups[:1]] == ["error 7"] and groups[0].count == 5
+        assert groups[-1].message is None and groups[-1].count == 30 + 3
+        assert sum(g.count for g in groups) == 130 + 4 + 3
+
+    def test_delete_takes_the_items_along(self, tracker: JobTracker, job: str) -> None:
+        tracker.record(NS, job, item="a", failed=1, error="x")
+        assert tracker.delete(NS, job)
+        tracker.start(NS, 5, job_id=job)
+        assert tracker.failed_items(NS, job).items == () and tracker.errors(NS, job) == []
+        assert tracker.record(NS, job, item="a", failed=1, error="x").failed == 1  # new again
+
+    def test_threads_redelivering_count_each_item_once(self, store: Store) -> None:
+        _items_or_skip(store)
+        tracker = JobTracker(store)
+        job = tracker.start(NS, 60)
+        finished: set[object] = set()
+
+        def work(seed: int) -> None:
+            # the retried items first: a failure counts towards completion
+            order = [i for i in range(60) if i % 4 == 0] + [i for i in range(60) if i % 4]
+            order = order[seed:15] + order[:seed] + order[15 + seed :] + order[15 : 15 + seed]
+            for i in order:
+                if i % 4 == 0:
+                    tracker.record(NS, job.job_id, item=f"i{i}", failed=1, error="transient")
+                status = tracker.record(NS, job.job_id, item=f"i{i}", processed=1, successful=1)
+                if status.is_finished:
+                    finished.add(status.finished_at)
+
+        threads = [threading.Thread(target=work, args=(seed * 2,)) for seed in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        final = tracker.get(NS, job.job_id)
+        assert (final.processed, final.successful, final.failed) == (60, 60, 0)
+        assert finished == {final.finished_at}
+        assert tracker.failed_items(NS, job.job_id).items == ()
+        assert [(e.message, e.count) for e in tracker.errors(NS, job.job_id)] == [("transient", 15)]
+
+
+_item_names = st.sampled_from(["a", "b", "c", LONG_ITEM, "ünï"])
+_item_errors = st.sampled_from([None, "e1", "e2", "x" * 1100])
+_item_ops = st.tuples(
+    st.just("item"), _item_names, st.integers(0, 1), st.sampled_from(["s", "f", ""]), _item_errors
+)
+item_operations = st.lists(
+    st.one_of(_item_ops, _item_ops, _item_ops, record_ops, clock_ops, abort_ops), max_size=25
+)
+
+
+class _ItemProperties:
+    @settings(
+        max_examples=60,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
+    @given(total=st.integers(0, 12), ops=item_operations)
+    def test_random_redeliveries_and_retries_match_the_reference_model(
+        self,
+        store: Store,
+        tracker_factory: TrackerFactory,
+        total: int,
+        ops: list[tuple[object, ...]],
+    ) -> None:
+        _items_or_skip(store)
+        clock = ManualClock()
+        tracker = tracker_factory(store, clock=clock)
+        job_id = f"q{next(_ids)}"
+        tracker.start(PROP_NS, total, job_id=job_id)
+        ref = RefJob(total, T0)
+        for op in ops:
+            if op[0] == "clock":
+                clock.advance(milliseconds=op[1])  # type: ignore[arg-type]
+                continue
+            try:
+                if op[0] == "abort":
+                    expected = ref.abort(op[1], clock.now)  # type: ignore[arg-type]
+                    result = tracker.abort(PROP_NS, job_id, op[1])  # type: ignore[arg-type]
+                elif op[0] == "record":
+                    _, p, s, f, error = op
+                    error = error if f else None
+                    expected = ref.record(p, s, f, error, clock.now)  # type: ignore[arg-type]
+                    result = tracker.record(PROP_NS, job_id, processed=p, successful=s,  # type: ignore[arg-type]
+                                            failed=f, error=error)  # type: ignore[arg-type]  # fmt: skip
+                else:
+                    _, item, p, outcome, error = op
+                    s, f = int(outcome == "s"), int(outcome == "f")
+                    if not (p or s or f):
+                        p = 1
+                    error = error[:1000] if f and error else None  # type: ignore[index]
+                    expected = ref.record_item(item, p, s, f, error, clock.now)  # type: ignore[arg-type]
+                    result = tracker.record(PROP_NS, job_id, item=item, processed=p,  # type: ignore[arg-type]
+                                            successful=s, failed=f, error=error)  # fmt: skip
+            except JobFinished:
+                assert expected == "finished", op
+            except InvalidUpdate:
+                assert expected == "invalid", op
+            else:
+                assert expected in ("ok", "noop"), op
+                assert job_tuple(result) == ref.as_tuple(), op
+            assert job_tuple(tracker.get(PROP_NS, job_id)) == ref.as_tuple()
+        failed = tracker.failed_items(PROP_NS, job_id, limit=1000).items
+        assert [(f.item, f.error, f.failed_at) for f in failed] == ref.failed_list
+        errors = tracker.errors(PROP_NS, job_id)
+        assert [(e.message, e.count, e.first_at, e.last_at) for e in errors] == ref.error_list()
+        assert tracker.delete(PROP_NS, job_id)
+
+
 class _Processes:
     """Stores whose jobs processes share (``features.processes``), opened by ``store.url``."""
 
@@ -737,12 +1082,50 @@ class _Processes:
         assert final.last_error == "worker item failed"
         assert sum(completions) == 1
 
-    @pytest.mark.parametrize("kill_after", [1, 17, 60, 151, 333])
-    def test_kill_9_keeps_every_acknowledged_update(self, shared_url: str, kill_after: int) -> None:
+    def test_processes_redelivering_count_each_item_once(
+        self, shared_url: str, store: Store
+    ) -> None:
+        _items_or_skip(store)
+        procs, count = 4, 120
+        job = JobTracker(shared_url).start(NS, count)
+        ctx = multiprocessing.get_context("spawn")
+        with ctx.Pool(procs) as pool:
+            seen = pool.starmap(
+                worker.redeliver,
+                [(shared_url, NS, job.job_id, count, seed) for seed in range(procs)],
+            )
         tracker = JobTracker(shared_url)
-        job = tracker.start(NS, 100_000)
+        final = tracker.get(NS, job.job_id)
+        assert (final.processed, final.successful, final.failed) == (count, count, 0)
+        assert final.status is Status.COMPLETED
+        assert final.finished_at is not None
+        assert set(itertools.chain(*seen)) == {final.finished_at.isoformat()}  # completed once
+        assert tracker.failed_items(NS, job.job_id).items == ()
+        assert [(e.message, e.count) for e in tracker.errors(NS, job.job_id)] == [
+            ("transient", count // 4)
+        ]
+
+    @pytest.mark.parametrize("kill_after", [3, 151])
+    def test_kill_9_then_redelivering_everything_counts_each_item_once(
+        self, shared_url: str, store: Store, kill_after: int
+    ) -> None:
+        _items_or_skip(store)
+        tracker = JobTracker(shared_url)
+        job = tracker.start(NS, 1_000)
+        acked = self._kill_worker(shared_url, job.job_id, kill_after, "items")
+        after = tracker.get(NS, job.job_id)
+        assert acked <= after.processed <= acked + 1
+        for i in range(acked + 1):  # the pipeline delivers again all it is unsure of
+            tracker.record(NS, job.job_id, item=f"i{i}", processed=1, successful=1)
+        final = tracker.get(NS, job.job_id)
+        assert final.processed == final.successful == acked + 1
+        tracker.close()
+
+    @staticmethod
+    def _kill_worker(url: str, job_id: str, kill_after: int, *mode: str) -> int:
+        """Run the worker, ``kill -9`` it after *kill_after* acknowledged updates; their count."""
         proc = subprocess.Popen(
-            [sys.executable, "-m", "jobtrack.testing.worker", shared_url, NS, job.job_id, "100000"],
+            [sys.executable, "-m", "jobtrack.testing.worker", url, NS, job_id, "100000", *mode],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -761,6 +1144,13 @@ class _Processes:
             acked = int(rest[-1])
         assert proc.returncode == -signal.SIGKILL, f"the worker failed first: {proc.stderr.read()}"  # type: ignore[union-attr]
         proc.stderr.close()  # type: ignore[union-attr]
+        return acked
+
+    @pytest.mark.parametrize("kill_after", [1, 17, 60, 151, 333])
+    def test_kill_9_keeps_every_acknowledged_update(self, shared_url: str, kill_after: int) -> None:
+        tracker = JobTracker(shared_url)
+        job = tracker.start(NS, 100_000)
+        acked = self._kill_worker(shared_url, job.job_id, kill_after)
         after = tracker.get(NS, job.job_id)  # readable
         # every acknowledged update is there; at most one more was in flight
         assert acked <= after.processed <= acked + 1
@@ -783,6 +1173,8 @@ class StoreContract(
     _RecordMany,
     _BadInput,
     _Properties,
+    _Items,
+    _ItemProperties,
     _Processes,
 ):
     """**The store contract** as a pytest base class (see the module docstring).

@@ -28,7 +28,7 @@ class ManualClock:
 
 @attrs.define
 class RefJob:
-    """The reference model: SPEC section 3 written as plainly as possible."""
+    """The reference model: SPEC sections 3 and 5 written as plainly as possible."""
 
     total: int
     started: dt.datetime
@@ -38,6 +38,10 @@ class RefJob:
     last_error: str | None = None
     updated: dt.datetime = attrs.field(default=None)
     finished: dt.datetime | None = None
+    # item -> (processed, outcome None/"failed"/"successful", error)
+    items: dict[str, tuple[bool, str | None, str | None]] = attrs.field(factory=dict)
+    failed_list: list[tuple[str, str | None, dt.datetime]] = attrs.field(factory=list)
+    groups: dict[str | None, tuple[int, dt.datetime, dt.datetime]] = attrs.field(factory=dict)
 
     def __attrs_post_init__(self) -> None:
         self.updated = self.started
@@ -58,16 +62,72 @@ class RefJob:
         self.updated = max(self.updated, now)
         if self.successful + self.failed == self.total:
             self.finished = self.updated
+        if error is not None:
+            self.count_error(error[:1000], f)
         return "ok"
+
+    def record_item(
+        self, item: str, p: int, s: int, f: int, error: str | None, now: dt.datetime
+    ) -> str:
+        """Apply an item update; return "ok", "noop", "finished" or "invalid"."""
+        was = self.items.get(item, (False, None, None))
+        processed, outcome, item_error = was
+        fails = False
+        if p:
+            processed = True
+        if s:
+            outcome, item_error = "successful", None
+        elif f and (outcome is None or (outcome == "failed" and error not in (None, item_error))):
+            outcome, item_error, fails = "failed", error, True
+        if (processed, outcome, item_error) == was and not fails:
+            return "noop"
+        if self.finished is not None:
+            return "finished"
+        dp = int(processed) - int(was[0])
+        ds = int(outcome == "successful") - int(was[1] == "successful")
+        df = int(outcome == "failed") - int(was[1] == "failed")
+        if self.processed + dp > self.total or self.successful + ds + self.failed + df > self.total:
+            return "invalid"
+        self.processed += dp
+        self.successful += ds
+        self.failed += df
+        self.updated = max(self.updated, now)
+        if self.successful + self.failed == self.total:
+            self.finished = self.updated
+        self.items[item] = (processed, outcome, item_error)
+        if fails or outcome != "failed":
+            self.failed_list = [entry for entry in self.failed_list if entry[0] != item]
+        if fails:
+            self.failed_list.append((item, item_error, self.updated))
+            if error is not None:
+                self.last_error = error
+                self.count_error(error, 1)
+        return "ok"
+
+    def count_error(self, message: str, n: int) -> None:
+        """Count *n* failures under *message* (the first 100 messages; then under None)."""
+        if n == 0:
+            return
+        named = sum(1 for key in self.groups if key is not None)
+        key: str | None = message if message in self.groups or named < 100 else None
+        count, first, _ = self.groups.get(key, (0, self.updated, self.updated))
+        self.groups[key] = (count + n, first, self.updated)
+
+    def error_list(self) -> list[tuple[str | None, int, dt.datetime, dt.datetime]]:
+        """The groups as ``errors()`` orders them: most first, then earliest; None last."""
+        groups = [(key, *value) for key, value in self.groups.items()]
+        return sorted(groups, key=lambda g: (g[0] is None, -g[1], g[2], g[0] or ""))
 
     def abort(self, error: str, now: dt.datetime) -> str:
         """Fail the remaining items; return "ok" or "finished"."""
         if self.finished is not None:
             return "finished"
+        remaining = self.total - self.successful - self.failed
         self.failed = self.total - self.successful
         self.last_error = error[:1000]
         self.updated = max(self.updated, now)
         self.finished = self.updated
+        self.count_error(error[:1000], remaining)
         return "ok"
 
     def as_tuple(self) -> tuple[object, ...]:

@@ -1,18 +1,20 @@
 """Worker processes of the contract's multi-process and ``kill -9`` checks.
 
-``python -m jobtrack.testing.worker STORE_URL NS JOB_ID COUNT`` records COUNT
-one-item updates, printing a line after each acknowledged one. A third-party
+``python -m jobtrack.testing.worker STORE_URL NS JOB_ID COUNT [items]`` records
+COUNT one-item updates (with ``items``: of the items ``i0``, ``i1``...),
+printing a line after each acknowledged one. A third-party
 store must be openable by URL in a fresh process: register it through the
 ``jobtrack.stores`` entry point group.
 """
 
 from __future__ import annotations
 
+import random
 import sys
 
 from jobtrack import JobTracker, Status
 
-__all__ = ["hammer", "main"]
+__all__ = ["hammer", "main", "redeliver"]
 
 
 def hammer(url: str, namespace: str, job_id: str, count: int, fail_every: int = 0) -> int:
@@ -33,12 +35,40 @@ def hammer(url: str, namespace: str, job_id: str, count: int, fail_every: int = 
     return completions
 
 
+def redeliver(url: str, namespace: str, job_id: str, count: int, seed: int) -> list[str]:
+    """Deliver the items ``i0`` .. ``i<count-1>`` in an order of *seed*.
+
+    Every fourth fails first and is retried at once; those come first, so the
+    job cannot complete while one of them is failed (a failure counts towards
+    completion). Returns the distinct ``finished_at`` this process saw.
+    """
+    rng = random.Random(seed)
+    retried = [i for i in range(count) if i % 4 == 0]
+    others = [i for i in range(count) if i % 4]
+    rng.shuffle(retried)
+    rng.shuffle(others)
+    order = retried + others
+    finished = set()
+    with JobTracker(url) as tracker:
+        for i in order:
+            if i % 4 == 0:
+                tracker.record(namespace, job_id, item=f"i{i}", failed=1, error="transient")
+            status = tracker.record(namespace, job_id, item=f"i{i}", processed=1, successful=1)
+            if status.finished_at is not None:
+                finished.add(status.finished_at.isoformat())
+    return sorted(finished)
+
+
 def main(argv: list[str]) -> None:
     """Record updates one by one, printing the count acknowledged so far."""
     url, namespace, job_id, count = argv[0], argv[1], argv[2], int(argv[3])
+    items = argv[4:] == ["items"]
     with JobTracker(url) as tracker:
         for i in range(count):
-            tracker.record(namespace, job_id, processed=1, successful=1)
+            if items:
+                tracker.record(namespace, job_id, item=f"i{i}", processed=1, successful=1)
+            else:
+                tracker.record(namespace, job_id, processed=1, successful=1)
             sys.stdout.write(f"{i + 1}\n")
             sys.stdout.flush()
 
