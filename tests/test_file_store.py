@@ -568,3 +568,114 @@ class TestHostileRetest:
             with pytest.raises(ConfigurationError):
                 JobTracker(url)
         assert list(tmp_path.iterdir()) == []
+
+
+class TestItemsDatabase:
+    """A job with items or errors lives in the namespace's .items.sqlite (issue 11)."""
+
+    def marked(self, tmp_path: Path) -> tuple[JobTracker, Path]:
+        tracker = JobTracker(FileStore(tmp_path), clock=ManualClock())
+        tracker.start("ns", 5, job_id="j1")
+        tracker.record("ns", "j1", item="a", processed=1, successful=1)
+        return tracker, tmp_path / "ns" / "j1.json"
+
+    def test_get_and_list_read_the_live_state(self, tmp_path: Path) -> None:
+        tracker, doc = self.marked(tmp_path)
+        live = tracker.record("ns", "j1", processed=2, successful=1)  # anonymous, still in the db
+        assert json.loads(doc.read_text())["successful"] == 0  # the document keeps its snapshot
+        assert tracker.get("ns", "j1") == live
+        assert tracker.list("ns").items == (live,)
+        assert JobTracker(FileStore(tmp_path)).get("ns", "j1") == live  # another store too
+
+    def test_a_writer_that_died_between_the_mark_and_the_row(self, tmp_path: Path) -> None:
+        tracker = JobTracker(FileStore(tmp_path), clock=ManualClock())
+        before = tracker.start("ns", 3, job_id="j1")
+        doc = tmp_path / "ns" / "j1.json"
+        # what a writer killed after step 1 leaves: the mark, no row
+        doc.write_text(json.dumps({**before.to_dict(), "_items": True}))
+        assert tracker.get("ns", "j1") == before  # the document is still the truth
+        after = tracker.record("ns", "j1", item="a", failed=1, error="x")
+        assert (after.failed, after.last_error) == (1, "x")
+        assert tracker.get("ns", "j1") == after
+        assert [f.item for f in tracker.failed_items("ns", "j1").items] == ["a"]
+
+    @pytest.mark.parametrize("value", ["false", "1", '"yes"', "null", "{}"])
+    def test_a_mark_that_is_not_true_is_corrupt(self, tmp_path: Path, value: str) -> None:
+        tracker, doc = self.marked(tmp_path)
+        text = doc.read_text().replace('"_items":true', f'"_items":{value}')
+        doc.write_text(text)
+        with pytest.raises(StoreCorrupt, match="_items"):
+            tracker.get("ns", "j1")
+
+    def test_a_corrupt_row_is_corrupt(self, tmp_path: Path) -> None:
+        import sqlite3
+
+        tracker, _ = self.marked(tmp_path)
+        with contextlib.closing(sqlite3.connect(tmp_path / "ns" / ".items.sqlite")) as db, db:
+            db.execute("UPDATE jobs SET doc = ?", ('{"total": "three"}',))
+        for call in (
+            lambda: tracker.get("ns", "j1"),
+            lambda: tracker.record("ns", "j1", item="b", successful=1),
+            lambda: tracker.record("ns", "j1", processed=1),
+        ):
+            with pytest.raises(StoreCorrupt, match=r"items\.sqlite"):
+                call()
+        assert tracker.list("ns").items == ()  # skipped with a warning
+
+    @pytest.mark.parametrize("kind", ["symlink", "fifo", "garbage", "directory"])
+    def test_a_hostile_items_database(self, tmp_path: Path, kind: str) -> None:
+        tracker = JobTracker(FileStore(tmp_path))
+        tracker.start("ns", 5, job_id="j1")
+        path = tmp_path / "ns" / ".items.sqlite"
+        target = tmp_path / "elsewhere.sqlite"
+        if kind == "symlink":
+            path.symlink_to(target)
+        elif kind == "fifo":
+            os.mkfifo(path)
+        elif kind == "garbage":
+            path.write_bytes(b"not a database at all" * 100)
+        else:
+            path.mkdir()
+        with pytest.raises(StoreCorrupt):
+            tracker.record("ns", "j1", item="a", successful=1)
+        assert not target.exists()
+        assert tracker.get("ns", "j1").successful == 0  # nothing applied, still readable
+        assert tracker.record("ns", "j1", successful=1).successful == 1  # plain updates work
+
+    def test_delete_and_start_again_forget_the_items(self, tmp_path: Path) -> None:
+        import sqlite3
+
+        tracker, _ = self.marked(tmp_path)
+        tracker.record("ns", "j1", item="b", failed=1, error="x")
+        assert tracker.delete("ns", "j1")
+        with contextlib.closing(sqlite3.connect(tmp_path / "ns" / ".items.sqlite")) as db:
+            counts = [
+                db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                for t in ("jobs", "items", "errors")
+            ]
+        assert counts == [0, 0, 0]
+        tracker.start("ns", 5, job_id="j1")
+        assert tracker.record("ns", "j1", item="a", successful=1).successful == 1
+
+    def test_a_row_left_by_a_deleter_that_died_is_forgotten_by_start(self, tmp_path: Path) -> None:
+        tracker, doc = self.marked(tmp_path)
+        doc.unlink()  # a deleter killed after unlinking the document, before the rows
+        tracker.start("ns", 5, job_id="j1")
+        assert tracker.get("ns", "j1").successful == 0
+        assert tracker.record("ns", "j1", item="a", successful=1).successful == 1  # counts again
+
+    def test_with_fsync(self, tmp_path: Path) -> None:
+        tracker = JobTracker(FileStore(tmp_path, fsync=True))
+        tracker.start("ns", 2, job_id="j1")
+        tracker.record("ns", "j1", item="a", successful=1)
+        done = tracker.record("ns", "j1", item="b", failed=1, error="x")
+        assert done.is_finished
+        assert json.loads((tmp_path / "ns" / "j1.json").read_text())["status"] == "completed"
+
+    def test_each_thread_keeps_one_connection(self, tmp_path: Path) -> None:
+        tracker = JobTracker(FileStore(tmp_path))
+        tracker.start("ns", 10_000, job_id="j1")
+        before = len(os.listdir("/proc/self/fd"))
+        for i in range(200):
+            tracker.record("ns", "j1", item=f"i{i}", successful=1)
+        assert len(os.listdir("/proc/self/fd")) - before <= 4  # db, -wal, -shm (+ dir)

@@ -391,9 +391,10 @@ class FileStore:
         Under the job's lock; see :mod:`.file_items` for the order of the move.
         """
         try:
+            db = self._items(namespace, dfd)  # first: a database that cannot open marks nothing
             if not marked:
                 self._write(dfd, document, marked=True)
-            new = self._items(namespace, dfd).update(document, delta, now)
+            new = db.update(document, delta, now)
         except sqlite3.Error as exc:
             raise _unavailable(exc) from exc
         if new.is_finished and not document.is_finished:  # the document gets the final counters
