@@ -112,18 +112,19 @@ def file_suite(quick: bool) -> list[Row]:
                     None if fsync else 0.8)
             )  # fmt: skip
             if not fsync:
-                items = (f"s3://bucket/doc-{i:025d}" for i in itertools.count())  # 40 chars
-                record_item = functools.partial(tracker.record, "bench", jid)
-                ours, base = paired(
-                    lambda: record_item(processed=1, successful=1, item=next(items)),
-                    bare.record, count, rounds,
-                )  # fmt: skip
+                ours, base = paired(_new_items(tracker, jid), bare.record, count, rounds)
                 rows.append(Row("file", "record, new item each", ours, base,
                                 "flock + read + temp + rename", 0.75))  # fmt: skip
                 get = functools.partial(tracker.get, "bench", jid)
                 ours, base = paired(get, bare.get, n, rounds)
                 rows.append(Row("file", "get", ours, base, "open + read + json.loads"))
     return rows
+
+
+def _new_items(tracker: JobTracker, job_id: str) -> Callable[[], object]:
+    """A record of a new 40-character item on each call."""
+    items = (f"s3://bucket/doc-{i:025d}" for i in itertools.count())
+    return lambda: tracker.record("bench", job_id, processed=1, successful=1, item=next(items))
 
 
 def flat_suite(quick: bool) -> list[Row]:

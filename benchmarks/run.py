@@ -27,6 +27,7 @@ SUITES: dict[str, Callable[[bool], list[Row]]] = {}
 
 def _register() -> None:
     from benchmarks.http_suite import http_suite
+    from benchmarks.items import items_suite
     from benchmarks.listing import listing_suite
     from benchmarks.local import file_suite, flat_suite, memory_suite
     from benchmarks.redis_suite import redis_suite
@@ -37,6 +38,7 @@ def _register() -> None:
         flat=flat_suite,
         listing=listing_suite,
         redis=redis_suite,
+        items=items_suite,
         http=http_suite,
     )
 

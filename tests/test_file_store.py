@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -613,11 +614,12 @@ class TestItemsDatabase:
         tracker, _ = self.marked(tmp_path)
         with contextlib.closing(sqlite3.connect(tmp_path / "ns" / ".items.sqlite")) as db, db:
             db.execute("UPDATE jobs SET doc = ?", ('{"total": "three"}',))
-        for call in (
+        calls: tuple[Callable[[], object], ...] = (
             lambda: tracker.get("ns", "j1"),
             lambda: tracker.record("ns", "j1", item="b", successful=1),
             lambda: tracker.record("ns", "j1", processed=1),
-        ):
+        )
+        for call in calls:
             with pytest.raises(StoreCorrupt, match=r"items\.sqlite"):
                 call()
         assert tracker.list("ns").items == ()  # skipped with a warning
