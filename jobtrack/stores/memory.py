@@ -177,9 +177,13 @@ class JobItems:
         elif change.listed is False:
             del self.listed[item]
         if len(self.order) > 2 * len(self.listed) + 64:  # drop stale entries, O(1) amortized
-            self.order = [(pos, it) for pos, it in self.order if self.listed[it][0] == pos]
+            self.order = [(pos, it) for pos, it in self.order if self._listed_at(it) == pos]
         if change.counted and error is not None:
             self.count(error, change.counted, at)
+
+    def _listed_at(self, item: str) -> int | None:
+        entry = self.listed.get(item)
+        return None if entry is None else entry[0]
 
     def count(self, message: str | None, n: int, at: _dt.datetime) -> None:
         """Count *n* failures under *message* (see :func:`jobtrack.rules.error_group`)."""
@@ -196,9 +200,8 @@ class JobItems:
         start = 0 if after is None else bisect.bisect_right(self.order, (after, "\U0010ffff"))
         page = []
         for pos, item in self.order[start:]:
-            entry = self.listed.get(item)
-            if entry is not None and entry[0] == pos:
-                page.append(entry)
+            if self._listed_at(item) == pos:
+                page.append(self.listed[item])
                 if len(page) == limit:
                     break
         return page

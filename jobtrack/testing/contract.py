@@ -919,6 +919,24 @@ class _Items:
         with pytest.raises(JobNotFound):
             tracker.errors("other-ns", JOB)
 
+    def test_many_retries_and_refailures_keep_the_list_in_order(
+        self, tracker: JobTracker, store: Store
+    ) -> None:
+        _items_or_skip(store)
+        tracker.start(NS, 1000, job_id=JOB)
+        for i in range(300):
+            tracker.record(NS, JOB, item=f"i{i}", failed=1, error="first")
+        for i in range(300):
+            if i % 3 != 1:
+                tracker.record(NS, JOB, item=f"i{i}", successful=1)  # leaves the list
+        for i in range(1, 150, 3):
+            tracker.record(NS, JOB, item=f"i{i}", failed=1, error="again")  # moves to the end
+        listed = _all_failed(tracker, JOB, limit=37)
+        expected = [f"i{i}" for i in range(151, 300, 3)] + [f"i{i}" for i in range(1, 150, 3)]
+        assert [entry[0] for entry in listed] == expected
+        status = tracker.get(NS, JOB)
+        assert (status.successful, status.failed) == (200, 100)
+
     def test_error_counts(self, tracker: JobTracker, store: Store, clock: ManualClock) -> None:
         _items_or_skip(store)
         tracker.start(NS, 30, job_id=JOB)
