@@ -110,9 +110,11 @@ def _measure(url: str, quick: bool) -> list[Row]:
                        error="embedding service timed out")  # fmt: skip
     per_hash = sum(store.memory_usage("mem", f"job-{i:032x}") for i in range(jobs)) / jobs
     index = (raw.memory_usage(store.index_key("mem"), samples=0) or 0) / jobs
+    counts = sum(store.memory_usage("mem", f"job-{i:032x}", "errors") for i in range(jobs)) / jobs
     rows.append(
         Row("redis", "memory per job (bytes)", per_hash, 0, "MEMORY USAGE of the job's hash",
-            note=f"+ {index:.0f} B of index entry = {per_hash + index:.0f} B; target <= 300")
+            note=f"+ {index:.0f} B of index entry = {per_hash + index:.0f} B; target <= 300; "
+                 f"+ {counts:.0f} B of error counts for a job with errors")
     )  # fmt: skip
     raw.close()
     tracker.close()

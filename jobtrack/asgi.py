@@ -309,13 +309,19 @@ def _match(scope: Scope) -> tuple[str, str, str] | None:
     # decoded tail must then be the whole path below root_path.
     text = raw.decode("latin-1") if raw else relative
     parts = text.split("/")
-    below = ""
-    if parts[-1] in _ITEM_ROUTES:
-        below = parts.pop()
-    tail = parts[-4:]
+    if parts[-1] in _ITEM_ROUTES:  # a route below a job, or a job named "errors"
+        found = _job_path(relative, parts[-5:-1], parts[-1], decode=bool(raw))
+        if found is not None:
+            return found
+    return _job_path(relative, parts[-4:], "", decode=bool(raw))
+
+
+def _job_path(
+    relative: str, tail: list[str], below: str, *, decode: bool
+) -> tuple[str, str, str] | None:
     if len(tail) != 4:
         return None
-    if raw and "%" in text:
+    if decode and any("%" in part for part in tail):
         literal, ns, middle, job = (urllib.parse.unquote(part) for part in tail)
     else:
         literal, ns, middle, job = tail
@@ -327,7 +333,7 @@ def _match(scope: Scope) -> tuple[str, str, str] | None:
 
 
 def _page_query(scope: Scope) -> tuple[int, str | None]:
-    """``limit`` and ``cursor`` of a page's query string (others are ignored)."""
+    """``limit`` and ``cursor`` of a page's query string (others are ignored; empty is absent)."""
     try:
         query = urllib.parse.parse_qs(
             scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True
@@ -337,13 +343,13 @@ def _page_query(scope: Scope) -> tuple[int, str | None]:
     for name, values in query.items():
         if name in ("limit", "cursor") and len(values) > 1:
             raise _BadQuery(f"Give {name} at most once.")
-    limit_text = query.get("limit", ["100"])[0]
+    limit_text = query.get("limit", [""])[0] or "100"  # empty: not given
     if not (
         limit_text.isascii() and limit_text.isdigit() and 1 <= int(limit_text) <= MAX_LIST_LIMIT
     ):
         shown = limit_text[:20]
         raise _BadQuery(f"Invalid limit {shown!r}: use an integer from 1 to {MAX_LIST_LIMIT}.")
-    cursor = query.get("cursor", [None])[0]
+    cursor = query.get("cursor", [""])[0] or None
     return int(limit_text), cursor
 
 

@@ -85,8 +85,8 @@ _PAGE_QUERY = [
         "name": "cursor",
         "in": "query",
         "required": False,
-        "description": "next_cursor of the previous page, unchanged.",
-        "schema": {"type": "string"},
+        "description": "next_cursor of the previous page, unchanged (empty: the first page).",
+        "schema": {"type": "string", "pattern": "^[0-9]{0,16}$"},
     },
 ]
 

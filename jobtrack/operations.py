@@ -154,10 +154,10 @@ def _item_page(
 
 
 def _sorted_errors(groups: list[ErrorCount] | None, args: tuple[str, str]) -> list[ErrorCount]:
-    """Most frequent first (then the earliest); the group without a message last."""
+    """Most frequent first, then the earliest (the group without a message among them)."""
     if groups is None:
         raise JobNotFound(*args)
-    return sorted(groups, key=lambda g: (g.message is None, -g.count, g.first_at, g.message or ""))
+    return sorted(groups, key=lambda g: (-g.count, g.first_at, g.message is None, g.message or ""))
 
 
 def _the_job(_: None, args: tuple[JobStatus]) -> JobStatus:

@@ -25,6 +25,7 @@ __all__ = [
     "SUCCESSFUL",
     "Delta",
     "ItemChange",
+    "add_count",
     "apply",
     "apply_item",
     "error_group",
@@ -203,6 +204,15 @@ def apply_item(
 def errors_counted(before: JobStatus, delta: Delta, after: JobStatus) -> int:
     """How many failures an anonymous update or an abort counts under its error."""
     return 0 if delta.error is None else after.failed - before.failed
+
+
+def add_count(count: int, more: int) -> int:
+    """An error count after *more* failures: it stops at :data:`MAX_COUNT`.
+
+    (A failed item that fails again with another message counts again, so
+    the counts are not bounded by the job's total.)
+    """
+    return min(count + more, MAX_COUNT)
 
 
 def error_group(message: str, known: bool, groups: int) -> str | None:

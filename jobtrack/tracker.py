@@ -136,7 +136,7 @@ class JobTracker(TrackerBase):
         ``count`` is the items failed with that message (``failed=5`` counts 5,
         ``abort`` the items it fails; a later successful retry does not
         subtract, a redelivery adds nothing). After 100 distinct messages the
-        others count in one last group whose ``message`` is None.
+        others count in one more group whose ``message`` is None.
 
         :raises JobNotFound: for an unknown job.
         """

@@ -391,6 +391,8 @@ class TestItemRoutes:
             cursor = page["next_cursor"]
         assert items == [f"s3://b/{i}.pdf" for i in range(5)]
         assert json.loads(call(items_app, "GET", base).body)["next_cursor"] is None
+        empty = call(items_app, "GET", base + "?limit=&cursor=")  # empty values: not given
+        assert empty.status == 200 and len(json.loads(empty.body)["items"]) == 5
         head = call(items_app, "HEAD", base)
         assert head.status == 200 and head.body == b""
 
@@ -413,7 +415,6 @@ class TestItemRoutes:
             ("limit=1001", "Invalid limit"),
             ("limit=-1", "Invalid limit"),
             ("limit=abc", "Invalid limit"),
-            ("limit=", "Invalid limit"),
             ("limit=%C2%B2", "Invalid limit"),
             ("limit=1&limit=2", "at most once"),
             ("cursor=nope", "Invalid cursor"),
@@ -437,6 +438,22 @@ class TestItemRoutes:
         assert post.status == 405 and post.headers["allow"] == "GET, HEAD"
         assert call(items_app, "GET", f"/namespaces/{NS}/upload-jobs/j2/{below}/x").status == 404
         assert call(items_app, "GET", f"/namespaces/{NS}/upload-jobs/{below}").status == 404
+
+    @pytest.mark.parametrize("job", ["errors", "failed-items"])
+    def test_jobs_named_like_the_routes_below_a_job(self, tracker: JobTracker, job: str) -> None:
+        with freeze_time("2026-05-21T12:00:00Z"):
+            tracker.start(NS, 1, job_id=job)
+            tracker.record(NS, job, item="x", failed=1, error="e")
+        app = status_app(tracker)
+        status = call(app, "GET", f"/namespaces/{NS}/upload-jobs/{job}")
+        assert status.status == 200 and json.loads(status.body)["job_id"] == job
+        below = call(app, "GET", f"/namespaces/{NS}/upload-jobs/{job}/{job}")
+        assert below.status == 200 and list(json.loads(below.body)) in (
+            ["errors"],
+            ["items", "next_cursor"],
+        )
+        mounted = call(app, "GET", f"/namespaces/{NS}/upload-jobs/{job}", root_path="/x")
+        assert mounted.status == 200
 
     def test_a_store_without_items_answers_404(self) -> None:
         class Plain(MemoryStore):

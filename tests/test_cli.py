@@ -431,9 +431,10 @@ def test_failures_for_people_and_for_a_retry_script(env: dict[str, str], store_u
     for i in range(1500):  # more than one page of failed items
         tracker.record("ns", job.job_id, item=f"s3://b/{i}.pdf", failed=1, error=f"bad {i % 3}")
     tracker.record("ns", job.job_id, item="s3://b/7.pdf", successful=1)  # a retry that worked
-    tracker.record("ns", job.job_id, item="esc", failed=1, error=HOSTILE)
+    tracker.record("ns", job.job_id, item="esc", failed=1, error=HOSTILE + "\x9b2J\u2028\u202e")
     result = run("failures", "ns", job.job_id, "--store", store_url, "--json", env=env)
     assert result.returncode == 1  # there are failed items
+    assert result.stdout.isascii()  # JSON escapes everything a terminal could act on
     doc = json.loads(result.stdout)
     assert (doc["job_id"], doc["namespace_name"], doc["failed"]) == (job.job_id, "ns", 1500)
     items = [entry["item"] for entry in doc["items"]]

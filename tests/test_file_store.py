@@ -624,6 +624,51 @@ class TestItemsDatabase:
                 call()
         assert tracker.list("ns").items == ()  # skipped with a warning
 
+    @pytest.mark.parametrize(
+        ("sql", "call"),
+        [
+            ("UPDATE items SET failed_ms = 'abc'", "failed_items"),
+            ("UPDATE items SET failed_ms = 99999999999999999", "failed_items"),
+            ("UPDATE errors SET count = 'x'", "errors"),
+            ("UPDATE errors SET count = -3", "errors"),
+            ("UPDATE jobs SET doc = replace(doc, '\"j1\"', '\"j2\"')", "get"),
+            ("UPDATE jobs SET doc = replace(doc, '\"ns\"', '\"other\"')", "get"),
+        ],
+    )
+    def test_corrupt_rows_are_corrupt(self, tmp_path: Path, sql: str, call: str) -> None:
+        import sqlite3
+
+        tracker, _ = self.marked(tmp_path)
+        tracker.record("ns", "j1", item="b", failed=1, error="x")
+        with contextlib.closing(sqlite3.connect(tmp_path / "ns" / ".items.sqlite")) as db, db:
+            db.execute(sql)
+        with pytest.raises(StoreCorrupt, match=r"items\.sqlite"):
+            getattr(tracker, call)("ns", "j1")
+
+    def test_a_hostile_items_database_stops_no_delete_or_start(self, tmp_path: Path) -> None:
+        self.marked(tmp_path)
+        (tmp_path / "ns" / ".items.sqlite").write_bytes(b"garbage" * 1000)
+        for suffix in ("-wal", "-shm"):
+            (tmp_path / "ns" / f".items.sqlite{suffix}").unlink(missing_ok=True)
+        fresh = JobTracker(FileStore(tmp_path))  # no connection kept from before
+        assert fresh.delete("ns", "j1")
+        assert not (tmp_path / "ns" / "j1.lock").exists()
+        assert not fresh.delete("ns", "j1")
+        assert fresh.start("ns", 1, job_id="j1").total == 1  # plain jobs still start
+        assert fresh.record("ns", "j1", successful=1).is_finished
+
+    def test_close_lets_go_of_the_item_databases(self, tmp_path: Path) -> None:
+        store = FileStore(tmp_path)
+        tracker = JobTracker(store)
+        before = len(os.listdir("/proc/self/fd"))
+        tracker.start("ns", 5, job_id="j1")
+        tracker.record("ns", "j1", item="a", successful=1)
+        opened = len(os.listdir("/proc/self/fd"))
+        store.close()
+        assert len(os.listdir("/proc/self/fd")) <= opened - 3  # the database, -wal, -shm
+        assert len(os.listdir("/proc/self/fd")) <= before + 1  # at most the kept directory
+        assert tracker.record("ns", "j1", item="b", successful=1).successful == 2  # reopens
+
     @pytest.mark.parametrize("kind", ["symlink", "fifo", "garbage", "directory"])
     def test_a_hostile_items_database(self, tmp_path: Path, kind: str) -> None:
         tracker = JobTracker(FileStore(tmp_path))

@@ -96,11 +96,11 @@ def cmd_failures(args: argparse.Namespace) -> int:
                 "failed": job.failed,
                 "errors": [group.to_dict() for group in groups],
             }
-            sys.stdout.write(json.dumps(head, ensure_ascii=False)[:-1] + ', "items": [')
+            sys.stdout.write(json.dumps(head)[:-1] + ', "items": [')  # ASCII: escapes all
             for page in pages:
                 for item in page:
                     separator = ",\n  " if listed else "\n  "
-                    sys.stdout.write(separator + json.dumps(item.to_dict(), ensure_ascii=False))
+                    sys.stdout.write(separator + json.dumps(item.to_dict()))
                     listed += 1
             sys.stdout.write("\n]}\n" if listed else "]}\n")
             return EXIT_FAILED_ITEMS if listed or job.failed else EXIT_OK

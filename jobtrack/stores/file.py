@@ -76,7 +76,7 @@ os.register_at_fork(after_in_child=_new_token)
 
 T = TypeVar("T")
 _KEPT_DIRECTORIES = 256
-_KEPT_DATABASES = 16  # per thread
+_KEPT_DATABASES = 8  # per thread
 _NOT_A_FILE = (errno.ELOOP, errno.EISDIR, errno.ENXIO, errno.ENODEV)  # a symlink, directory, socket
 MAX_DOCUMENT_BYTES = 64 * 1024
 """A job document is a few hundred bytes (at most ~4 KiB of error text): larger is corrupt."""
@@ -276,14 +276,14 @@ class FileStore:
         if document is None or not document[1]:
             return None if document is None else document[0]
         try:
-            live = self._items(namespace, dfd).get(job_id)
+            live = self._items(namespace, dfd).get(namespace, job_id)
         except sqlite3.Error as exc:
             raise _unavailable(exc) from exc
-        except ValueError as exc:
-            raise StoreCorrupt(
-                f"corrupt job {job_id!r} in {ITEMS_NAME}: {str(exc)[:300]}"
-            ) from None
-        return document[0] if live is None else live
+        if live is not None:
+            return live
+        # no row: a writer died while moving the job (its document is the truth),
+        # or a deleter just removed both (then the job is gone)
+        return document[0] if _exists(dfd, job_id + ".json") else None
 
     def _read_document(
         self, dfd: int, namespace: str, job_id: str
@@ -326,9 +326,16 @@ class FileStore:
         return db
 
     def _forget_items(self, dfd: int, namespace: str, job_id: str) -> None:
-        """Remove a job's items, if its namespace has any (under the job's lock)."""
+        """Remove a job's items, if its namespace has any (under the job's lock).
+
+        Best effort: an item database that cannot be opened (corrupt) keeps
+        its rows, logged; it must not stop a delete or a start.
+        """
         if _exists(dfd, ITEMS_NAME):
-            self._items(namespace, dfd).forget(job_id)
+            try:
+                self._items(namespace, dfd).forget(job_id)
+            except StoreCorrupt as exc:
+                logger.warning("cannot forget the items of job %r: %s", job_id, exc)
 
     # -- the protocol ------------------------------------------------------
 
@@ -541,10 +548,17 @@ class FileStore:
         """Let go of the namespace directories kept open (the store opens them again if used).
 
         Their descriptors are closed when the store itself is garbage: a thread
-        still in a call must never find a descriptor's number reused.
+        still in a call must never find a descriptor's number reused. The
+        calling thread's item-database connections are closed now; other
+        threads' when those threads end or the store is garbage.
         """
         with self._dirs_lock:
             self._dirs = {}
+        dbs = getattr(self._local, "dbs", None)  # the calling thread's item databases
+        if dbs is not None and getattr(self._local, "pid", None) == os.getpid():
+            for db in dbs.values():
+                db.close()
+            dbs.clear()
 
 
 def _open(dfd: int, name: str, flags: int) -> int:
@@ -606,6 +620,9 @@ def decode(data: bytes) -> JobStatus:
     return decode_document(data)[0]
 
 
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)
+
+
 def decode_document(data: bytes) -> tuple[JobStatus, bool]:
     """Decode a job document strictly: the job, and whether it lives in ``.items.sqlite``.
 
@@ -614,7 +631,9 @@ def decode_document(data: bytes) -> tuple[JobStatus, bool]:
     if len(data) > MAX_DOCUMENT_BYTES:
         raise ValueError(f"larger than {MAX_DOCUMENT_BYTES} bytes")
     try:
-        document = json.loads(data, parse_constant=_no_constant)
+        document = _DECODER.decode(data.decode())  # one decoder: json.loads makes one per call
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8: {exc}") from None
     except RecursionError:
         raise ValueError("nested too deeply") from None
     marked = type(document) is dict and "_items" in document

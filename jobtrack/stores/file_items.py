@@ -30,7 +30,7 @@ import json
 from ..clock import from_ms, to_ms
 from ..errors import StoreCorrupt
 from ..model import ErrorCount, FailedItem, JobStatus
-from ..rules import Delta, apply, apply_item, error_group, errors_counted
+from ..rules import MAX_COUNT, Delta, apply, apply_item, error_group, errors_counted
 from .file_index import connect
 
 __all__ = ["ITEMS_NAME", "ItemsDB"]
@@ -65,7 +65,7 @@ _SET_ALL = (
 )
 _COUNT = (
     "INSERT INTO errors VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE "
-    "SET count = count + excluded.count, last_ms = excluded.last_ms"
+    f"SET count = min(count + excluded.count, {MAX_COUNT}), last_ms = excluded.last_ms"
 )
 
 
@@ -73,12 +73,25 @@ def _no_constant(name: str) -> None:
     raise ValueError(f"{name} is not a number of a job")
 
 
-def decode_row(data: bytes | str) -> JobStatus:
-    """A job from its row's document, strictly (``StoreCorrupt`` if it is not one)."""
+def decode_row(data: bytes | str, namespace: str, job_id: str) -> JobStatus:
+    """The job *job_id* from its row's document, strictly (``StoreCorrupt`` if it is not)."""
     try:
-        return JobStatus.from_dict(json.loads(data, parse_constant=_no_constant))
+        job = JobStatus.from_dict(json.loads(data, parse_constant=_no_constant))
+        if job.job_id != job_id or job.namespace_name != namespace:
+            raise ValueError("it names another job")
     except (ValueError, TypeError, RecursionError) as exc:
-        raise StoreCorrupt(f"corrupt job in {ITEMS_NAME}: {str(exc)[:300]}") from None
+        raise StoreCorrupt(f"corrupt job {job_id!r} in {ITEMS_NAME}: {str(exc)[:300]}") from None
+    return job
+
+
+def _count(value: object) -> int:
+    if type(value) is not int or not 0 <= value <= MAX_COUNT:
+        raise ValueError("not a count")
+    return value
+
+
+def _corrupt_rows(job_id: str, what: str) -> StoreCorrupt:
+    return StoreCorrupt(f"corrupt {what} of job {job_id!r} in {ITEMS_NAME}")
 
 
 class ItemsDB:
@@ -94,10 +107,10 @@ class ItemsDB:
         """Close the connection."""
         self.db.close()
 
-    def get(self, job_id: str) -> JobStatus | None:
+    def get(self, namespace: str, job_id: str) -> JobStatus | None:
         """The job as its row holds it (None: it has no row yet)."""
         row = self.db.execute("SELECT doc FROM jobs WHERE job = ?", (job_id,)).fetchone()
-        return None if row is None else decode_row(row[0])
+        return None if row is None else decode_row(row[0], namespace, job_id)
 
     def update(self, document: JobStatus, delta: Delta, now: _dt.datetime) -> JobStatus:
         """Apply *delta* to the job, its item and its error counts: one transaction.
@@ -113,7 +126,11 @@ class ItemsDB:
         try:
             row = db.execute(_READ, (delta.item, document.job_id)).fetchone()
             key, doc, position, state, error = row or (None, None, 0, 0, None)
-            job = document if doc is None else decode_row(doc)
+            job = (
+                document
+                if doc is None
+                else decode_row(doc, document.namespace_name, document.job_id)
+            )
             if delta.item is None:
                 new = apply(job, delta, now)
                 counted, change = errors_counted(job, delta, new), None
@@ -173,7 +190,14 @@ class ItemsDB:
             "ON i.job = j.id WHERE j.job = ? AND i.position > ? ORDER BY i.position LIMIT ?",
             (job_id, -1 if after is None else after, limit),
         )
-        return [(int(pos), FailedItem(item, error, from_ms(ms))) for pos, item, error, ms in rows]
+        try:
+            return [
+                (int(pos), FailedItem(item, error, from_ms(ms)))
+                for pos, item, error, ms in rows
+                if type(item) is str and (error is None or type(error) is str)
+            ]
+        except (TypeError, ValueError, OverflowError):
+            raise _corrupt_rows(job_id, "failed items") from None
 
     def groups(self, job_id: str) -> list[ErrorCount]:
         """The job's error groups, unsorted."""
@@ -182,7 +206,14 @@ class ItemsDB:
             "ON e.job = j.id WHERE j.job = ?",
             (job_id,),
         )
-        return [ErrorCount(m or None, int(c), from_ms(f), from_ms(last)) for m, c, f, last in rows]
+        try:
+            return [
+                ErrorCount(m or None, _count(c), from_ms(f), from_ms(last))
+                for m, c, f, last in rows
+                if type(m) is str
+            ]
+        except (TypeError, ValueError, OverflowError):
+            raise _corrupt_rows(job_id, "error counts") from None
 
     def forget(self, job_id: str) -> None:
         """Remove everything of the job (deleted, or started anew)."""

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from ..clock import to_ms
 from ..errors import ConfigurationError, JobExists, JobNotFound, JobtrackError
 from ..model import ErrorCount, FailedItem, JobStatus
-from ..rules import Delta, ItemChange, apply, apply_item, error_group, errors_counted
+from ..rules import Delta, ItemChange, add_count, apply, apply_item, error_group, errors_counted
 from .protocol import Features, ListKey
 from .registry import StoreURL
 
@@ -193,7 +193,7 @@ class JobItems:
             message, message in self.counts, len(self.counts) - (None in self.counts)
         )
         count, first, _ = self.counts.get(group, (0, at, at))
-        self.counts[group] = (count + n, first, at)
+        self.counts[group] = (add_count(count, n), first, at)
 
     def page(self, limit: int, after: int | None) -> builtins.list[tuple[int, FailedItem]]:
         """Up to *limit* listed failed items after position *after*."""

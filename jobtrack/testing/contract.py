@@ -967,9 +967,21 @@ class _Items:
         tracker.record(NS, JOB, failed=3, error="brand new")
         groups = tracker.errors(NS, JOB)
         assert len(groups) == 101
-        assert [g.message for g in groups[:1]] == ["error 7"] and groups[0].count == 5
-        assert groups[-1].message is None and groups[-1].count == 30 + 3
+        # most frequent first, the group of later messages among the others
+        assert [(g.message, g.count) for g in groups[:2]] == [(None, 30 + 3), ("error 7", 5)]
+        assert [g.message for g in groups[2:]] == sorted(f"error {i}" for i in range(100) if i != 7)
         assert sum(g.count for g in groups) == 130 + 4 + 3
+
+    def test_error_counts_stop_at_the_largest_count(
+        self, tracker: JobTracker, store: Store
+    ) -> None:
+        _items_or_skip(store)
+        tracker.start(NS, MAX_COUNT, job_id=JOB)
+        tracker.record(NS, JOB, failed=MAX_COUNT - 2, error="e1")
+        for i in range(6):  # a failed item failing again and again counts again
+            tracker.record(NS, JOB, item="a", failed=1, error="e2" if i % 2 == 0 else "e1")
+        counts = {g.message: g.count for g in tracker.errors(NS, JOB)}
+        assert counts == {"e1": MAX_COUNT, "e2": 3}
 
     def test_delete_takes_the_items_along(self, tracker: JobTracker, job: str) -> None:
         tracker.record(NS, job, item="a", failed=1, error="x")

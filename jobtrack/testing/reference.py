@@ -111,12 +111,12 @@ class RefJob:
         named = sum(1 for key in self.groups if key is not None)
         key: str | None = message if message in self.groups or named < 100 else None
         count, first, _ = self.groups.get(key, (0, self.updated, self.updated))
-        self.groups[key] = (count + n, first, self.updated)
+        self.groups[key] = (min(count + n, 2**53 - 1), first, self.updated)
 
     def error_list(self) -> list[tuple[str | None, int, dt.datetime, dt.datetime]]:
-        """The groups as ``errors()`` orders them: most first, then earliest; None last."""
+        """The groups as ``errors()`` orders them: most first, then the earliest."""
         groups = [(key, *value) for key, value in self.groups.items()]
-        return sorted(groups, key=lambda g: (g[0] is None, -g[1], g[2], g[0] or ""))
+        return sorted(groups, key=lambda g: (-g[1], g[2], g[0] is None, g[0] or ""))
 
     def abort(self, error: str, now: dt.datetime) -> str:
         """Fail the remaining items; return "ok" or "finished"."""

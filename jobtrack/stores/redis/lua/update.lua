@@ -142,7 +142,7 @@ if counted > 0 then
   local first = updated
   if count then
     local c, f = string.match(count, '^(%d+) (%-?%d+)')
-    counted = counted + tonumber(c)
+    counted = math.min(counted + tonumber(c), 9007199254740991)  -- rules.add_count
     first = f
   end
   redis.call('HSET', KEYS[4], group, string.format('%d %d %d', counted, first, updated))
