@@ -22,6 +22,7 @@ from .stores.protocol import ListKey
 __all__ = [
     "MAX_LIST_LIMIT",
     "check_abort",
+    "check_extend",
     "check_item",
     "check_item_cursor",
     "check_limit",
@@ -184,6 +185,16 @@ def check_item_cursor(cursor: object) -> int | None:
     if isinstance(cursor, str) and cursor.isascii() and cursor.isdigit() and len(cursor) <= 16:
         return int(cursor)
     raise InvalidArgument(f"malformed cursor {cursor!r}: pass back a next_cursor unchanged")
+
+
+def check_extend(namespace: object, job_id: object, more: object) -> tuple[str, str, Delta]:
+    """Check the arguments of ``extend``; build its :class:`Delta`."""
+    ns = validate_name(namespace, "namespace")
+    jid = validate_name(job_id, "job id")
+    count = _count(more, "more")
+    if count < 1:
+        raise InvalidUpdate(f"more must be >= 1, got {count}")
+    return ns, jid, Delta(more=count)
 
 
 def check_limit(limit: object) -> int:

@@ -97,6 +97,10 @@ class AsyncJobTracker(TrackerBase):
         """Fail every remaining item with *error*; see :meth:`JobTracker.abort`."""
         return await self._run(self._abort(namespace, job_id, error))
 
+    async def extend(self, namespace: str, job_id: str, more: int) -> JobStatus:
+        """Add items to a running job's total; see :meth:`JobTracker.extend`."""
+        return await self._run(self._extend(namespace, job_id, more))
+
     async def get(self, namespace: str, job_id: str) -> JobStatus:
         """The job's status; ``JobNotFound`` if *namespace* has no such job."""
         return await self._run(self._get(namespace, job_id))

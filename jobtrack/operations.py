@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 from .arguments import (
     check_abort,
+    check_extend,
     check_item_cursor,
     check_limit,
     check_record,
@@ -113,6 +114,10 @@ class TrackerBase:
 
     def _abort(self, namespace: str, job_id: str, error: str) -> Step:
         ns, jid, delta = check_abort(namespace, job_id, error)
+        return Step("update", (ns, jid, delta, self._now()))
+
+    def _extend(self, namespace: str, job_id: str, more: int) -> Step:
+        ns, jid, delta = check_extend(namespace, job_id, more)
         return Step("update", (ns, jid, delta, self._now()))
 
     def _get(self, namespace: str, job_id: str) -> Step:

@@ -59,7 +59,8 @@ class Delta(NamedTuple):  # immutable and quick to build: one is made per update
     Built and validated by the tracker; ``error`` is already truncated. With
     ``abort`` set, the counters are ignored and every remaining item is counted
     as failed with ``error``. With ``item`` set, each count is 0 or 1 and the
-    update goes through :func:`apply_item` (SPEC section 5).
+    update goes through :func:`apply_item` (SPEC section 5). ``more`` grows
+    the total of a running job first (``extend``, SPEC section 6).
     """
 
     processed: int = 0
@@ -68,6 +69,7 @@ class Delta(NamedTuple):  # immutable and quick to build: one is made per update
     error: str | None = None
     abort: bool = False
     item: str | None = None
+    more: int = 0
 
 
 class ItemChange(NamedTuple):
@@ -123,7 +125,12 @@ def apply(job: JobStatus, delta: Delta, now: _dt.datetime) -> JobStatus:
     """
     if job.status is _COMPLETED:
         raise JobFinished(job.namespace_name, job.job_id)
-    total = job.total
+    total = job.total + delta.more
+    if total > MAX_COUNT:
+        raise InvalidUpdate(
+            f"update rejected for job {job.job_id!r} in namespace {job.namespace_name!r}: "
+            f"total would be {total}, more than {MAX_COUNT} (2**53 - 1)"
+        )
     processed = job.processed
     successful = job.successful
     if delta.abort:

@@ -94,6 +94,16 @@ class JobTracker(TrackerBase):
         """
         return self._run(self._abort(namespace, job_id, error))
 
+    def extend(self, namespace: str, job_id: str, more: int) -> JobStatus:
+        """Add *more* (>= 1) items to a running job's total (SPEC section 6).
+
+        For streams whose length is learnt on the way; refreshes ``updated_at``.
+
+        :raises JobNotFound, JobFinished: for an unknown or completed job.
+        :raises InvalidUpdate: for a bad *more*, or a total beyond 2**53 - 1.
+        """
+        return self._run(self._extend(namespace, job_id, more))
+
     def get(self, namespace: str, job_id: str) -> JobStatus:
         """The job's status.
 

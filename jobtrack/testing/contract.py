@@ -305,6 +305,50 @@ class _Abort:
         assert tracker.abort(NS, job.job_id, "x" * 5000).last_error == "x" * 1000
 
 
+class _Extend:
+    """SPEC section 6: ``extend`` grows a running job's total."""
+
+    def test_extend_grows_the_total_of_a_running_job(
+        self, tracker: JobTracker, clock: ManualClock
+    ) -> None:
+        tracker.start(NS, 2, job_id=JOB)
+        tracker.record(NS, JOB, processed=1, successful=1)
+        now = clock.advance(seconds=3)
+        grown = tracker.extend(NS, JOB, 3)
+        assert (grown.total, grown.successful, grown.updated_at) == (5, 1, now)
+        assert grown.status is Status.RUNNING
+        assert tracker.get(NS, JOB) == grown
+        assert not tracker.record(NS, JOB, successful=3).is_finished  # room for the new items
+        assert tracker.record(NS, JOB, failed=1).is_finished
+
+    def test_extend_a_completed_or_unknown_job(self, tracker: JobTracker) -> None:
+        tracker.start(NS, 1, job_id=JOB)
+        done = tracker.record(NS, JOB, successful=1)
+        with pytest.raises(JobFinished):
+            tracker.extend(NS, JOB, 1)
+        assert tracker.get(NS, JOB) == done
+        with pytest.raises(JobNotFound):
+            tracker.extend(NS, "missing", 1)
+        tracker.start(NS, 0, job_id="empty")  # total 0: completed at once
+        with pytest.raises(JobFinished):
+            tracker.extend(NS, "empty", 1)
+
+    @pytest.mark.parametrize("more", [0, -1, True, 1.5, "2", None, MAX_COUNT + 1])
+    def test_bad_more(self, tracker: JobTracker, more: object) -> None:
+        before = tracker.start(NS, 1, job_id=JOB)
+        with pytest.raises(InvalidUpdate, match="more"):
+            tracker.extend(NS, JOB, more)  # type: ignore[arg-type]
+        assert tracker.get(NS, JOB) == before
+
+    def test_total_stays_exact_up_to_the_largest_count(self, tracker: JobTracker) -> None:
+        tracker.start(NS, MAX_COUNT - 5, job_id=JOB)
+        tracker.record(NS, JOB, failed=1, error="e")  # the job moves (file store: to SQLite)
+        assert tracker.extend(NS, JOB, 5).total == MAX_COUNT
+        with pytest.raises(InvalidUpdate, match="total would be"):
+            tracker.extend(NS, JOB, 1)
+        assert tracker.get(NS, JOB).total == MAX_COUNT
+
+
 class _Delete:
     def test_delete_then_start_again(self, tracker: JobTracker, clock: ManualClock) -> None:
         tracker.start(NS, 2, job_id="again")
@@ -1024,8 +1068,10 @@ _item_errors = st.sampled_from([None, "e1", "e2", "x" * 1100])
 _item_ops = st.tuples(
     st.just("item"), _item_names, st.integers(0, 1), st.sampled_from(["s", "f", ""]), _item_errors
 )
+extend_ops = st.tuples(st.just("extend"), st.integers(1, 3))
 item_operations = st.lists(
-    st.one_of(_item_ops, _item_ops, _item_ops, record_ops, clock_ops, abort_ops), max_size=25
+    st.one_of(_item_ops, _item_ops, _item_ops, record_ops, clock_ops, abort_ops, extend_ops),
+    max_size=25,
 )
 
 
@@ -1057,6 +1103,9 @@ class _ItemProperties:
                 if op[0] == "abort":
                     expected = ref.abort(op[1], clock.now)  # type: ignore[arg-type]
                     result = tracker.abort(PROP_NS, job_id, op[1])  # type: ignore[arg-type]
+                elif op[0] == "extend":
+                    expected = ref.extend(op[1], clock.now)  # type: ignore[arg-type]
+                    result = tracker.extend(PROP_NS, job_id, op[1])  # type: ignore[arg-type]
                 elif op[0] == "record":
                     _, p, s, f, error = op
                     error = error if f else None
@@ -1196,6 +1245,7 @@ class StoreContract(
     _Start,
     _Record,
     _Abort,
+    _Extend,
     _Delete,
     _List,
     _Clock,

@@ -118,6 +118,16 @@ class RefJob:
         groups = [(key, *value) for key, value in self.groups.items()]
         return sorted(groups, key=lambda g: (-g[1], g[2], g[0] is None, g[0] or ""))
 
+    def extend(self, more: int, now: dt.datetime) -> str:
+        """Add *more* items to the total; return "ok", "finished" or "invalid"."""
+        if self.finished is not None:
+            return "finished"
+        if self.total + more > 2**53 - 1:
+            return "invalid"
+        self.total += more
+        self.updated = max(self.updated, now)
+        return "ok"
+
     def abort(self, error: str, now: dt.datetime) -> str:
         """Fail the remaining items; return "ok" or "finished"."""
         if self.finished is not None:

@@ -202,7 +202,7 @@ class Commands:
     def update(self, namespace: str, job_id: str, delta: Delta, now: _dt.datetime) -> Call:
         """``update.lua``: one round trip, atomic on the server."""
         ms = to_ms(now)
-        if delta.item is not None or delta.error is not None:
+        if delta.item is not None or delta.error is not None or delta.more:
             return self._with_items(namespace, job_id, delta, ms)
         if delta.abort:
             argv: tuple[Any, ...] = (ms, 0, 0, 0, delta.error or "", 1)
@@ -222,10 +222,10 @@ class Commands:
         )
 
     def _with_items(self, namespace: str, job_id: str, delta: Delta, ms: int) -> Call:
-        """``update.lua`` with the job's item keys: an item update, an error or an abort."""
+        """``update.lua`` with the job's item keys: an item, an error, an abort or an extend."""
         argv: tuple[Any, ...] = (
             ms, delta.processed, delta.successful, delta.failed, delta.error or "",
-            "1" if delta.abort else "0",
+            "1" if delta.abort else "0", delta.more,
         )  # fmt: skip
         if delta.item is not None:
             argv += (item_field(delta.item), delta.item)
@@ -450,6 +450,11 @@ def job_from_update_reply(namespace: str, job_id: str, reply: Any) -> JobStatus:
             raise JobFinished(namespace, job_id)
         if tag == "invalid":
             what, value, total = _text(reply[1]), int(reply[2]), int(reply[3])
+            if what == "total":
+                raise InvalidUpdate(
+                    f"update rejected for job {job_id!r} in namespace {namespace!r}: "
+                    f"total would be {value}, more than {total} (2**53 - 1)"
+                )
             raise InvalidUpdate(
                 f"update rejected for job {job_id!r} in namespace {namespace!r}: "
                 f"{what} would be {value}, more than total {total}"

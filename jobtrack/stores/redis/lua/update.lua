@@ -12,12 +12,14 @@
 -- ARGV[4]  failed delta
 -- ARGV[5]  optional: error text, already truncated; '' or absent for none
 -- ARGV[6]  optional: '1' to abort (count every remaining item as failed)
--- ARGV[7]  optional: the item's field in KEYS[2] (its name, or a digest of a long name)
--- ARGV[8]  optional: the item's name
+-- ARGV[7]  optional: items to add to the total first (extend), '0' or absent for none
+-- ARGV[8]  optional: the item's field in KEYS[2] (its name, or a digest of a long name)
+-- ARGV[9]  optional: the item's name
 --
 -- Returns one of
 --   {'ok', total, processed, successful, failed, last_error|false, started, updated, finished|false}
---                                    (total and started as the hash holds them: digit strings)
+--                                    (started, and total unless extended, as the hash holds
+--                                    them: digit strings)
 --   {'missing'}                      no such job
 --   {'finished'}                     the job has completed: nothing changes
 --   {'invalid', what, value, total}  an invariant would break: nothing changes
@@ -42,7 +44,7 @@ local successful = tonumber(v[3])
 local failed = tonumber(v[4])
 local dp, ds, df = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local error_text = ARGV[5]
-local item = ARGV[7]
+local item = ARGV[8]
 local packed, state, outcome, new_state, failing = false, 0, 0, 0, false
 if item then
   packed = redis.call('HGET', KEYS[2], item)
@@ -77,6 +79,16 @@ end
 local before = failed
 local set = {'HSET', KEYS[1]}
 local n = 2
+local total_out = v[1]
+local more = tonumber(ARGV[7] or '0')
+if more > 0 then
+  total = total + more
+  if total > 9007199254740991 then
+    return {'invalid', 'total', total, 9007199254740991}
+  end
+  total_out = total
+  set[n + 1] = 't'; set[n + 2] = total; n = n + 2
+end
 if ARGV[6] == '1' then
   if failed ~= total - successful then
     failed = total - successful
@@ -120,7 +132,7 @@ if item then
   if failing then
     local position = redis.call('HINCRBY', KEYS[1], 'q', 1)
     redis.call('HSET', KEYS[2], item,
-      string.format('%d\n%d\n%d\n', new_state, position, updated) .. ARGV[8] .. '\n' .. error_text)
+      string.format('%d\n%d\n%d\n', new_state, position, updated) .. ARGV[9] .. '\n' .. error_text)
     redis.call('ZADD', KEYS[3], position, item)
     if error_text ~= '' then counted = 1 end
   elseif new_state - new_state % 2 == 2 then  -- a failed item, processed only now
@@ -149,4 +161,4 @@ if counted > 0 then
 end
 -- only the fields that change are written; total and started_at go back as
 -- read (digit strings): converting numbers costs server time on every update
-return {'ok', v[1], processed, successful, failed, last_error, v[6], updated, finished}
+return {'ok', total_out, processed, successful, failed, last_error, v[6], updated, finished}
