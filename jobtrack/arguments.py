@@ -27,6 +27,7 @@ __all__ = [
     "check_item_cursor",
     "check_limit",
     "check_record",
+    "check_stall_after",
     "check_start",
     "check_updates",
     "decode_cursor",
@@ -195,6 +196,17 @@ def check_extend(namespace: object, job_id: object, more: object) -> tuple[str, 
     if count < 1:
         raise InvalidUpdate(f"more must be >= 1, got {count}")
     return ns, jid, Delta(more=count)
+
+
+def check_stall_after(stall_after: object) -> _dt.timedelta | None:
+    """Check a tracker's ``stall_after``: None (never stalled) or a timedelta > 0."""
+    if stall_after is None:
+        return None
+    if not isinstance(stall_after, _dt.timedelta) or stall_after <= _dt.timedelta(0):
+        raise ConfigurationError(
+            f"stall_after must be None or a timedelta > 0, got {stall_after!r}"
+        )
+    return stall_after
 
 
 def check_limit(limit: object) -> int:

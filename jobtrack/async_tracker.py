@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import datetime
 from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import Any
@@ -29,8 +30,14 @@ class AsyncJobTracker(TrackerBase):
     loop never blocks.
     """
 
-    def __init__(self, store: Store | str, *, clock: Clock | None = None) -> None:
-        super().__init__(store, clock=clock)
+    def __init__(
+        self,
+        store: Store | str,
+        *,
+        clock: Clock | None = None,
+        stall_after: datetime.timedelta | None = None,
+    ) -> None:
+        super().__init__(store, clock=clock, stall_after=stall_after)
         self._bind()
 
     def _bind(self) -> None:
@@ -56,6 +63,7 @@ class AsyncJobTracker(TrackerBase):
         new = cls.__new__(cls)
         new.store = tracker.store
         new._now = tracker._now
+        new.stall_after = tracker.stall_after
         new._bind()
         return new
 
@@ -100,6 +108,10 @@ class AsyncJobTracker(TrackerBase):
     async def extend(self, namespace: str, job_id: str, more: int) -> JobStatus:
         """Add items to a running job's total; see :meth:`JobTracker.extend`."""
         return await self._run(self._extend(namespace, job_id, more))
+
+    async def reap(self, namespace: str) -> builtins.list[JobStatus]:
+        """Abort every stalled running job; see :meth:`JobTracker.reap`."""
+        return await self._run(self._reap(namespace))
 
     async def get(self, namespace: str, job_id: str) -> JobStatus:
         """The job's status; ``JobNotFound`` if *namespace* has no such job."""

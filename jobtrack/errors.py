@@ -13,6 +13,7 @@ __all__ = [
     "InvalidDocument",
     "InvalidName",
     "InvalidUpdate",
+    "JobChanged",
     "JobExists",
     "JobFinished",
     "JobNotFound",
@@ -67,6 +68,22 @@ class JobFinished(_JobError):
             job_id,
             f"Upload job {job_id!r} in namespace {namespace!r} has already completed; "
             "it accepts no further updates.",
+        )
+
+
+class JobChanged(_JobError):
+    """A conditional update found the job changed since it was read, and did nothing.
+
+    ``reap`` aborts a stalled job only if it has not been updated since it
+    was seen stalled: a job updated in between is left alone.
+    """
+
+    def __init__(self, namespace: str, job_id: str) -> None:
+        super().__init__(
+            namespace,
+            job_id,
+            f"Upload job {job_id!r} in namespace {namespace!r} was updated meanwhile; "
+            "the conditional update did nothing.",
         )
 
 

@@ -12,6 +12,7 @@ costs half a microsecond more.)
 
 from __future__ import annotations
 
+import datetime as _dt
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
@@ -21,18 +22,25 @@ from .arguments import (
     check_item_cursor,
     check_limit,
     check_record,
+    check_stall_after,
     check_start,
     check_updates,
     decode_cursor,
     encode_cursor,
     make_now,
 )
-from .clock import Clock
-from .errors import ConfigurationError, JobNotFound
+from .clock import Clock, format_timestamp, to_ms
+from .errors import (
+    ConfigurationError,
+    InvalidArgument,
+    JobChanged,
+    JobFinished,
+    JobNotFound,
+)
 from .model import ErrorCount, FailedItem, JobStatus, Page, Update
 from .names import validate_name
-from .rules import new_job
-from .stores import Store, features_of, open_store
+from .rules import Delta, new_job
+from .stores import ListKey, Store, features_of, open_store
 
 __all__ = ["Step", "TrackerBase", "resolve_store"]
 
@@ -71,9 +79,27 @@ def resolve_store(store: Store | str) -> Store:
 class TrackerBase:
     """What both trackers share: the store, the clock, and every operation."""
 
-    def __init__(self, store: Store | str, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        store: Store | str,
+        *,
+        clock: Clock | None = None,
+        stall_after: _dt.timedelta | None = None,
+    ) -> None:
         self.store: Store = resolve_store(store)
         self._now = make_now(clock)
+        self.stall_after = check_stall_after(stall_after)
+
+    def is_stalled(self, status: JobStatus) -> bool:
+        """Whether *status* is of a running job not updated for longer than ``stall_after``.
+
+        By the tracker's clock; never, without ``stall_after``.
+        """
+        if not isinstance(status, JobStatus):
+            raise InvalidArgument(f"status must be a JobStatus, got {type(status).__name__}")
+        if self.stall_after is None or status.is_finished:
+            return False
+        return self._now() - status.updated_at > self.stall_after
 
     def _items(self) -> None:
         """Refuse an item call on a store that does not keep items."""
@@ -120,6 +146,34 @@ class TrackerBase:
         ns, jid, delta = check_extend(namespace, job_id, more)
         return Step("update", (ns, jid, delta, self._now()))
 
+    def _reap(self, namespace: str) -> Step:
+        """Find the namespace's stalled running jobs, page by page; then abort them at once.
+
+        Each abort applies only if the job's ``updated_at`` is still the one seen
+        stalled (``Delta.if_updated``): a job updated in between is left alone.
+        """
+        ns = validate_name(namespace, "namespace")
+        if self.stall_after is None:
+            raise ConfigurationError("reap needs a tracker with stall_after")
+        now = self._now()
+        cutoff = now - self.stall_after
+        stalled: list[tuple[str, str, Delta]] = []
+
+        def page(jobs: list[JobStatus], args: tuple[str, int, ListKey | None]) -> Step:
+            for job in jobs[: args[1] - 1]:
+                if not job.is_finished and job.updated_at < cutoff:
+                    since = format_timestamp(job.updated_at)
+                    stalled.append((ns, job.job_id, Delta(
+                        error=f"stalled: no update since {since}", abort=True,
+                        if_updated=to_ms(job.updated_at),
+                    )))  # fmt: skip
+            if len(jobs) == args[1]:  # one more than a page: there is a next one
+                last = jobs[args[1] - 2]
+                return Step("list", (ns, args[1], (to_ms(last.started_at), last.job_id)), page)
+            return Step("update_many", (stalled, now), _reaped)
+
+        return Step("list", (ns, _REAP_PAGE + 1, None), page)
+
     def _get(self, namespace: str, job_id: str) -> Step:
         ns = validate_name(namespace, "namespace")
         return Step("get", (ns, validate_name(job_id, "job id")), _found)
@@ -163,6 +217,19 @@ def _sorted_errors(groups: list[ErrorCount] | None, args: tuple[str, str]) -> li
     if groups is None:
         raise JobNotFound(*args)
     return sorted(groups, key=lambda g: (-g.count, g.first_at, g.message is None, g.message or ""))
+
+
+_REAP_PAGE = 1000
+
+
+def _reaped(results: list[JobStatus | Exception], _: object) -> list[JobStatus]:
+    """The jobs reap aborted; the others were updated, completed or deleted meanwhile."""
+    for result in results:
+        if isinstance(result, Exception) and not isinstance(
+            result, (JobChanged, JobFinished, JobNotFound)
+        ):
+            raise result
+    return [result for result in results if isinstance(result, JobStatus)]
 
 
 def _the_job(_: None, args: tuple[JobStatus]) -> JobStatus:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import datetime as _dt
 from typing import NamedTuple
 
-from .errors import InvalidUpdate, JobFinished
+from .clock import to_ms
+from .errors import InvalidUpdate, JobChanged, JobFinished
 from .model import JobStatus, Status
 
 __all__ = [
@@ -60,7 +61,9 @@ class Delta(NamedTuple):  # immutable and quick to build: one is made per update
     ``abort`` set, the counters are ignored and every remaining item is counted
     as failed with ``error``. With ``item`` set, each count is 0 or 1 and the
     update goes through :func:`apply_item` (SPEC section 5). ``more`` grows
-    the total of a running job first (``extend``, SPEC section 6).
+    the total of a running job first (``extend``, SPEC section 6). With
+    ``if_updated`` (ms), the update applies only if the job's ``updated_at``
+    is still that (``reap``): else ``JobChanged`` and nothing changes.
     """
 
     processed: int = 0
@@ -70,6 +73,7 @@ class Delta(NamedTuple):  # immutable and quick to build: one is made per update
     abort: bool = False
     item: str | None = None
     more: int = 0
+    if_updated: int | None = None
 
 
 class ItemChange(NamedTuple):
@@ -125,6 +129,8 @@ def apply(job: JobStatus, delta: Delta, now: _dt.datetime) -> JobStatus:
     """
     if job.status is _COMPLETED:
         raise JobFinished(job.namespace_name, job.job_id)
+    if delta.if_updated is not None and to_ms(job.updated_at) != delta.if_updated:
+        raise JobChanged(job.namespace_name, job.job_id)
     total = job.total + delta.more
     if total > MAX_COUNT:
         raise InvalidUpdate(

@@ -20,7 +20,9 @@ class JobTracker(TrackerBase):
     Every call validates its arguments before the store sees them, takes "now"
     from *clock* (default: the system clock in UTC, which freezegun moves), and
     is safe from many threads; processes and hosts may share a job as far as
-    the store's scope allows. Mutating calls return the resulting status.
+    the store's scope allows. With *stall_after* (a timedelta), a running job
+    not updated for longer is stalled (:meth:`is_stalled`, :meth:`reap`).
+    Mutating calls return the resulting status.
     The operations themselves live in :mod:`jobtrack.operations`, shared with
     :class:`AsyncJobTracker`; this class only calls the store.
     """
@@ -103,6 +105,18 @@ class JobTracker(TrackerBase):
         :raises InvalidUpdate: for a bad *more*, or a total beyond 2**53 - 1.
         """
         return self._run(self._extend(namespace, job_id, more))
+
+    def reap(self, namespace: str) -> builtins.list[JobStatus]:
+        """Abort every stalled running job of *namespace*; return them (SPEC section 6).
+
+        Stalled: not updated for longer than the tracker's ``stall_after``. Each
+        is aborted with ``last_error`` "stalled: no update since <updated_at>",
+        in one atomic step with the check: a job updated in between is left
+        alone. (It reads the namespace's jobs page by page.)
+
+        :raises ConfigurationError: if the tracker has no ``stall_after``.
+        """
+        return self._run(self._reap(namespace))
 
     def get(self, namespace: str, job_id: str) -> JobStatus:
         """The job's status.

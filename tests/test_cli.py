@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import re
@@ -423,6 +424,30 @@ def test_stored_text_cannot_drive_the_terminal(env: dict[str, str], store_url: s
     as_json = run("status", "ns", job.job_id, "--json", "--store", store_url, env=env)
     assert "\x1b" not in as_json.stdout  # JSON escapes it
     assert json.loads(as_json.stdout)["last_error"] == HOSTILE
+
+
+def test_list_marks_stalled_jobs_and_reap_aborts_them(env: dict[str, str], store_url: str) -> None:
+    hours_ago = JobTracker(
+        store_url,
+        clock=lambda: datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=2),
+    )
+    hours_ago.start("ns", 5, job_id="old")
+    JobTracker(store_url).start("ns", 5, job_id="new")
+    listed = run("list", "ns", "--store", store_url, "--stall-after", "600", env=env, check=True)
+    lines = {line.split()[0]: line for line in listed.stdout.splitlines()}
+    assert lines["old"].endswith("updated 2h ago  STALLED")
+    assert "updated 0s ago" in lines["new"] and "STALLED" not in lines["new"]
+    plain = run("list", "ns", "--store", store_url, env=env, check=True)
+    assert "STALLED" not in plain.stdout  # no --stall-after: nothing is stalled
+    reaped = run("reap", "ns", "--store", store_url, "--stall-after", "600", env=env, check=True)
+    assert reaped.stdout.splitlines()[-1] == "1 stalled job(s) reaped in namespace ns"
+    assert reaped.stdout.startswith("reaped old: stalled: no update since ")
+    tracker = JobTracker(store_url)
+    assert tracker.get("ns", "old").is_finished and not tracker.get("ns", "new").is_finished
+    for bad in ("0", "-5", "nan", "inf", "soon"):
+        result = run("reap", "ns", "--store", store_url, "--stall-after", bad, env=env)
+        assert result.returncode == 2 and "seconds > 0" in result.stderr
+    assert run("reap", "ns", "--store", store_url, env=env).returncode == 2  # required
 
 
 def test_failures_for_people_and_for_a_retry_script(env: dict[str, str], store_url: str) -> None:

@@ -7,6 +7,7 @@ file store.
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
 import shlex
 import shutil
@@ -110,11 +111,21 @@ def open_tracker(args: argparse.Namespace, *, existing: bool = False) -> JobTrac
     url = store_url(args)
     if not url:
         raise CliError("--store needs a store URL (see --help)")
+    seconds = getattr(args, "stall_after", None)
+    stall_after = None if seconds is None else datetime.timedelta(seconds=seconds)
     if existing and url != default_store_url():
         parsed = StoreURL.parse(url)
         if parsed.scheme == "file":
-            return JobTracker(FileStore.from_url(parsed, create=False))
-    return JobTracker(url)
+            return JobTracker(FileStore.from_url(parsed, create=False), stall_after=stall_after)
+    return JobTracker(url, stall_after=stall_after)
+
+
+def age(seconds: float) -> str:
+    """A short age for people: ``42s``, ``5m``, ``3h``, ``2d``."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit}"
+    return f"{max(0, int(seconds))}s"
 
 
 def shown_store(args: argparse.Namespace) -> str:

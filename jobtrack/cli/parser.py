@@ -1,4 +1,4 @@
-"""The ``jobtrack`` command line: its parser, and the commands status, list, watch, abort, failures.
+"""The ``jobtrack`` command line: its parser, and the commands about jobs.
 
 ``serve`` and ``demo`` have modules of their own.
 """
@@ -15,6 +15,7 @@ from typing import Any
 from .. import __version__
 from ..arguments import MAX_LIST_LIMIT, check_limit
 from ..asgi import DEFAULT_MAX_STORE_CALLS, DEFAULT_STORE_WAIT
+from ..clock import utc_now
 from ..model import FailedItem
 from ..tracker import JobTracker
 from .demo import cmd_demo
@@ -23,6 +24,7 @@ from .helpers import (
     EXIT_FAILED_ITEMS,
     EXIT_OK,
     CliError,
+    age,
     default_store_url,
     need,
     open_tracker,
@@ -54,11 +56,14 @@ def cmd_list(args: argparse.Namespace) -> int:
         return EXIT_OK
     if not page.items:
         print(f"no jobs in namespace {args.namespace}")
+    now = utc_now()
     for job in page.items:
         started = job.to_dict()["started_at"]
+        updated = age((now - job.updated_at).total_seconds())
+        mark = "  STALLED" if tracker.is_stalled(job) else ""
         print(
             f"{job.job_id}  {job.status.value:<9}  {job.successful + job.failed:>6}/{job.total:<6}"
-            f"  failed {job.failed:<5}  started {started}"
+            f"  failed {job.failed:<5}  started {started}  updated {updated} ago{mark}"
         )
     if page.next_cursor:
         limit = f" --limit {args.limit}" if args.limit != DEFAULT_LIST_LIMIT else ""
@@ -66,6 +71,16 @@ def cmd_list(args: argparse.Namespace) -> int:
             f"more: {program()} list {args.namespace}{store_flag(args)}{limit}"
             f" --cursor {page.next_cursor}"
         )
+    return EXIT_OK
+
+
+def cmd_reap(args: argparse.Namespace) -> int:
+    """Abort every stalled running job of a namespace."""
+    with open_tracker(args, existing=True) as tracker:
+        reaped = tracker.reap(args.namespace)
+    for job in reaped:
+        print(f"reaped {job.job_id}: {printable(job.last_error or '')}")
+    print(f"{len(reaped)} stalled job(s) reaped in namespace {args.namespace}")
     return EXIT_OK
 
 
@@ -262,6 +277,13 @@ def _job_commands(commands: Any, store: argparse.ArgumentParser) -> None:
     )
     listing.add_argument("--cursor", default=None)
     listing.add_argument("--json", action="store_true")
+    listing.add_argument(
+        "--stall-after",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="mark running jobs not updated for longer as STALLED",
+    )
     listing.set_defaults(func=cmd_list)
 
     watch = commands.add_parser(
@@ -290,6 +312,29 @@ def _job_commands(commands: Any, store: argparse.ArgumentParser) -> None:
         "--json", action="store_true", help="one JSON document, for a retry script"
     )
     failures.set_defaults(func=cmd_failures)
+
+    reap = commands.add_parser(
+        "reap", parents=[store], help="abort the stalled running jobs of a namespace"
+    )
+    reap.add_argument("namespace")
+    reap.add_argument(
+        "--stall-after",
+        type=_seconds,
+        required=True,
+        metavar="SECONDS",
+        help="a running job not updated for longer is stalled",
+    )
+    reap.set_defaults(func=cmd_reap)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text!r}")
+    return value
 
 
 def _page_size(text: str) -> int:

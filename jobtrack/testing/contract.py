@@ -44,9 +44,11 @@ from hypothesis import strategies as st
 from .. import (
     MAX_COUNT,
     AsyncJobTracker,
+    ConfigurationError,
     InvalidArgument,
     InvalidName,
     InvalidUpdate,
+    JobChanged,
     JobExists,
     JobFinished,
     JobNotFound,
@@ -57,6 +59,7 @@ from .. import (
     Store,
     Update,
 )
+from ..rules import Delta
 from ..stores import features_of
 from . import worker
 from .reference import T0, UTC, ManualClock, RefJob, job_tuple
@@ -347,6 +350,96 @@ class _Extend:
         with pytest.raises(InvalidUpdate, match="total would be"):
             tracker.extend(NS, JOB, 1)
         assert tracker.get(NS, JOB).total == MAX_COUNT
+
+
+class _Stalled:
+    """SPEC section 6: stalled jobs, and reaping them."""
+
+    @pytest.fixture
+    def stalling(
+        self, tracker_factory: TrackerFactory, store: Store, clock: ManualClock
+    ) -> JobTracker:
+        return tracker_factory(store, clock=clock, stall_after=dt.timedelta(minutes=5))
+
+    def test_is_stalled_by_the_trackers_clock(
+        self, stalling: JobTracker, clock: ManualClock
+    ) -> None:
+        job = stalling.start(NS, 2, job_id=JOB)
+        clock.advance(minutes=5)
+        assert not stalling.is_stalled(job)  # exactly stall_after: not older yet
+        clock.advance(milliseconds=1)
+        assert stalling.is_stalled(job)
+        fresh = stalling.record(NS, JOB, processed=1)
+        assert not stalling.is_stalled(fresh)
+        done = stalling.record(NS, JOB, successful=2)
+        clock.advance(days=1)
+        assert not stalling.is_stalled(done)  # completed jobs never stall
+        with pytest.raises(InvalidArgument):
+            stalling.is_stalled("job-1")  # type: ignore[arg-type]
+
+    def test_never_stalled_without_stall_after(
+        self, tracker: JobTracker, clock: ManualClock
+    ) -> None:
+        job = tracker.start(NS, 2, job_id=JOB)
+        clock.advance(days=365)
+        assert not tracker.is_stalled(job)
+        with pytest.raises(ConfigurationError, match="stall_after"):
+            tracker.reap(NS)
+
+    @pytest.mark.parametrize("bad", [dt.timedelta(0), dt.timedelta(seconds=-1), 300, "5m"])
+    def test_bad_stall_after(self, store: Store, bad: object) -> None:
+        with pytest.raises(ConfigurationError, match="stall_after"):
+            JobTracker(store, stall_after=bad)  # type: ignore[arg-type]
+
+    def test_reap_aborts_only_the_stalled_running_jobs(
+        self, stalling: JobTracker, clock: ManualClock
+    ) -> None:
+        for job_id in ("old", "busy", "done", "other"):
+            stalling.start(NS if job_id != "other" else "elsewhere", 4, job_id=job_id)
+        stalling.record(NS, "old", processed=2, successful=1)
+        stalling.record(NS, "done", successful=4)
+        since = stalling.get(NS, "old").updated_at
+        clock.advance(minutes=4)
+        stalling.record(NS, "busy", processed=1)
+        clock.advance(minutes=2)
+        reaped = stalling.reap(NS)
+        assert [job.job_id for job in reaped] == ["old"]
+        [old] = reaped
+        assert (old.status, old.processed, old.successful, old.failed) == (
+            Status.COMPLETED, 2, 1, 3,
+        )  # fmt: skip
+        assert old.last_error == "stalled: no update since " + since.isoformat(
+            timespec="milliseconds"
+        ).replace("+00:00", "Z")
+        assert stalling.get(NS, "old") == old
+        assert stalling.get(NS, "busy").status is Status.RUNNING
+        assert stalling.get("elsewhere", "other").status is Status.RUNNING  # another namespace
+        assert stalling.reap(NS) == []  # nothing stalled is left
+        clock.advance(minutes=10)
+        assert [job.job_id for job in stalling.reap(NS)] == ["busy"]
+
+    def test_reap_leaves_alone_a_job_updated_since_it_was_seen(
+        self, stalling: JobTracker, store: Store, clock: ManualClock
+    ) -> None:
+        seen = stalling.start(NS, 4, job_id=JOB)
+        clock.advance(minutes=6)
+        stalling.record(NS, JOB, processed=1)  # the update that comes in between
+        stale = Delta(
+            error="stalled", abort=True, if_updated=int(seen.updated_at.timestamp() * 1000)
+        )
+        with pytest.raises(JobChanged):
+            store.update(NS, JOB, stale, clock.now)
+        assert stalling.get(NS, JOB).status is Status.RUNNING
+
+    def test_reap_pages_through_a_large_namespace(
+        self, stalling: JobTracker, clock: ManualClock
+    ) -> None:
+        for i in range(1203):
+            stalling.start(NS, 1, job_id=f"j{i}")
+        clock.advance(minutes=6)
+        stalling.record(NS, "j600", processed=1)
+        reaped = stalling.reap(NS)
+        assert len(reaped) == 1202 and "j600" not in {job.job_id for job in reaped}
 
 
 class _Delete:
@@ -1184,6 +1277,43 @@ class _Processes:
             ("transient", count // 4)
         ]
 
+    def test_writers_racing_reap_are_never_both_updated_and_reaped(self, shared_url: str) -> None:
+        # The reaper's clock runs an hour ahead with stall_after just under an hour, so every
+        # job it lists looks stalled: only the conditional abort stands between a writer's
+        # update and a reap of that job.
+        ahead = ManualClock(dt.datetime.now(UTC) + dt.timedelta(hours=1))
+        reaper = JobTracker(shared_url, clock=ahead, stall_after=dt.timedelta(minutes=59))
+        writer = JobTracker(shared_url)  # the real clock, as the writer processes have
+        job_ids = [writer.start(NS, 10_000, job_id=f"race{i}").job_id for i in range(12)]
+        for job_id in job_ids:
+            writer.record(NS, job_id, processed=1, successful=1)
+        ctx = multiprocessing.get_context("spawn")
+        with ctx.Pool(3) as pool:
+            pending = pool.starmap_async(
+                worker.write_while_reaped,
+                [(shared_url, NS, job_ids, 300, seed) for seed in range(3)],
+            )
+            started = dt.datetime.now(UTC)
+            while sum(writer.get(NS, job_id).processed for job_id in job_ids) < 60:
+                assert not pending.ready(), "the writers ended before they wrote"
+                assert dt.datetime.now(UTC) - started < dt.timedelta(seconds=60)
+            reaped: dict[str, JobStatus] = {}
+            while len(reaped) < len(job_ids):  # every job looks stalled: all end reaped
+                ahead.now = dt.datetime.now(UTC) + dt.timedelta(hours=1)
+                for job in reaper.reap(NS):
+                    assert job.job_id not in reaped  # none completes twice
+                    reaped[job.job_id] = job
+            acked = list(itertools.chain(*pending.get(timeout=300)))
+        for job_id in job_ids:
+            final = reaper.get(NS, job_id)
+            mine = [ms for jid, ms in acked if jid == job_id]
+            assert final.processed == final.successful == len(mine) + 1  # no update lost
+            job = reaped[job_id]
+            assert final == job and final.failed == 10_000 - final.successful
+            since = job.last_error.removeprefix("stalled: no update since ")  # type: ignore[union-attr]
+            seen = int(dt.datetime.fromisoformat(since.replace("Z", "+00:00")).timestamp() * 1000)
+            assert all(ms <= seen for ms in mine), "a job updated after it was seen was reaped"
+
     @pytest.mark.parametrize("kill_after", [3, 151])
     def test_kill_9_then_redelivering_everything_counts_each_item_once(
         self, shared_url: str, store: Store, kill_after: int
@@ -1246,6 +1376,7 @@ class StoreContract(
     _Record,
     _Abort,
     _Extend,
+    _Stalled,
     _Delete,
     _List,
     _Clock,
@@ -1285,8 +1416,8 @@ class StoreContract(
         loop = asyncio.new_event_loop()
         made: list[AsyncFacade] = []
 
-        def make(store: Store, *, clock: Any = None) -> JobTracker:
-            facade = AsyncFacade(AsyncJobTracker(store, clock=clock), loop)
+        def make(store: Store, *, clock: Any = None, stall_after: Any = None) -> JobTracker:
+            facade = AsyncFacade(AsyncJobTracker(store, clock=clock, stall_after=stall_after), loop)
             made.append(facade)
             return facade  # type: ignore[return-value]
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import random
 import sys
 
-from jobtrack import JobTracker, Status
+from jobtrack import JobFinished, JobTracker, Status
 
-__all__ = ["hammer", "main", "redeliver"]
+__all__ = ["hammer", "main", "redeliver", "write_while_reaped"]
 
 
 def hammer(url: str, namespace: str, job_id: str, count: int, fail_every: int = 0) -> int:
@@ -57,6 +57,27 @@ def redeliver(url: str, namespace: str, job_id: str, count: int, seed: int) -> l
             if status.finished_at is not None:
                 finished.add(status.finished_at.isoformat())
     return sorted(finished)
+
+
+def write_while_reaped(
+    url: str, namespace: str, job_ids: list[str], count: int, seed: int
+) -> list[tuple[str, int]]:
+    """Record *count* one-item updates on random jobs while another process reaps them.
+
+    Returns ``(job id, updated_at ms)`` of each acknowledged update; a job
+    reaped meanwhile refuses the rest (``JobFinished``).
+    """
+    rng = random.Random(seed)
+    acked = []
+    with JobTracker(url) as tracker:
+        for _ in range(count):
+            job_id = rng.choice(job_ids)
+            try:
+                status = tracker.record(namespace, job_id, processed=1, successful=1)
+            except JobFinished:
+                continue
+            acked.append((job_id, int(status.updated_at.timestamp() * 1000)))
+    return acked
 
 
 def main(argv: list[str]) -> None:

@@ -24,6 +24,7 @@ from ...clock import from_ms, to_ms
 from ...errors import (
     ConfigurationError,
     InvalidUpdate,
+    JobChanged,
     JobExists,
     JobFinished,
     JobNotFound,
@@ -202,7 +203,12 @@ class Commands:
     def update(self, namespace: str, job_id: str, delta: Delta, now: _dt.datetime) -> Call:
         """``update.lua``: one round trip, atomic on the server."""
         ms = to_ms(now)
-        if delta.item is not None or delta.error is not None or delta.more:
+        if (
+            delta.item is not None
+            or delta.error is not None
+            or delta.more
+            or delta.if_updated is not None
+        ):
             return self._with_items(namespace, job_id, delta, ms)
         if delta.abort:
             argv: tuple[Any, ...] = (ms, 0, 0, 0, delta.error or "", 1)
@@ -229,6 +235,8 @@ class Commands:
         )  # fmt: skip
         if delta.item is not None:
             argv += (item_field(delta.item), delta.item)
+        if delta.if_updated is not None:
+            argv += ("", "", delta.if_updated) if delta.item is None else (delta.if_updated,)
         try:
             head = self._item_heads[namespace, job_id]
         except (KeyError, TypeError):
@@ -448,6 +456,8 @@ def job_from_update_reply(namespace: str, job_id: str, reply: Any) -> JobStatus:
             raise JobNotFound(namespace, job_id)
         if tag == "finished":
             raise JobFinished(namespace, job_id)
+        if tag == "changed":
+            raise JobChanged(namespace, job_id)
         if tag == "invalid":
             what, value, total = _text(reply[1]), int(reply[2]), int(reply[3])
             if what == "total":

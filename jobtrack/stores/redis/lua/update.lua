@@ -15,6 +15,7 @@
 -- ARGV[7]  optional: items to add to the total first (extend), '0' or absent for none
 -- ARGV[8]  optional: the item's field in KEYS[2] (its name, or a digest of a long name)
 -- ARGV[9]  optional: the item's name
+-- ARGV[10] optional: apply only if the job's updated ms is this (reap); '' for always
 --
 -- Returns one of
 --   {'ok', total, processed, successful, failed, last_error|false, started, updated, finished|false}
@@ -22,6 +23,7 @@
 --                                    them: digit strings)
 --   {'missing'}                      no such job
 --   {'finished'}                     the job has completed: nothing changes
+--   {'changed'}                      ARGV[10] is not the job's updated ms: nothing changes
 --   {'invalid', what, value, total}  an invariant would break: nothing changes
 -- An item update that changes nothing for its item (a redelivery) returns the
 -- job as it is, completed or not, and writes nothing.
@@ -45,6 +47,7 @@ local failed = tonumber(v[4])
 local dp, ds, df = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local error_text = ARGV[5]
 local item = ARGV[8]
+if item == '' then item = false end
 local packed, state, outcome, new_state, failing = false, 0, 0, 0, false
 if item then
   packed = redis.call('HGET', KEYS[2], item)
@@ -75,6 +78,9 @@ if item then
 end
 if v[8] then
   return {'finished'}
+end
+if ARGV[10] and ARGV[10] ~= '' and ARGV[10] ~= v[7] then
+  return {'changed'}
 end
 local before = failed
 local set = {'HSET', KEYS[1]}
