@@ -157,7 +157,7 @@ class JobTracker(TrackerBase):
     def errors(self, namespace: str, job_id: str) -> builtins.list[ErrorCount]:
         """The job's failures that carried an error, grouped by message, most frequent first.
 
-        ``count`` is the items failed with that message (``failed=5`` counts 5,
+        ``count`` is the failures with that message (``failed=5`` counts 5,
         ``abort`` the items it fails; a later successful retry does not
         subtract, a redelivery adds nothing). After 100 distinct messages the
         others count in one more group whose ``message`` is None.

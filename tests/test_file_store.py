@@ -20,6 +20,7 @@ from jobtrack import (
     FileStore,
     InvalidName,
     JobExists,
+    JobNotFound,
     JobTracker,
     Status,
     StoreCorrupt,
@@ -688,6 +689,16 @@ class TestItemsDatabase:
         assert not target.exists()
         assert tracker.get("ns", "j1").successful == 0  # nothing applied, still readable
         assert tracker.record("ns", "j1", successful=1).successful == 1  # plain updates work
+
+    def test_reading_items_of_unknown_jobs_leaves_no_file(self, tmp_path: Path) -> None:
+        tracker, _ = self.marked(tmp_path)
+        before = sorted(p.name for p in (tmp_path / "ns").iterdir())
+        for i in range(5):
+            with pytest.raises(JobNotFound):
+                tracker.errors("ns", f"ghost{i}")
+            with pytest.raises(JobNotFound):
+                tracker.failed_items("ns", f"ghost{i}")
+        assert sorted(p.name for p in (tmp_path / "ns").iterdir()) == before
 
     def test_delete_and_start_again_forget_the_items(self, tmp_path: Path) -> None:
         import sqlite3

@@ -112,38 +112,39 @@ def cmd_failures(args: argparse.Namespace) -> int:
                 "errors": [group.to_dict() for group in groups],
             }
             sys.stdout.write(json.dumps(head)[:-1] + ', "items": [')  # ASCII: escapes all
-            for page in pages:
-                for item in page:
-                    separator = ",\n  " if listed else "\n  "
-                    sys.stdout.write(separator + json.dumps(item.to_dict()))
-                    listed += 1
+            for item in pages:
+                separator = ",\n  " if listed else "\n  "
+                sys.stdout.write(separator + json.dumps(item.to_dict()))
+                listed += 1
             sys.stdout.write("\n]}\n" if listed else "]}\n")
             return EXIT_FAILED_ITEMS if listed or job.failed else EXIT_OK
         print(f"job {job.job_id} in namespace {job.namespace_name}: {job.failed} failed")
         if groups:
-            print("errors (items failed with each message):")
+            print("errors (failures with each message):")
         for group in groups:
             message = "(other messages)" if group.message is None else printable(group.message)
             print(f"  {group.count:>8}  {message}")
-        for page in pages:
-            for item in page:
-                if not listed:
-                    print("failed items (latest error):")
-                error = "-" if item.error is None else printable(item.error)
-                print(f"  {printable(item.item)}  {error}")
-                listed += 1
+        for item in pages:
+            if not listed:
+                print("failed items (latest error):")
+            error = "-" if item.error is None else printable(item.error)
+            print(f"  {printable(item.item)}  {error}")
+            listed += 1
         if job.failed and not listed:
             print("no failed item was named (the failures were recorded without items)")
     return EXIT_FAILED_ITEMS if listed or job.failed else EXIT_OK
 
 
-def _failed_pages(
-    tracker: JobTracker, namespace: str, job_id: str
-) -> Iterator[tuple[FailedItem, ...]]:
+def _failed_pages(tracker: JobTracker, namespace: str, job_id: str) -> Iterator[FailedItem]:
+    """Every failed item, page by page, each once (one failing again moves to a later page)."""
     cursor = None
+    seen: set[str] = set()
     while True:
         page = tracker.failed_items(namespace, job_id, limit=MAX_LIST_LIMIT, cursor=cursor)
-        yield page.items
+        for item in page.items:
+            if item.item not in seen:
+                seen.add(item.item)
+                yield item
         if page.next_cursor is None:
             return
         cursor = page.next_cursor

@@ -505,8 +505,11 @@ class FileStore:
         """
         try:
             with self._locked(namespace, job_id) as dfd:
-                document = None if dfd is None else self._read_document(dfd, namespace, job_id)
-                if dfd is None or document is None:
+                if dfd is None:
+                    return None
+                document = self._read_document(dfd, namespace, job_id)
+                if document is None:  # no job: the lock file we made goes again
+                    os.unlink(job_id + ".lock", dir_fd=dfd)
                     return None
                 return read(self._items(namespace, dfd)) if document[1] else []
         except (OSError, sqlite3.Error) as exc:
