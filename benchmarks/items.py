@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from jobtrack import MAX_COUNT, FileStore, JobTracker, MemoryStore, RedisStore, Update
 
 from .common import Row
+from .local import interleaved
 from .redis_suite import throwaway_redis
 
 NS = "bench"
@@ -90,14 +91,7 @@ def _measure(kind: str, tracker: JobTracker, large: int, quick: bool, root: str)
     if kind == "memory":
         count *= 20
     work = {n: _records(tracker, job) for n, job in ((1_000, small_job), (large, big_job))}
-    best = dict.fromkeys(work, 0.0)
-    for _ in range(rounds):
-        spent = dict.fromkeys(work, 0.0)
-        for _ in range(count // block):
-            for key, run in work.items():
-                spent[key] += run(block)
-        for key, seconds in spent.items():
-            best[key] = max(best[key], count // block * block / seconds)
+    best = interleaved(work, count, block, rounds)
     rows.append(
         Row("items", f"{kind} record, job of {large:,} items", best[large], best[1_000],
             "same, job of 1,000 items",

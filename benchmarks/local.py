@@ -12,11 +12,13 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from jobtrack import MAX_COUNT, FileStore, JobTracker, MemoryStore
 
 from .common import Row, paired
+
+K = TypeVar("K")
 
 
 def memory_suite(quick: bool) -> list[Row]:
@@ -171,7 +173,7 @@ def flat_suite(quick: bool) -> list[Row]:
                     )
             if kind == "file":
                 os.sync()
-            best = _interleaved(work, count, block, rounds)
+            best = interleaved(work, count, block, rounds)
             for what in dict.fromkeys(what for what, _ in work):
                 base = best[what, sizes[0]]
                 for size in sizes:
@@ -216,9 +218,9 @@ def _bare_records(bare: BareFile) -> Callable[[int], float]:
     return run
 
 
-def _interleaved(
-    work: dict[tuple[str, int], Callable[[int], float]], count: int, block: int, rounds: int
-) -> dict[tuple[str, int], float]:
+def interleaved(
+    work: dict[K, Callable[[int], float]], count: int, block: int, rounds: int
+) -> dict[K, float]:
     """Best rate (ops/s) of each workload over *rounds* of *count* ops, in turn by *block*."""
     best = dict.fromkeys(work, 0.0)
     for _ in range(rounds):

@@ -278,13 +278,7 @@ def _job_commands(commands: Any, store: argparse.ArgumentParser) -> None:
     )
     listing.add_argument("--cursor", default=None)
     listing.add_argument("--json", action="store_true")
-    listing.add_argument(
-        "--stall-after",
-        type=_seconds,
-        default=None,
-        metavar="SECONDS",
-        help="mark running jobs not updated for longer as STALLED",
-    )
+    _stall_after(listing, "mark running jobs not updated for longer as STALLED")
     listing.set_defaults(func=cmd_list)
 
     watch = commands.add_parser(
@@ -318,14 +312,14 @@ def _job_commands(commands: Any, store: argparse.ArgumentParser) -> None:
         "reap", parents=[store], help="abort the stalled running jobs of a namespace"
     )
     reap.add_argument("namespace")
-    reap.add_argument(
-        "--stall-after",
-        type=_seconds,
-        required=True,
-        metavar="SECONDS",
-        help="a running job not updated for longer is stalled",
-    )
+    _stall_after(reap, "a running job not updated for longer is stalled", required=True)
     reap.set_defaults(func=cmd_reap)
+
+
+def _stall_after(parser: argparse.ArgumentParser, text: str, required: bool = False) -> None:
+    parser.add_argument(
+        "--stall-after", type=_seconds, required=required, metavar="SECONDS", help=text
+    )
 
 
 def _seconds(text: str) -> float:
