@@ -21,6 +21,7 @@ from .stores.protocol import ListKey
 
 __all__ = [
     "MAX_LIST_LIMIT",
+    "MAX_STALL_AFTER",
     "check_abort",
     "check_extend",
     "check_item",
@@ -37,6 +38,9 @@ __all__ = [
 
 MAX_LIST_LIMIT = 1000
 """The largest page ``list`` returns."""
+
+MAX_STALL_AFTER = _dt.timedelta(days=365_000)
+"""The largest ``stall_after`` (1000 years): "now - stall_after" stays a date."""
 
 _HEARTBEAT = Delta()
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -192,19 +196,20 @@ def check_extend(namespace: object, job_id: object, more: object) -> tuple[str, 
     """Check the arguments of ``extend``; build its :class:`Delta`."""
     ns = validate_name(namespace, "namespace")
     jid = validate_name(job_id, "job id")
-    count = _count(more, "more")
-    if count < 1:
-        raise InvalidUpdate(f"more must be >= 1, got {count}")
-    return ns, jid, Delta(more=count)
+    if type(more) is not int or not 1 <= more <= MAX_COUNT:
+        raise InvalidUpdate(f"more must be an int from 1 to {MAX_COUNT}, got {more!r}")
+    return ns, jid, Delta(more=more)
 
 
 def check_stall_after(stall_after: object) -> _dt.timedelta | None:
     """Check a tracker's ``stall_after``: None (never stalled) or a timedelta > 0."""
     if stall_after is None:
         return None
-    if not isinstance(stall_after, _dt.timedelta) or stall_after <= _dt.timedelta(0):
+    if not isinstance(stall_after, _dt.timedelta) or not (
+        _dt.timedelta(0) < stall_after <= MAX_STALL_AFTER
+    ):
         raise ConfigurationError(
-            f"stall_after must be None or a timedelta > 0, got {stall_after!r}"
+            f"stall_after must be None or a timedelta > 0 and <= 1000 years, got {stall_after!r}"
         )
     return stall_after
 

@@ -13,6 +13,7 @@ costs half a microsecond more.)
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
@@ -36,6 +37,7 @@ from .errors import (
     JobChanged,
     JobFinished,
     JobNotFound,
+    StoreCorrupt,
 )
 from .model import ErrorCount, FailedItem, JobStatus, Page, Update
 from .names import validate_name
@@ -43,6 +45,8 @@ from .rules import Delta, new_job
 from .stores import ListKey, Store, features_of, open_store
 
 __all__ = ["Step", "TrackerBase", "resolve_store"]
+
+logger = logging.getLogger("jobtrack")
 
 
 class Step(NamedTuple):
@@ -156,7 +160,10 @@ class TrackerBase:
         if self.stall_after is None:
             raise ConfigurationError("reap needs a tracker with stall_after")
         now = self._now()
-        cutoff = now - self.stall_after
+        try:
+            cutoff = now - self.stall_after
+        except OverflowError:  # before year 1: nothing can be older
+            cutoff = _dt.datetime.min.replace(tzinfo=_dt.timezone.utc)
         stalled: list[tuple[str, str, Delta]] = []
 
         def page(jobs: list[JobStatus], args: tuple[str, int, ListKey | None]) -> Step:
@@ -223,9 +230,15 @@ _REAP_PAGE = 1000
 
 
 def _reaped(results: list[JobStatus | Exception], _: object) -> list[JobStatus]:
-    """The jobs reap aborted; the others were updated, completed or deleted meanwhile."""
+    """The jobs reap aborted; the others were updated, completed or deleted meanwhile.
+
+    A job found corrupt is skipped with a warning (as listings do); a store
+    that failed raises, after the aborts that went through.
+    """
     for result in results:
-        if isinstance(result, Exception) and not isinstance(
+        if isinstance(result, StoreCorrupt):
+            logger.warning("reap skips a corrupt job: %s", result)
+        elif isinstance(result, Exception) and not isinstance(
             result, (JobChanged, JobFinished, JobNotFound)
         ):
             raise result

@@ -131,12 +131,14 @@ def apply(job: JobStatus, delta: Delta, now: _dt.datetime) -> JobStatus:
         raise JobFinished(job.namespace_name, job.job_id)
     if delta.if_updated is not None and to_ms(job.updated_at) != delta.if_updated:
         raise JobChanged(job.namespace_name, job.job_id)
-    total = job.total + delta.more
-    if total > MAX_COUNT:
-        raise InvalidUpdate(
-            f"update rejected for job {job.job_id!r} in namespace {job.namespace_name!r}: "
-            f"total would be {total}, more than {MAX_COUNT} (2**53 - 1)"
-        )
+    total = job.total
+    if delta.more:
+        total += delta.more
+        if total > MAX_COUNT:
+            raise InvalidUpdate(
+                f"update rejected for job {job.job_id!r} in namespace {job.namespace_name!r}: "
+                f"total would be {total}, more than {MAX_COUNT} (2**53 - 1)"
+            )
     processed = job.processed
     successful = job.successful
     if delta.abort:

@@ -444,7 +444,7 @@ def test_list_marks_stalled_jobs_and_reap_aborts_them(env: dict[str, str], store
     assert reaped.stdout.startswith("reaped old: stalled: no update since ")
     tracker = JobTracker(store_url)
     assert tracker.get("ns", "old").is_finished and not tracker.get("ns", "new").is_finished
-    for bad in ("0", "-5", "nan", "inf", "soon"):
+    for bad in ("0", "-5", "nan", "inf", "soon", "1e-7", "1e14"):
         result = run("reap", "ns", "--store", store_url, "--stall-after", bad, env=env)
         assert result.returncode == 2 and "seconds > 0" in result.stderr
     assert run("reap", "ns", "--store", store_url, env=env).returncode == 2  # required

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .. import __version__
-from ..arguments import MAX_LIST_LIMIT, check_limit
+from ..arguments import MAX_LIST_LIMIT, MAX_STALL_AFTER, check_limit
 from ..asgi import DEFAULT_MAX_STORE_CALLS, DEFAULT_STORE_WAIT
 from ..clock import utc_now
 from ..model import FailedItem
@@ -327,8 +327,10 @@ def _seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         value = float("nan")
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text!r}")
+    if not 0.001 <= value <= MAX_STALL_AFTER.total_seconds():
+        raise argparse.ArgumentTypeError(
+            f"must be a number of seconds > 0 (0.001 to 1000 years), got {text!r}"
+        )
     return value
 
 

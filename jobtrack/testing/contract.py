@@ -386,7 +386,19 @@ class _Stalled:
         with pytest.raises(ConfigurationError, match="stall_after"):
             tracker.reap(NS)
 
-    @pytest.mark.parametrize("bad", [dt.timedelta(0), dt.timedelta(seconds=-1), 300, "5m"])
+    def test_the_longest_stall_after_reaps_nothing(
+        self, tracker_factory: TrackerFactory, store: Store
+    ) -> None:
+        early = ManualClock(dt.datetime(500, 1, 1, tzinfo=UTC))
+        patient = tracker_factory(store, clock=early, stall_after=dt.timedelta(days=365_000))
+        patient.start(NS, 1, job_id=JOB)
+        assert patient.reap(NS) == []  # "now - 1000 years" was before year 1: nothing older
+
+    @pytest.mark.parametrize(
+        "bad",
+        [dt.timedelta(0), dt.timedelta(seconds=-1), 300, "5m", dt.timedelta(days=365_001),
+         dt.timedelta.max],
+    )  # fmt: skip
     def test_bad_stall_after(self, store: Store, bad: object) -> None:
         with pytest.raises(ConfigurationError, match="stall_after"):
             JobTracker(store, stall_after=bad)  # type: ignore[arg-type]

@@ -210,12 +210,8 @@ class Commands:
             or delta.if_updated is not None
         ):
             return self._with_items(namespace, job_id, delta, ms)
-        if delta.abort:
-            argv: tuple[Any, ...] = (ms, 0, 0, 0, delta.error or "", 1)
-        elif delta.error is not None:
-            argv = (ms, delta.processed, delta.successful, delta.failed, delta.error)
-        else:
-            argv = (ms, delta.processed, delta.successful, delta.failed)
+        # here: counters only (aborts carry an error, so they take the path above)
+        argv: tuple[Any, ...] = (ms, delta.processed, delta.successful, delta.failed)
         try:  # EVALSHA sha 1 key: the same for every update of a job
             head = self._update_heads[namespace, job_id]
         except (KeyError, TypeError):  # new, or not even hashable: job_key checks the names
