@@ -22,7 +22,16 @@ from .clock import format_timestamp, parse_timestamp
 from .errors import InvalidDocument
 from .names import is_valid_name
 
-__all__ = ["ErrorCount", "FailedItem", "JobStatus", "Page", "Status", "Update", "converter"]
+__all__ = [
+    "ErrorCount",
+    "FailedItem",
+    "JobStatus",
+    "Page",
+    "Status",
+    "Update",
+    "converter",
+    "parse_json",
+]
 
 T = TypeVar("T")
 
@@ -251,6 +260,26 @@ class ErrorCount:
             "first_at": format_timestamp(self.first_at),
             "last_at": format_timestamp(self.last_at),
         }
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a number of a job")
+
+
+_STRICT_JSON = json.JSONDecoder(parse_constant=_no_constant)  # one: json.loads makes one a call
+
+
+def parse_json(data: bytes | str) -> Any:
+    """Parse JSON as stores read job documents: UTF-8, no ``NaN`` or ``Infinity``.
+
+    :raises ValueError: if it is not such JSON (nested too deeply included).
+    """
+    try:
+        return _STRICT_JSON.decode(data.decode() if isinstance(data, bytes) else data)
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8: {exc}") from None
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
 
 
 def _structure_strict_int(value: object, _: type) -> int:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 from collections.abc import Callable, Iterable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from .arguments import (
     check_abort,
@@ -47,6 +47,7 @@ from .stores import ListKey, Store, features_of, open_store
 __all__ = ["Step", "TrackerBase", "resolve_store"]
 
 logger = logging.getLogger("jobtrack")
+R = TypeVar("R")
 
 
 class Step(NamedTuple):
@@ -167,15 +168,15 @@ class TrackerBase:
         stalled: list[tuple[str, str, Delta]] = []
 
         def page(jobs: list[JobStatus], args: tuple[str, int, ListKey | None]) -> Step:
-            for job in jobs[: args[1] - 1]:
+            jobs, last = _cut(jobs, args[1])
+            for job in jobs:
                 if not job.is_finished and job.updated_at < cutoff:
                     since = format_timestamp(job.updated_at)
                     stalled.append((ns, job.job_id, Delta(
                         error=f"stalled: no update since {since}", abort=True,
                         if_updated=to_ms(job.updated_at),
                     )))  # fmt: skip
-            if len(jobs) == args[1]:  # one more than a page: there is a next one
-                last = jobs[args[1] - 2]
+            if last is not None:
                 return Step("list", (ns, args[1], (to_ms(last.started_at), last.job_id)), page)
             return Step("update_many", (stalled, now), _reaped)
 
@@ -213,10 +214,8 @@ def _item_page(
 ) -> Page[FailedItem]:
     if rows is None:
         raise JobNotFound(args[0], args[1])
-    size = args[2] - 1  # one more was asked for, to know whether a next page exists
-    if len(rows) > size:
-        return Page(tuple(item for _, item in rows[:size]), str(rows[size - 1][0]))
-    return Page(tuple(item for _, item in rows), None)
+    rows, last = _cut(rows, args[2])
+    return Page(tuple(item for _, item in rows), None if last is None else str(last[0]))
 
 
 def _sorted_errors(groups: list[ErrorCount] | None, args: tuple[str, str]) -> list[ErrorCount]:
@@ -256,7 +255,16 @@ def _found(job: JobStatus | None, args: tuple[str, str]) -> JobStatus:
 
 
 def _page(jobs: list[JobStatus], args: tuple[str, int, object]) -> Page[JobStatus]:
-    size = args[1] - 1  # one more was asked for, to know whether a next page exists
-    if len(jobs) > size:
-        return Page(tuple(jobs[:size]), encode_cursor(jobs[size - 1]))
-    return Page(tuple(jobs), None)
+    jobs, last = _cut(jobs, args[1])
+    return Page(tuple(jobs), None if last is None else encode_cursor(last))
+
+
+def _cut(rows: list[R], asked: int) -> tuple[list[R], R | None]:
+    """The page in *rows*, and its last row if a next page exists.
+
+    *asked* is one more than the page size: a row beyond the page says there
+    is a next one.
+    """
+    if len(rows) >= asked:
+        return rows[: asked - 1], rows[asked - 2]
+    return rows, None

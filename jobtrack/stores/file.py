@@ -27,7 +27,6 @@ import contextlib
 import datetime as _dt
 import errno
 import fcntl
-import json
 import logging
 import os
 import secrets
@@ -47,7 +46,7 @@ from ..errors import (
     StoreCorrupt,
     StoreUnavailable,
 )
-from ..model import ErrorCount, FailedItem, JobStatus
+from ..model import ErrorCount, FailedItem, JobStatus, parse_json
 from ..names import validate_name
 from ..rules import Delta, apply
 from .file_index import NamespaceIndex
@@ -611,19 +610,12 @@ def _exists(dfd: int, name: str) -> bool:
     return True
 
 
-def _no_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a number of a job")
-
-
 def decode(data: bytes) -> JobStatus:
     """Decode a job document strictly, through the model.
 
     :raises ValueError: if it is not one (``InvalidDocument`` is a ``ValueError``).
     """
     return decode_document(data)[0]
-
-
-_DECODER = json.JSONDecoder(parse_constant=_no_constant)
 
 
 def decode_document(data: bytes) -> tuple[JobStatus, bool]:
@@ -633,12 +625,7 @@ def decode_document(data: bytes) -> tuple[JobStatus, bool]:
     """
     if len(data) > MAX_DOCUMENT_BYTES:
         raise ValueError(f"larger than {MAX_DOCUMENT_BYTES} bytes")
-    try:
-        document = _DECODER.decode(data.decode())  # one decoder: json.loads makes one per call
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"not UTF-8: {exc}") from None
-    except RecursionError:
-        raise ValueError("nested too deeply") from None
+    document = parse_json(data)
     marked = type(document) is dict and "_items" in document
     if marked and document.pop("_items") is not True:
         raise ValueError("'_items' must be true")

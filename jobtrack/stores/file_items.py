@@ -24,12 +24,14 @@ is renamed, so it costs less than an update of a plain job.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
-import json
+import sqlite3
+from collections.abc import Iterator
 
 from ..clock import from_ms, to_ms
 from ..errors import StoreCorrupt
-from ..model import ErrorCount, FailedItem, JobStatus
+from ..model import ErrorCount, FailedItem, JobStatus, parse_json
 from ..rules import MAX_COUNT, Delta, apply, apply_item, error_group, errors_counted
 from .file_index import connect
 
@@ -69,22 +71,18 @@ _COUNT = (
 )
 
 
-def _no_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a number of a job")
-
-
 def decode_row(data: bytes | str, namespace: str, job_id: str) -> JobStatus:
     """The job *job_id* from its row's document, strictly (``StoreCorrupt`` if it is not)."""
     try:
-        job = JobStatus.from_dict(json.loads(data, parse_constant=_no_constant))
+        job = JobStatus.from_dict(parse_json(data))
         if job.job_id != job_id or job.namespace_name != namespace:
             raise ValueError("it names another job")
-    except (ValueError, TypeError, RecursionError) as exc:
+    except (ValueError, TypeError) as exc:
         raise StoreCorrupt(f"corrupt job {job_id!r} in {ITEMS_NAME}: {str(exc)[:300]}") from None
     return job
 
 
-def _count(value: object) -> int:
+def _checked_count(value: object) -> int:
     if type(value) is not int or not 0 <= value <= MAX_COUNT:
         raise ValueError("not a count")
     return value
@@ -121,9 +119,7 @@ class ItemsDB:
 
         :raises JobFinished, InvalidUpdate: as the rules say; nothing is written.
         """
-        db = self.db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction() as db:
             row = db.execute(_READ, (delta.item, document.job_id)).fetchone()
             key, doc, position, state, error = row or (None, None, 0, 0, None)
             job = (
@@ -136,8 +132,7 @@ class ItemsDB:
                 counted, change = errors_counted(job, delta, new), None
             else:
                 change = apply_item(job, state or 0, error, delta, now)
-                if change is None:  # a redelivery
-                    db.execute("ROLLBACK")
+                if change is None:  # a redelivery: nothing is written
                     return job
                 new, counted = change.job, change.counted
             at = to_ms(new.updated_at)
@@ -164,12 +159,20 @@ class ItemsDB:
                     db.execute(_SET_ALL, (key, delta.item, change.state, None, None, None))
             if counted and delta.error is not None:
                 self._count(key, delta.error, counted, at)
-            db.execute("COMMIT")
+        return new
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` .. ``COMMIT``; rolled back if anything raises."""
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
         except BaseException:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
-        return new
+        db.execute("COMMIT")
 
     def _count(self, key: int, message: str, count: int, at: int) -> None:
         known = self.db.execute(
@@ -208,7 +211,7 @@ class ItemsDB:
         )
         try:
             return [
-                ErrorCount(m or None, _count(c), from_ms(f), from_ms(last))
+                ErrorCount(m or None, _checked_count(c), from_ms(f), from_ms(last))
                 for m, c, f, last in rows
                 if type(m) is str
             ]
@@ -217,15 +220,8 @@ class ItemsDB:
 
     def forget(self, job_id: str) -> None:
         """Remove everything of the job (deleted, or started anew)."""
-        db = self.db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction() as db:
             row = db.execute("DELETE FROM jobs WHERE job = ? RETURNING id", (job_id,)).fetchone()
             if row is not None:
                 db.execute("DELETE FROM items WHERE job = ?", row)
                 db.execute("DELETE FROM errors WHERE job = ?", row)
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise

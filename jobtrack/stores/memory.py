@@ -6,7 +6,8 @@ import bisect
 import builtins
 import datetime as _dt
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from ..clock import to_ms
 from ..errors import ConfigurationError, JobExists, JobNotFound, JobtrackError
@@ -15,7 +16,9 @@ from ..rules import Delta, ItemChange, add_count, apply, apply_item, error_group
 from .protocol import Features, ListKey
 from .registry import StoreURL
 
-__all__ = ["MemoryStore"]
+__all__ = ["JobItems", "MemoryStore"]
+
+T = TypeVar("T")
 
 
 class MemoryStore:
@@ -64,30 +67,34 @@ class MemoryStore:
             job = jobs.get(job_id) if jobs is not None else None
             if job is None or jobs is None:
                 raise JobNotFound(namespace, job_id)
-            if delta.item is None and delta.error is None:
-                new = jobs[job_id] = apply(job, delta, now)
-                return new
             new = jobs[job_id] = self._apply(job, delta, now)
             return new
 
     def _apply(self, job: JobStatus, delta: Delta, now: _dt.datetime) -> JobStatus:
-        """An update with an item or an error: the job, its items and error counts together."""
-        key = (job.namespace_name, job.job_id)
-        items = self._items.get(key)
+        """Apply *delta* (with the store's lock held): the job, its items and error counts."""
         if delta.item is None:
             new = apply(job, delta, now)
-            if items is None:
-                items = self._items[key] = JobItems()
-            items.count(delta.error, errors_counted(job, delta, new), new.updated_at)
+            if delta.error is not None:
+                counts = self._job_items(job)
+                counts.count(delta.error, errors_counted(job, delta, new), new.updated_at)
             return new
+        items = self._items.get((job.namespace_name, job.job_id))
         state, error = (0, None) if items is None else items.states.get(delta.item, (0, None))
         change = apply_item(job, state, error, delta, now)
         if change is None:
             return job
         if items is None:
-            items = self._items[key] = JobItems()
+            items = self._job_items(job)
         items.change(delta.item, change, delta.error)
         return change.job
+
+    def _job_items(self, job: JobStatus) -> JobItems:
+        """The job's items, made on its first item or error."""
+        key = (job.namespace_name, job.job_id)
+        items = self._items.get(key)
+        if items is None:
+            items = self._items[key] = JobItems()
+        return items
 
     def update_many(
         self, updates: Sequence[tuple[str, str, Delta]], now: _dt.datetime
@@ -138,19 +145,21 @@ class MemoryStore:
         self, namespace: str, job_id: str, limit: int, after: int | None
     ) -> builtins.list[tuple[int, FailedItem]] | None:
         """A page of the job's failed items, by the position they were listed at."""
-        with self._lock:
-            if self.get(namespace, job_id) is None:
-                return None
-            items = self._items.get((namespace, job_id))
-            return [] if items is None else items.page(limit, after)
+        return self._read_items(namespace, job_id, lambda items: items.page(limit, after))
 
     def errors(self, namespace: str, job_id: str) -> builtins.list[ErrorCount] | None:
         """The job's error groups."""
+        return self._read_items(namespace, job_id, JobItems.groups)
+
+    def _read_items(
+        self, namespace: str, job_id: str, read: Callable[[JobItems], builtins.list[T]]
+    ) -> builtins.list[T] | None:
+        """*read* the job's items under the lock; None if there is no such job."""
         with self._lock:
             if self.get(namespace, job_id) is None:
                 return None
             items = self._items.get((namespace, job_id))
-            return [] if items is None else items.groups()
+            return [] if items is None else read(items)
 
     def close(self) -> None:
         """Nothing to release; the jobs stay readable."""

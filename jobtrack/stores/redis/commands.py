@@ -92,6 +92,8 @@ class Load:
 
 
 T = TypeVar("T")
+K = TypeVar("K")
+V = TypeVar("V")
 Steps = Generator["Sequence[Call] | Load", Any, T]
 """What a multi-step operation is: it yields calls to pipeline (or a script to
 load), is sent back the raw replies, and returns its result."""
@@ -155,10 +157,9 @@ class Commands:
         if key is None:
             validate_name(namespace, "namespace")
             validate_name(job_id, "job id")
-            key = f"{self.prefix}:{{{namespace}}}:job:{job_id}"
-            if len(self._job_keys) >= _KEY_CACHE_SIZE:
-                self._job_keys.clear()
-            self._job_keys[namespace, job_id] = key
+            key = _remember(
+                self._job_keys, (namespace, job_id), f"{self.prefix}:{{{namespace}}}:job:{job_id}"
+            )
         return key
 
     def item_keys(self, namespace: str, job_id: str) -> tuple[str, str, str]:
@@ -215,13 +216,11 @@ class Commands:
         try:  # EVALSHA sha 1 key: the same for every update of a job
             head = self._update_heads[namespace, job_id]
         except (KeyError, TypeError):  # new, or not even hashable: job_key checks the names
-            if len(self._update_heads) >= _KEY_CACHE_SIZE:
-                self._update_heads.clear()
             key = self.job_key(namespace, job_id)  # checks the names
-            head = self._update_heads[namespace, job_id] = ("EVALSHA", _UPDATE.sha, 1, key)
-        return Call(
-            head + argv, lambda reply: job_from_update_reply(namespace, job_id, reply), _UPDATE
-        )
+            head = _remember(
+                self._update_heads, (namespace, job_id), ("EVALSHA", _UPDATE.sha, 1, key)
+            )
+        return _update_call(head + argv, namespace, job_id)
 
     def _with_items(self, namespace: str, job_id: str, delta: Delta, ms: int) -> Call:
         """``update.lua`` with the job's item keys: an item, an error, an abort or an extend."""
@@ -233,16 +232,14 @@ class Commands:
             argv += (item_field(delta.item), delta.item)
         if delta.if_updated is not None:
             argv += ("", "", delta.if_updated) if delta.item is None else (delta.if_updated,)
-        try:
+        try:  # EVALSHA sha 4 keys, as for update
             head = self._item_heads[namespace, job_id]
         except (KeyError, TypeError):
-            if len(self._item_heads) >= _KEY_CACHE_SIZE:
-                self._item_heads.clear()
             keys = (self.job_key(namespace, job_id), *self.item_keys(namespace, job_id))
-            head = self._item_heads[namespace, job_id] = ("EVALSHA", _UPDATE.sha, 4, *keys)
-        return Call(
-            head + argv, lambda reply: job_from_update_reply(namespace, job_id, reply), _UPDATE
-        )
+            head = _remember(
+                self._item_heads, (namespace, job_id), ("EVALSHA", _UPDATE.sha, 4, *keys)
+            )
+        return _update_call(head + argv, namespace, job_id)
 
     def failed_items(self, namespace: str, job_id: str, limit: int, after: int | None) -> Call:
         """``failed.lua``: a page of failed items and their positions (None: no job)."""
@@ -372,6 +369,19 @@ def _error_groups(reply: Any) -> list[ErrorCount] | None:
     except (TypeError, ValueError, UnicodeDecodeError, OverflowError, AttributeError):
         raise _corrupt("an error count", reply) from None
     return groups
+
+
+def _remember(cache: dict[K, V], key: K, value: V) -> V:
+    """Keep *value* in *cache* (a few thousand jobs' worth: it starts over when full)."""
+    if len(cache) >= _KEY_CACHE_SIZE:
+        cache.clear()
+    cache[key] = value
+    return value
+
+
+def _update_call(args: tuple[Any, ...], namespace: str, job_id: str) -> Call:
+    """A call of ``update.lua``, its reply decoded into the job."""
+    return Call(args, lambda reply: job_from_update_reply(namespace, job_id, reply), _UPDATE)
 
 
 def _raise_errors(result: Any) -> Any:
