@@ -11,9 +11,9 @@ import datetime as _dt
 import re
 from collections.abc import Iterable
 
-from .clock import Clock, normalize, to_ms, utc_now
+from .clock import Clock, normalize, utc_now
 from .errors import ConfigurationError, InvalidArgument, InvalidUpdate
-from .model import JobStatus, Update
+from .model import Update
 from .names import _fullmatch as _name_match
 from .names import new_job_id, validate_name
 from .rules import MAX_COUNT, MAX_ERROR_LENGTH, MAX_ITEM_LENGTH, Delta
@@ -28,6 +28,7 @@ __all__ = [
     "check_item_cursor",
     "check_limit",
     "check_record",
+    "check_retention",
     "check_stall_after",
     "check_start",
     "check_updates",
@@ -83,8 +84,9 @@ def check_record(
     failed: object,
     error: object,
     item: object = None,
+    retain: tuple[int, int] | None = None,
 ) -> tuple[str, str, Delta]:
-    """Check the arguments of ``record``; build its :class:`Delta`."""
+    """Check the arguments of ``record``; build its :class:`Delta` (with the tracker's *retain*)."""
     if (  # the common case, checked inline: record() runs hundreds of thousands of times a second
         error is None
         and item is None
@@ -100,7 +102,11 @@ def check_record(
         and _name_match(job_id) is not None
     ):
         if processed or successful or failed:
-            return namespace, job_id, Delta(processed, successful, failed)
+            return (
+                namespace,
+                job_id,
+                Delta(processed, successful, failed, None, False, None, 0, None, retain),
+            )
         return namespace, job_id, _HEARTBEAT
     ns = validate_name(namespace, "namespace")
     jid = validate_name(job_id, "job id")
@@ -108,15 +114,15 @@ def check_record(
     s = _count(successful, "successful")
     f = _count(failed, "failed")
     if item is not None:
-        return ns, jid, _item_delta(check_item(item), p, s, f, error)
+        return ns, jid, _item_delta(check_item(item), p, s, f, error, retain)
     if error is None:
         if not (p or s or f):
             return ns, jid, _HEARTBEAT
-        return ns, jid, Delta(p, s, f)
+        return ns, jid, Delta(p, s, f, retain=retain)
     text = _error_text(error)
     if f < 1:
         raise InvalidUpdate("an error may be recorded only with failed >= 1")
-    return ns, jid, Delta(p, s, f, text)
+    return ns, jid, Delta(p, s, f, text, retain=retain)
 
 
 def check_item(item: object) -> str:
@@ -134,7 +140,9 @@ def check_item(item: object) -> str:
     return item
 
 
-def _item_delta(item: str, p: int, s: int, f: int, error: object) -> Delta:
+def _item_delta(
+    item: str, p: int, s: int, f: int, error: object, retain: tuple[int, int] | None
+) -> Delta:
     if p > 1 or s > 1 or f > 1:
         raise InvalidUpdate("with an item, processed, successful and failed are each 0 or 1")
     if s and f:
@@ -142,14 +150,16 @@ def _item_delta(item: str, p: int, s: int, f: int, error: object) -> Delta:
     if not (p or s or f):
         raise InvalidUpdate("an item update needs processed=1, successful=1 or failed=1")
     if error is None:
-        return Delta(p, s, f, None, False, item)
+        return Delta(p, s, f, None, False, item, retain=retain)
     text = _error_text(error)
     if not f:
         raise InvalidUpdate("an error may be recorded only with failed >= 1")
-    return Delta(p, s, f, text, False, item)
+    return Delta(p, s, f, text, False, item, retain=retain)
 
 
-def check_updates(updates: object) -> list[tuple[str, str, Delta]]:
+def check_updates(
+    updates: object, retain: tuple[int, int] | None = None
+) -> list[tuple[str, str, Delta]]:
     """Check every update of a batch before any is applied."""
     if isinstance(updates, (str, bytes)) or not isinstance(updates, Iterable):
         raise InvalidArgument(
@@ -169,6 +179,7 @@ def check_updates(updates: object) -> list[tuple[str, str, Delta]]:
                     update.failed,
                     update.error,
                     update.item,
+                    retain,
                 )
             )
         except InvalidArgument as exc:
@@ -176,11 +187,13 @@ def check_updates(updates: object) -> list[tuple[str, str, Delta]]:
     return checked
 
 
-def check_abort(namespace: object, job_id: object, error: object) -> tuple[str, str, Delta]:
+def check_abort(
+    namespace: object, job_id: object, error: object, retain: tuple[int, int] | None = None
+) -> tuple[str, str, Delta]:
     """Check the arguments of ``abort``; build its :class:`Delta`."""
     ns = validate_name(namespace, "namespace")
     jid = validate_name(job_id, "job id")
-    return ns, jid, Delta(error=_error_text(error), abort=True)
+    return ns, jid, Delta(error=_error_text(error), abort=True, retain=retain)
 
 
 def check_item_cursor(cursor: object) -> int | None:
@@ -214,6 +227,29 @@ def check_stall_after(stall_after: object) -> _dt.timedelta | None:
     return stall_after
 
 
+def check_retention(retain: object, remember_expired: object) -> tuple[int, int] | None:
+    """Check a tracker's ``retain`` and ``remember_expired``: ``(ms, ms)``, or None (forever).
+
+    Each a timedelta from 0 to 1000 years (``retain`` may be None).
+    """
+    for name, value in (("retain", retain), ("remember_expired", remember_expired)):
+        if (value is not None or name != "retain") and (
+            not isinstance(value, _dt.timedelta)
+            or not (_dt.timedelta(0) <= value <= MAX_STALL_AFTER)
+        ):
+            none = "None or " if name == "retain" else ""
+            raise ConfigurationError(
+                f"{name} must be {none}a timedelta >= 0 and <= 1000 years, got {value!r}"
+            )
+    if retain is None:
+        return None
+    assert isinstance(retain, _dt.timedelta) and isinstance(remember_expired, _dt.timedelta)
+    return retain // _MS, remember_expired // _MS
+
+
+_MS = _dt.timedelta(milliseconds=1)
+
+
 def check_limit(limit: object) -> int:
     """Check a page size: an int from 1 to :data:`MAX_LIST_LIMIT`."""
     if type(limit) is not int or not 1 <= limit <= MAX_LIST_LIMIT:
@@ -221,9 +257,9 @@ def check_limit(limit: object) -> int:
     return limit
 
 
-def encode_cursor(job: JobStatus) -> str:
-    """The opaque cursor that resumes a listing after *job*."""
-    return f"{to_ms(job.started_at)}.{job.job_id}"
+def encode_cursor(key: ListKey) -> str:
+    """The opaque cursor that resumes a listing after the job of *key*."""
+    return f"{key[0]}.{key[1]}"
 
 
 def decode_cursor(cursor: object) -> ListKey | None:

@@ -12,7 +12,7 @@ from typing import Any
 from .clock import Clock
 from .errors import JobtrackError
 from .model import ErrorCount, FailedItem, JobStatus, Page, Update
-from .operations import Step, TrackerBase
+from .operations import DEFAULT_REMEMBER_EXPIRED, DEFAULT_RETAIN, Step, TrackerBase
 from .stores import AsyncStore, Store, features_of
 from .tracker import JobTracker
 
@@ -36,8 +36,16 @@ class AsyncJobTracker(TrackerBase):
         *,
         clock: Clock | None = None,
         stall_after: datetime.timedelta | None = None,
+        retain: datetime.timedelta | None = DEFAULT_RETAIN,
+        remember_expired: datetime.timedelta = DEFAULT_REMEMBER_EXPIRED,
     ) -> None:
-        super().__init__(store, clock=clock, stall_after=stall_after)
+        super().__init__(
+            store,
+            clock=clock,
+            stall_after=stall_after,
+            retain=retain,
+            remember_expired=remember_expired,
+        )
         self._bind()
 
     def _bind(self) -> None:
@@ -59,11 +67,9 @@ class AsyncJobTracker(TrackerBase):
 
     @classmethod
     def from_tracker(cls, tracker: JobTracker) -> AsyncJobTracker:
-        """An async tracker over the same store and clock as a sync *tracker*."""
+        """An async tracker over the same store, clock and options as a sync *tracker*."""
         new = cls.__new__(cls)
-        new.store = tracker.store
-        new._now = tracker._now
-        new.stall_after = tracker.stall_after
+        new.__dict__.update(tracker.__dict__)
         new._bind()
         return new
 
@@ -122,10 +128,19 @@ class AsyncJobTracker(TrackerBase):
         return await self._run(self._delete(namespace, job_id))
 
     async def list(
-        self, namespace: str, *, limit: int = 100, cursor: str | None = None
+        self,
+        namespace: str,
+        *,
+        status: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
     ) -> Page[JobStatus]:
         """One page of jobs, newest first; see :meth:`JobTracker.list`."""
-        return await self._run(self._list(namespace, limit, cursor))
+        return await self._run(self._list(namespace, limit, cursor, status))
+
+    async def purge(self) -> int:
+        """Reclaim the jobs whose retention has passed; see :meth:`JobTracker.purge`."""
+        return await self._run(self._purge())
 
     async def failed_items(
         self, namespace: str, job_id: str, *, limit: int = 100, cursor: str | None = None

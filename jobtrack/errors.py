@@ -7,6 +7,10 @@ catch them either way.
 
 from __future__ import annotations
 
+import datetime as _dt
+
+from .clock import format_timestamp
+
 __all__ = [
     "ConfigurationError",
     "InvalidArgument",
@@ -15,6 +19,7 @@ __all__ = [
     "InvalidUpdate",
     "JobChanged",
     "JobExists",
+    "JobExpired",
     "JobFinished",
     "JobNotFound",
     "JobtrackError",
@@ -48,6 +53,27 @@ class JobNotFound(_JobError, LookupError):
         super().__init__(
             namespace, job_id, f"Upload job {job_id!r} not found in namespace {namespace!r}."
         )
+
+
+class JobExpired(JobNotFound):
+    """The job completed and its retention has passed (SPEC section 6): it is gone for readers.
+
+    A :class:`JobNotFound` (``except JobNotFound`` catches it too) that says
+    when: ``expired_at``, an aware UTC datetime. The HTTP route answers 410.
+    """
+
+    def __init__(self, namespace: str, job_id: str, expired_at: _dt.datetime) -> None:
+        self.expired_at = expired_at
+        stamp = format_timestamp(expired_at)
+        _JobError.__init__(
+            self,
+            namespace,
+            job_id,
+            f"Upload job {job_id!r} in namespace {namespace!r} expired at {stamp}.",
+        )
+
+    def __reduce__(self) -> tuple[type[JobExpired], tuple[str, str, _dt.datetime]]:  # type: ignore[override]
+        return type(self), (self.namespace, self.job_id, self.expired_at)
 
 
 class JobExists(_JobError):

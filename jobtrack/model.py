@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 import attrs
 import cattrs
 from cattrs.errors import BaseValidationError
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from .clock import format_timestamp, parse_timestamp
 from .errors import InvalidDocument
@@ -52,6 +53,9 @@ class JobStatus:
 
     ``successful + failed`` are the items done; a job completes when they reach
     ``total``. Timestamps are aware UTC datetimes with millisecond precision.
+    ``expires_at`` is not part of the wire document: when a completed job
+    stops being readable (SPEC section 6), None while running or when kept
+    forever. Set by the rules at completion; stores keep it beside the job.
     """
 
     job_id: str
@@ -65,6 +69,7 @@ class JobStatus:
     started_at: _dt.datetime
     updated_at: _dt.datetime
     finished_at: _dt.datetime | None
+    expires_at: _dt.datetime | None = None
 
     @property
     def done(self) -> int:
@@ -128,7 +133,7 @@ class JobStatus:
         return job
 
 
-_KEYS = tuple(field.name for field in attrs.fields(JobStatus))
+_KEYS = tuple(field.name for field in attrs.fields(JobStatus))[:11]  # expires_at is not sent
 _TYPES = (str, str, str, int, int, int, int)  # of the first seven fields, as JSON gives them
 _STATUSES = {"running": Status.RUNNING, "completed": Status.COMPLETED}
 
@@ -308,6 +313,17 @@ def _make_converter() -> cattrs.Converter:
     conv.register_structure_hook(str, _structure_strict_str)
     conv.register_unstructure_hook(Status, lambda status: status.value)
     conv.register_structure_hook(Status, _structure_status)
+    # the wire document has the first 11 fields only: expires_at is kept by stores
+    conv.register_unstructure_hook(
+        JobStatus,
+        make_dict_unstructure_fn(JobStatus, conv, expires_at=override(omit=True)),
+    )
+    conv.register_structure_hook(
+        JobStatus,
+        make_dict_structure_fn(
+            JobStatus, conv, _cattrs_forbid_extra_keys=True, expires_at=override(omit=True)
+        ),
+    )
     return conv
 
 

@@ -23,6 +23,7 @@ from .arguments import (
     check_item_cursor,
     check_limit,
     check_record,
+    check_retention,
     check_stall_after,
     check_start,
     check_updates,
@@ -35,18 +36,31 @@ from .errors import (
     ConfigurationError,
     InvalidArgument,
     JobChanged,
+    JobExpired,
     JobFinished,
     JobNotFound,
     StoreCorrupt,
 )
-from .model import ErrorCount, FailedItem, JobStatus, Page, Update
+from .model import ErrorCount, FailedItem, JobStatus, Page, Status, Update
 from .names import validate_name
 from .rules import Delta, new_job
 from .stores import ListKey, Store, features_of, open_store
+from .stores.protocol import COMPLETED, RUNNING, STALLED, beat_key, list_key
 
-__all__ = ["Step", "TrackerBase", "resolve_store"]
+__all__ = [
+    "DEFAULT_REMEMBER_EXPIRED",
+    "DEFAULT_RETAIN",
+    "Step",
+    "TrackerBase",
+    "resolve_store",
+]
 
 logger = logging.getLogger("jobtrack")
+
+DEFAULT_RETAIN = _dt.timedelta(days=7)
+"""How long a completed job stays readable, unless the tracker says otherwise."""
+DEFAULT_REMEMBER_EXPIRED = _dt.timedelta(days=30)
+"""How long after it expired a job still answers "expired" (HTTP 410), not "unknown"."""
 R = TypeVar("R")
 
 
@@ -90,10 +104,15 @@ class TrackerBase:
         *,
         clock: Clock | None = None,
         stall_after: _dt.timedelta | None = None,
+        retain: _dt.timedelta | None = DEFAULT_RETAIN,
+        remember_expired: _dt.timedelta = DEFAULT_REMEMBER_EXPIRED,
     ) -> None:
         self.store: Store = resolve_store(store)
         self._now = make_now(clock)
         self.stall_after = check_stall_after(stall_after)
+        self._retain = check_retention(retain, remember_expired)
+        self.retain = retain
+        self.remember_expired = remember_expired
 
     def is_stalled(self, status: JobStatus) -> bool:
         """Whether *status* is of a running job not updated for longer than ``stall_after``.
@@ -105,6 +124,13 @@ class TrackerBase:
         if self.stall_after is None or status.is_finished:
             return False
         return self._now() - status.updated_at > self.stall_after
+
+    def expired_at(self, status: JobStatus) -> _dt.datetime | None:
+        """When *status*'s job expired, by the tracker's clock; None if it has not (yet)."""
+        if not isinstance(status, JobStatus):
+            raise InvalidArgument(f"status must be a JobStatus, got {type(status).__name__}")
+        expires = status.expires_at
+        return expires if expires is not None and self._now() >= expires else None
 
     def _items(self) -> None:
         """Refuse an item call on a store that does not keep items."""
@@ -119,7 +145,7 @@ class TrackerBase:
 
     def _start(self, namespace: str, total: int, job_id: str | None) -> Step:
         ns, count, jid = check_start(namespace, total, job_id)
-        job = new_job(ns, jid, count, self._now())
+        job = new_job(ns, jid, count, self._now(), self._retain)
         return Step("create", (job,), _the_job)
 
     def _record(
@@ -132,19 +158,21 @@ class TrackerBase:
         error: str | None,
         item: str | None = None,
     ) -> Step:
-        ns, jid, delta = check_record(namespace, job_id, processed, successful, failed, error, item)
+        ns, jid, delta = check_record(
+            namespace, job_id, processed, successful, failed, error, item, self._retain
+        )
         if item is not None:
             self._items()
         return Step("update", (ns, jid, delta, self._now()))
 
     def _record_many(self, updates: Iterable[Update]) -> Step:
-        checked = check_updates(updates)
+        checked = check_updates(updates, self._retain)
         if any(delta.item is not None for _, _, delta in checked):
             self._items()
         return Step("update_many", (checked, self._now()))
 
     def _abort(self, namespace: str, job_id: str, error: str) -> Step:
-        ns, jid, delta = check_abort(namespace, job_id, error)
+        ns, jid, delta = check_abort(namespace, job_id, error, self._retain)
         return Step("update", (ns, jid, delta, self._now()))
 
     def _extend(self, namespace: str, job_id: str, more: int) -> Step:
@@ -161,38 +189,124 @@ class TrackerBase:
         if self.stall_after is None:
             raise ConfigurationError("reap needs a tracker with stall_after")
         now = self._now()
-        try:
-            cutoff = now - self.stall_after
-        except OverflowError:  # before year 1: nothing can be older
-            cutoff = _dt.datetime.min.replace(tzinfo=_dt.timezone.utc)
         stalled: list[tuple[str, str, Delta]] = []
 
-        def page(jobs: list[JobStatus], args: tuple[str, int, ListKey | None]) -> Step:
-            jobs, last = _cut(jobs, args[1])
+        def abort(jobs: list[JobStatus], cursor: ListKey | None) -> Step | None:
             for job in jobs:
-                if not job.is_finished and job.updated_at < cutoff:
-                    since = format_timestamp(job.updated_at)
-                    stalled.append((ns, job.job_id, Delta(
-                        error=f"stalled: no update since {since}", abort=True,
-                        if_updated=to_ms(job.updated_at),
-                    )))  # fmt: skip
-            if last is not None:
-                return Step("list", (ns, args[1], (to_ms(last.started_at), last.job_id)), page)
+                since = format_timestamp(job.updated_at)
+                stalled.append((ns, job.job_id, Delta(
+                    error=f"stalled: no update since {since}", abort=True,
+                    if_updated=to_ms(job.updated_at), retain=self._retain,
+                )))  # fmt: skip
+            if cursor is not None:
+                return None  # the next page
             return Step("update_many", (stalled, now), _reaped)
 
-        return Step("list", (ns, _REAP_PAGE + 1, None), page)
+        return self._pages(ns, STALLED, _REAP_PAGE, None, now, abort)
+
+    def _purge(self) -> Step:
+        if not features_of(self.store).expiry:
+            raise ConfigurationError(f"{self.store!r} does not keep expiry (Features.expiry)")
+        try:
+            before = self._now() - self.remember_expired
+        except OverflowError:  # before year 1: nothing expired that long ago
+            return Step("purge", (_dt.datetime.min.replace(tzinfo=_dt.timezone.utc),))
+        return Step("purge", (before,))
 
     def _get(self, namespace: str, job_id: str) -> Step:
         ns = validate_name(namespace, "namespace")
-        return Step("get", (ns, validate_name(job_id, "job id")), _found)
+        return Step("get", (ns, validate_name(job_id, "job id")), self._found)
 
     def _delete(self, namespace: str, job_id: str) -> Step:
         ns = validate_name(namespace, "namespace")
         return Step("delete", (ns, validate_name(job_id, "job id")))
 
-    def _list(self, namespace: str, limit: int, cursor: str | None) -> Step:
+    def _found(self, job: JobStatus | None, args: tuple[str, str]) -> JobStatus:
+        """The job read, unless it is unknown or has expired (SPEC section 6)."""
+        if job is None:
+            raise JobNotFound(*args)
+        expires = job.expires_at
+        if expires is not None:
+            now = self._now()
+            if now >= expires:
+                if now - expires >= self.remember_expired:
+                    raise JobNotFound(*args)
+                raise JobExpired(args[0], args[1], expires)
+        return job
+
+    def _list(self, namespace: str, limit: int, cursor: str | None, status: str | None) -> Step:
         ns = validate_name(namespace, "namespace")
-        return Step("list", (ns, check_limit(limit) + 1, decode_cursor(cursor)), _page)
+        size = check_limit(limit)
+        before = decode_cursor(cursor)
+        if status not in _STATUSES:
+            raise InvalidArgument(
+                f"status must be None, 'running', 'completed' or 'stalled', got {status!r}"
+            )
+        if status == STALLED and self.stall_after is None:
+            raise ConfigurationError("listing stalled jobs needs a tracker with stall_after")
+
+        def page(jobs: list[JobStatus], next_key: ListKey | None) -> Page[JobStatus]:
+            return Page(tuple(jobs), None if next_key is None else encode_cursor(next_key))
+
+        return self._pages(ns, status, size, before, self._now(), page)
+
+    def _pages(
+        self,
+        ns: str,
+        status: str | None,
+        size: int,
+        before: ListKey | None,
+        now: _dt.datetime,
+        then: Callable[[list[JobStatus], ListKey | None], Any],
+    ) -> Step:
+        """Pages of *size* listed jobs of *status* (None: all), expired ones left out.
+
+        ``then(page, next key)`` ends the operation (a result or a Step), or
+        returns None for the next page. Stores with ``Features.statuses`` read
+        a per-status index; others are filtered here (every job is read).
+        """
+        indexed = features_of(self.store).statuses
+        cutoff = None
+        if status == STALLED:
+            assert self.stall_after is not None
+            try:
+                cutoff = to_ms(now - self.stall_after)
+            except OverflowError:  # before year 1: nothing can be older
+                cutoff = to_ms(_dt.datetime.min.replace(tzinfo=_dt.timezone.utc))
+        wanted = {None: None, RUNNING: Status.RUNNING, COMPLETED: Status.COMPLETED}.get(
+            status, Status.RUNNING
+        )
+        key = beat_key if status == STALLED and indexed else list_key
+        found: list[JobStatus] = []
+
+        def call(after: ListKey | None) -> Step:
+            if indexed and status is not None:
+                return Step("list_status", (ns, status, size + 1, after, cutoff), step)
+            return Step("list", (ns, size + 1, after), step)
+
+        def step(jobs: list[JobStatus], _: object) -> Any:
+            for job in jobs:
+                expires = job.expires_at
+                if (expires is not None and now >= expires) or (
+                    wanted is not None and job.status is not wanted
+                ):
+                    continue
+                if cutoff is not None and to_ms(job.updated_at) >= cutoff:
+                    continue
+                found.append(job)
+            if len(found) > size:
+                page, last = found[:size], key(found[size - 1])
+            elif len(jobs) > size:  # the store has more: read on
+                return call(key(jobs[-1]))
+            else:
+                page, last = found[:], None
+            result = then(page, last)
+            if result is None:  # the caller wants the next page
+                del found[:]
+                return call(last)
+            return result
+
+        return call(before)
 
     def _failed_items(self, namespace: str, job_id: str, limit: int, cursor: str | None) -> Step:
         ns = validate_name(namespace, "namespace")
@@ -226,6 +340,7 @@ def _sorted_errors(groups: list[ErrorCount] | None, args: tuple[str, str]) -> li
 
 
 _REAP_PAGE = 1000
+_STATUSES = (None, RUNNING, COMPLETED, STALLED)
 
 
 def _reaped(results: list[JobStatus | Exception], _: object) -> list[JobStatus]:
@@ -246,17 +361,6 @@ def _reaped(results: list[JobStatus | Exception], _: object) -> list[JobStatus]:
 
 def _the_job(_: None, args: tuple[JobStatus]) -> JobStatus:
     return args[0]
-
-
-def _found(job: JobStatus | None, args: tuple[str, str]) -> JobStatus:
-    if job is None:
-        raise JobNotFound(*args)
-    return job
-
-
-def _page(jobs: list[JobStatus], args: tuple[str, int, object]) -> Page[JobStatus]:
-    jobs, last = _cut(jobs, args[1])
-    return Page(tuple(jobs), None if last is None else encode_cursor(last))
 
 
 def _cut(rows: list[R], asked: int) -> tuple[list[R], R | None]:

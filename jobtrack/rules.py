@@ -31,6 +31,7 @@ __all__ = [
     "apply_item",
     "error_group",
     "errors_counted",
+    "expiry",
     "new_job",
 ]
 
@@ -64,6 +65,10 @@ class Delta(NamedTuple):  # immutable and quick to build: one is made per update
     the total of a running job first (``extend``, SPEC section 6). With
     ``if_updated`` (ms), the update applies only if the job's ``updated_at``
     is still that (``reap``): else ``JobChanged`` and nothing changes.
+    ``retain`` is the tracker's retention, ``(retain ms, remember ms)``: the
+    update that completes the job sets ``expires_at = finished_at + retain``,
+    and the store may reclaim the job *remember* ms after that (SPEC section
+    6); None keeps a completed job forever.
     """
 
     processed: int = 0
@@ -74,6 +79,7 @@ class Delta(NamedTuple):  # immutable and quick to build: one is made per update
     item: str | None = None
     more: int = 0
     if_updated: int | None = None
+    retain: tuple[int, int] | None = None
 
 
 class ItemChange(NamedTuple):
@@ -94,10 +100,29 @@ class ItemChange(NamedTuple):
     counted: int
 
 
-def new_job(namespace: str, job_id: str, total: int, now: _dt.datetime) -> JobStatus:
+def expiry(finished: _dt.datetime, retain: tuple[int, int] | None) -> _dt.datetime | None:
+    """When a job finished at *finished* expires under *retain* (None: never).
+
+    A date beyond year 9999 is never.
+    """
+    if retain is None:
+        return None
+    try:
+        return finished + _dt.timedelta(milliseconds=retain[0])
+    except OverflowError:
+        return None
+
+
+def new_job(
+    namespace: str,
+    job_id: str,
+    total: int,
+    now: _dt.datetime,
+    retain: tuple[int, int] | None = None,
+) -> JobStatus:
     """A fresh job: zero counters, ``started_at == updated_at == now``.
 
-    A job with ``total == 0`` is completed at once.
+    A job with ``total == 0`` is completed at once (and expires under *retain*).
     """
     done = total == 0
     return JobStatus(
@@ -112,6 +137,7 @@ def new_job(namespace: str, job_id: str, total: int, now: _dt.datetime) -> JobSt
         now,
         now,
         now if done else None,
+        expiry(now, retain) if done else None,
     )
 
 
@@ -171,6 +197,7 @@ def apply(job: JobStatus, delta: Delta, now: _dt.datetime) -> JobStatus:
         job.started_at,
         updated_at,
         updated_at if done else None,
+        expiry(updated_at, delta.retain) if done else None,
     )
 
 
@@ -207,6 +234,7 @@ def apply_item(
         1 if new & SUCCESSFUL and not outcome & SUCCESSFUL else 0,
         (1 if new & FAILED else 0) - (1 if outcome & FAILED else 0),
         delta.error if failing else None,
+        retain=delta.retain,
     )
     changed = apply(job, counts, now)
     if failing:

@@ -22,6 +22,10 @@ class JobTracker(TrackerBase):
     is safe from many threads; processes and hosts may share a job as far as
     the store's scope allows. With *stall_after* (a timedelta), a running job
     not updated for longer is stalled (:meth:`is_stalled`, :meth:`reap`).
+    A completed job expires *retain* after it finished (None: never): then
+    :meth:`get` raises :class:`JobExpired` and listings leave it out; after
+    *remember_expired* more it is unknown, and its space is reclaimed (by the
+    store itself, or by :meth:`purge`). All by the tracker's clock.
     Mutating calls return the resulting status.
     The operations themselves live in :mod:`jobtrack.operations`, shared with
     :class:`AsyncJobTracker`; this class only calls the store.
@@ -132,14 +136,38 @@ class JobTracker(TrackerBase):
         return self._run(self._delete(namespace, job_id))
 
     def list(
-        self, namespace: str, *, limit: int = 100, cursor: str | None = None
+        self,
+        namespace: str,
+        *,
+        status: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
     ) -> Page[JobStatus]:
         """One page of the namespace's jobs, newest first (by ``started_at``, then id).
 
-        Pass ``page.next_cursor`` back as *cursor* for the next page; it is None
-        on the last one.
+        *status* keeps only ``"running"``, ``"completed"`` or ``"stalled"`` jobs
+        (stalled: running and not updated for longer than ``stall_after``; those
+        are ordered by their last update, to the second, newest first). Expired
+        jobs are never listed. Pass ``page.next_cursor`` back as *cursor* for
+        the next page (with the same *status*); it is None on the last one.
+
+        :raises InvalidArgument: for a bad *status*, *limit* or *cursor*.
+        :raises ConfigurationError: for ``"stalled"`` without ``stall_after``.
         """
-        return self._run(self._list(namespace, limit, cursor))
+        return self._run(self._list(namespace, limit, cursor, status))
+
+    def purge(self) -> int:
+        """Reclaim the space of every job past its retention and ``remember_expired``.
+
+        (Both as the tracker that completed the job had them.)
+
+        Stores that reclaim space by themselves (Redis key TTLs, memory) do it
+        here at once too; the file store only here (``jobtrack serve`` calls it
+        periodically). Returns how many jobs went.
+
+        :raises ConfigurationError: for a store without expiry (``Features.expiry``).
+        """
+        return self._run(self._purge())
 
     def failed_items(
         self, namespace: str, job_id: str, *, limit: int = 100, cursor: str | None = None

@@ -26,6 +26,7 @@ from jobtrack import (
     StoreCorrupt,
     StoreUnavailable,
 )
+from jobtrack.clock import to_ms
 from jobtrack.rules import Delta, new_job
 from tests.helpers import T0, ManualClock
 
@@ -50,7 +51,8 @@ def test_layout_is_one_wire_document_per_job(tmp_path: Path) -> None:
     final = tracker.record("ns", "j1", processed=1, failed=1, item="a")
     assert final.is_finished
     doc = json.loads((tmp_path / "ns" / "j1.json").read_text())
-    assert doc.pop("_items") is True and doc == final.to_dict()
+    assert doc.pop("_items") is True and doc.pop("_expires") == to_ms(final.expires_at)
+    assert doc == final.to_dict()
     items = {".items.sqlite", ".items.sqlite-shm", ".items.sqlite-wal"}
     assert {p.name for p in (tmp_path / "ns").iterdir()} - index - items == {"j1.json", "j1.lock"}
     assert tracker.delete("ns", job.job_id)

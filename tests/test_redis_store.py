@@ -32,6 +32,7 @@ from jobtrack import (
     StoreUnavailable,
     open_store,
 )
+from jobtrack.clock import to_ms
 from jobtrack.stores.redis.client import UNBOUNDED
 from jobtrack.stores.redis.commands import SCRIPTS, job_from_hash, job_from_update_reply
 from tests import workers
@@ -56,22 +57,38 @@ def test_key_layout(store: RedisStore) -> None:
     tracker.record("docs", "j1", processed=1, failed=1, error="bad")
     p = store.prefix
     keys = sorted(store.client.scan_iter(match=f"{p}:*"))
-    assert keys == [f"{p}:{{docs}}:errors:j1", f"{p}:{{docs}}:job:j1", f"{p}:{{docs}}:jobs"]
+    assert keys == [
+        f"{p}:{{docs}}:{name}" for name in ("beat", "errors:j1", "job:j1", "jobs", "running")
+    ]
     fields = store.client.hgetall(f"{p}:{{docs}}:job:j1")
     assert set(fields) == {"t", "p", "s", "f", "e", "st", "up"}
     assert fields["e"] == "bad" and fields["t"] == "3"
     assert store.client.zscore(f"{p}:{{docs}}:jobs", "j1") == float(fields["st"])
+    assert store.client.zscore(f"{p}:{{docs}}:running", "j1") == float(fields["st"])
+    up = int(fields["up"])
+    assert store.client.zscore(f"{p}:{{docs}}:beat", "j1") == up - up % 1000
     assert store.client.hgetall(f"{p}:{{docs}}:errors:j1") == {
         "bad": f"1 {fields['up']} {fields['up']}"
     }
     assert job.job_id == "j1"
     # items: a state per item (short names as they are, long ones as a 12-byte digest)
     tracker.record("docs", "j1", successful=1, item="a.pdf")
-    tracker.record("docs", "j1", failed=1, item="s3://bucket/" + "x" * 30, error="too big")
+    done = tracker.record("docs", "j1", failed=1, item="s3://bucket/" + "x" * 30, error="too big")
     assert store.client.hget(f"{p}:{{docs}}:items:j1", "a.pdf") == "4"
     assert store.client.hlen(f"{p}:{{docs}}:items:j1") == 2
     assert store.client.hget(f"{p}:{{docs}}:job:j1", "q") == "1"  # failed-item positions
     assert store.client.zcard(f"{p}:{{docs}}:failed:j1") == 1
+    # completion: running -> done, an expiry ('x', the expiring index) and TTLs on its keys
+    assert done.is_finished and done.expires_at is not None
+    fields = store.client.hgetall(f"{p}:{{docs}}:job:j1")
+    assert int(fields["x"]) == to_ms(done.expires_at) == int(fields["fin"]) + 7 * 86_400_000
+    assert sorted(store.client.scan_iter(match=f"{p}:{{docs}}:[bdrej]*[a-z]")) == [
+        f"{p}:{{docs}}:{name}" for name in ("done", "expiring", "jobs")
+    ]
+    assert store.client.zscore(f"{p}:{{docs}}:expiring", "j1") == int(fields["x"])
+    keep = 37 * 86_400_000  # retain + remember_expired
+    for name in ("job", "items", "failed", "errors"):
+        assert keep - 60_000 < store.client.pttl(f"{p}:{{docs}}:{name}:j1") <= keep
     assert tracker.delete("docs", "j1")
     assert list(store.client.scan_iter(match=f"{p}:*")) == []
 

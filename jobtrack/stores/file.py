@@ -37,7 +37,9 @@ import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
-from ..clock import to_ms
+import attrs
+
+from ..clock import from_ms, to_ms
 from ..errors import (
     ConfigurationError,
     JobExists,
@@ -47,11 +49,11 @@ from ..errors import (
     StoreUnavailable,
 )
 from ..model import ErrorCount, FailedItem, JobStatus, parse_json
-from ..names import validate_name
+from ..names import is_valid_name, validate_name
 from ..rules import Delta, apply
 from .file_index import NamespaceIndex
 from .file_items import ITEMS_NAME, ItemsDB
-from .protocol import Features, ListKey
+from .protocol import BEAT_MS, Features, ListKey, entry_differs, has_status
 from .registry import StoreURL, boolean
 
 __all__ = ["FileStore"]
@@ -75,6 +77,7 @@ os.register_at_fork(after_in_child=_new_token)
 
 T = TypeVar("T")
 _KEPT_DIRECTORIES = 256
+_PURGE_BATCH = 500
 _KEPT_DATABASES = 8  # per thread
 _NOT_A_FILE = (errno.ELOOP, errno.EISDIR, errno.ENXIO, errno.ENODEV)  # a symlink, directory, socket
 MAX_DOCUMENT_BYTES = 64 * 1024
@@ -93,7 +96,7 @@ class FileStore:
     mistyped path is then an error, not a new empty store).
     """
 
-    features = Features(processes=True, items=True)
+    features = Features(processes=True, items=True, expiry=True, statuses=True)
     """Blocking file I/O, shared by the processes of one host (through :attr:`url`)."""
 
     def __init__(
@@ -254,6 +257,8 @@ class FileStore:
                 data = job.to_json()
                 if marked:
                     data = data[:-1] + b',"_items":true}'
+                if job.expires_at is not None:
+                    data = data[:-1] + b',"_expires":%d}' % to_ms(job.expires_at)
                 view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view) :]
@@ -272,7 +277,8 @@ class FileStore:
     def _read(self, dfd: int, namespace: str, job_id: str) -> JobStatus | None:
         """The job: its document, or for a marked one its row in ``.items.sqlite``."""
         document = self._read_document(dfd, namespace, job_id)
-        if document is None or not document[1]:
+        if document is None or not document[1] or document[0].is_finished:
+            # a marked document gets its final counters (and expiry) when the job completes
             return None if document is None else document[0]
         try:
             live = self._items(namespace, dfd).get(namespace, job_id)
@@ -347,7 +353,7 @@ class FileStore:
                     raise JobExists(job.namespace_name, job.job_id)
                 with self._index(dfd, job.namespace_name) as index:
                     index.remove(job.job_id, None)  # a key left by a create that failed
-                    index.add((to_ms(job.started_at), job.job_id))  # first: see file_index
+                    index.put(job)  # first: see file_index
                 self._forget_items(dfd, job.namespace_name, job.job_id)  # a deleter died?
                 self._write(dfd, job)
         except (OSError, sqlite3.Error) as exc:
@@ -374,6 +380,8 @@ class FileStore:
                         return self._update_in_db(dfd, namespace, *document, delta, now)
                     new = apply(document[0], delta, now)
                     self._write(dfd, new)
+                    if new.is_finished or _beat(new) != _beat(document[0]):
+                        self._reindex(dfd, namespace, new)
                     return new
                 finally:
                     os.close(fd)
@@ -400,12 +408,27 @@ class FileStore:
             db = self._items(namespace, dfd)  # first: a database that cannot open marks nothing
             if not marked:
                 self._write(dfd, document, marked=True)
-            new = db.update(document, delta, now)
+            old, new = db.update(document, delta, now)
         except sqlite3.Error as exc:
             raise _unavailable(exc) from exc
-        if new.is_finished and not document.is_finished:  # the document gets the final counters
+        if new.is_finished and not old.is_finished:  # the document gets the final counters
             self._write(dfd, new, marked=True)
+        if new is not old and (new.is_finished or _beat(new) != _beat(old)):
+            self._reindex(dfd, namespace, new)
         return new
+
+    def _reindex(self, dfd: int, namespace: str, job: JobStatus) -> None:
+        """Set the job's row in the listing index, after its update is stored (lock held).
+
+        The update is done: a failure here must not make it look undone (a
+        retry would count it twice), so it is logged, and the row, a hint, is
+        set right by the next listing that meets the job.
+        """
+        try:
+            with self._index(dfd, namespace) as index:
+                index.put(job)
+        except (OSError, sqlite3.Error, StoreCorrupt) as exc:
+            logger.warning("cannot index job %r after its update: %s", job.job_id, exc)
 
     def update_many(
         self, updates: Sequence[tuple[str, str, Delta]], now: _dt.datetime
@@ -430,6 +453,10 @@ class FileStore:
 
     def delete(self, namespace: str, job_id: str) -> bool:
         """Remove the job's files under its lock; True if it existed."""
+        return self._delete(namespace, job_id, None)
+
+    def _delete(self, namespace: str, job_id: str, expired_before: int | None) -> bool:
+        """Delete the job; with *expired_before* (ms), only if it expired by then."""
         try:
             with self._locked(namespace, job_id) as dfd:
                 if dfd is None:
@@ -437,7 +464,13 @@ class FileStore:
                 try:
                     job = self._read(dfd, namespace, job_id)
                 except StoreCorrupt:
+                    if expired_before is not None:
+                        return False  # a purge leaves a corrupt job alone
                     job = None  # it goes all the same
+                if expired_before is not None and (
+                    job is None or job.expires_at is None or to_ms(job.expires_at) > expired_before
+                ):
+                    return False  # deleted, or started again meanwhile
                 try:
                     os.unlink(job_id + ".json", dir_fd=dfd)
                     existed = True
@@ -475,7 +508,7 @@ class FileStore:
                                 logger.warning("listing skips a corrupt job: %s", exc)
                                 continue
                             if job is None:
-                                self._tidy(namespace, key, index)
+                                self._tidy(namespace, key[1], index)
                             else:
                                 jobs.append(job)
                         if len(keys) < limit:
@@ -484,6 +517,65 @@ class FileStore:
         except (OSError, sqlite3.Error) as exc:
             raise _unavailable(exc) from exc
         return jobs[:limit]
+
+    def list_status(
+        self, namespace: str, status: str, limit: int, before: ListKey | None, cutoff: int | None
+    ) -> builtins.list[JobStatus]:
+        """A page through the index of *status*: about *limit* documents read, whatever it holds.
+
+        A job whose row is out of date (its status is not the one asked) is
+        skipped, and its row set right under its lock.
+        """
+        jobs: list[JobStatus] = []
+        try:
+            with self._directory(namespace) as dfd:
+                if dfd is None:
+                    return []
+                with self._index(dfd, namespace) as index:
+                    while len(jobs) < limit:
+                        keys = index.page_status(status, limit, before, cutoff)
+                        for key in keys:
+                            try:
+                                job = self._read(dfd, namespace, key[1])
+                            except StoreCorrupt as exc:
+                                logger.warning("listing skips a corrupt job: %s", exc)
+                                continue
+                            if job is not None and has_status(job, status, cutoff):
+                                jobs.append(job)
+                            elif job is None or entry_differs(job, status, key):
+                                self._tidy(namespace, key[1], index)
+                        if len(keys) < limit:
+                            break
+                        before = keys[-1]
+        except (OSError, sqlite3.Error) as exc:
+            raise _unavailable(exc) from exc
+        return jobs[:limit]
+
+    def purge(self, expired_before: _dt.datetime) -> int:
+        """Delete every job, of every namespace directory, expired at or before the time given."""
+        before = to_ms(expired_before)
+        gone = 0
+        try:
+            with os.scandir(self.root) as entries:
+                namespaces = [e.name for e in entries if is_valid_name(e.name)]
+            for namespace in namespaces:
+                with self._directory(namespace) as dfd:
+                    if dfd is None:
+                        continue
+                    with self._index(dfd, namespace) as index:
+                        keys = index.expired(before, _PURGE_BATCH)
+                        while keys:
+                            deleted = sum(self._delete(namespace, jid, before) for _, jid in keys)
+                            if deleted < len(keys):  # deleted or started again: set the rows
+                                for _, jid in keys:
+                                    self._tidy(namespace, jid, index)
+                            gone += deleted
+                            if len(keys) < _PURGE_BATCH or not deleted:
+                                break  # (not deleted: rows of corrupt jobs only, left)
+                            keys = index.expired(before, _PURGE_BATCH)
+        except (OSError, sqlite3.Error) as exc:
+            raise _unavailable(exc) from exc
+        return gone
 
     def failed_items(
         self, namespace: str, job_id: str, limit: int, after: int | None
@@ -514,37 +606,45 @@ class FileStore:
         except (OSError, sqlite3.Error) as exc:
             raise _unavailable(exc) from exc
 
-    def _tidy(self, namespace: str, key: ListKey, index: NamespaceIndex) -> None:
-        """Drop the key of a job that is gone, if it still is under the job's lock."""
-        with self._locked(namespace, key[1]) as dfd:
-            if dfd is not None and not _exists(dfd, key[1] + ".json"):
-                index.remove(key[1], key[0])
-                os.unlink(key[1] + ".lock", dir_fd=dfd)
+    def _tidy(self, namespace: str, job_id: str, index: NamespaceIndex) -> None:
+        """Set the job's row right under its lock: gone if the job is, else as it is now."""
+        with self._locked(namespace, job_id) as dfd:
+            if dfd is None:
+                return
+            try:
+                job = self._read(dfd, namespace, job_id)
+            except StoreCorrupt:
+                return  # listings skip it with a warning; its row stays
+            index.remove(job_id, None)
+            if job is None:
+                os.unlink(job_id + ".lock", dir_fd=dfd)
+            else:
+                index.put(job)
 
     @contextlib.contextmanager
     def _index(self, dfd: int, namespace: str) -> Iterator[NamespaceIndex]:
         """The namespace's listing index, built from its documents if it has none."""
         with NamespaceIndex(dfd, durable=self.fsync) as index:
             if not index.is_built():
-                index.build(self._keys(dfd, namespace))
+                index.build(self._jobs(dfd, namespace))
             yield index
 
-    def _keys(self, dfd: int, namespace: str) -> builtins.list[ListKey]:
+    def _jobs(self, dfd: int, namespace: str) -> builtins.list[JobStatus]:
         scan = os.open(".", _O_DIR, dir_fd=dfd)  # its own read position: scans may run at once
         try:
             with os.scandir(scan) as entries:
                 ids = [e.name[:-5] for e in entries if e.name.endswith(".json")]
         finally:
             os.close(scan)
-        keys = []
+        jobs = []
         for job_id in ids:
             try:
                 job = self._read(dfd, namespace, job_id)
             except StoreCorrupt:
                 continue
             if job is not None:
-                keys.append((to_ms(job.started_at), job_id))
-        return keys
+                jobs.append(job)
+        return jobs
 
     def close(self) -> None:
         """Let go of the namespace directories kept open (the store opens them again if used).
@@ -561,6 +661,11 @@ class FileStore:
             for db in dbs.values():
                 db.close()
             dbs.clear()
+
+
+def _beat(job: JobStatus) -> int:
+    """The second of the job's ``updated_at``: its row moves when this does."""
+    return to_ms(job.updated_at) // BEAT_MS
 
 
 def _open(dfd: int, name: str, flags: int) -> int:
@@ -629,7 +734,13 @@ def decode_document(data: bytes) -> tuple[JobStatus, bool]:
     marked = type(document) is dict and "_items" in document
     if marked and document.pop("_items") is not True:
         raise ValueError("'_items' must be true")
-    return JobStatus.from_dict(document), marked
+    expires = document.pop("_expires", None) if type(document) is dict else None
+    job = JobStatus.from_dict(document)
+    if expires is not None:
+        if type(expires) is not int or not job.is_finished:
+            raise ValueError("'_expires' must be milliseconds, of a completed job")
+        job = attrs.evolve(job, expires_at=from_ms(expires))
+    return job, marked
 
 
 def _unavailable(exc: OSError | sqlite3.Error) -> StoreUnavailable:

@@ -110,21 +110,23 @@ class ItemsDB:
         row = self.db.execute("SELECT doc FROM jobs WHERE job = ?", (job_id,)).fetchone()
         return None if row is None else decode_row(row[0], namespace, job_id)
 
-    def update(self, document: JobStatus, delta: Delta, now: _dt.datetime) -> JobStatus:
+    def update(
+        self, document: JobStatus, delta: Delta, now: _dt.datetime
+    ) -> tuple[JobStatus, JobStatus]:
         """Apply *delta* to the job, its item and its error counts: one transaction.
 
         *document* is the job's JSON document: the truth while it has no row.
-        An item update that changes nothing (a redelivery) writes nothing and
-        returns the job as it is.
+        Returns the job before and after. An item update that changes nothing
+        (a redelivery) writes nothing: both are the job as it is.
 
         :raises JobFinished, InvalidUpdate: as the rules say; nothing is written.
         """
         with self._transaction() as db:
             row = db.execute(_READ, (delta.item, document.job_id)).fetchone()
             key, doc, position, state, error = row or (None, None, 0, 0, None)
-            job = (
+            job = (  # a completed job's document has its final counters and its expiry
                 document
-                if doc is None
+                if doc is None or document.is_finished
                 else decode_row(doc, document.namespace_name, document.job_id)
             )
             if delta.item is None:
@@ -133,7 +135,7 @@ class ItemsDB:
             else:
                 change = apply_item(job, state or 0, error, delta, now)
                 if change is None:  # a redelivery: nothing is written
-                    return job
+                    return job, job
                 new, counted = change.job, change.counted
             at = to_ms(new.updated_at)
             if change is not None and change.listed:
@@ -159,7 +161,7 @@ class ItemsDB:
                     db.execute(_SET_ALL, (key, delta.item, change.state, None, None, None))
             if counted and delta.error is not None:
                 self._count(key, delta.error, counted, at)
-        return new
+        return job, new
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:

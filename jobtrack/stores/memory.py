@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import builtins
 import datetime as _dt
+import heapq
 import threading
 from collections.abc import Callable, Sequence
 from typing import TypeVar
@@ -13,7 +14,16 @@ from ..clock import to_ms
 from ..errors import ConfigurationError, JobExists, JobNotFound, JobtrackError
 from ..model import ErrorCount, FailedItem, JobStatus
 from ..rules import Delta, ItemChange, add_count, apply, apply_item, error_group, errors_counted
-from .protocol import Features, ListKey
+from .protocol import (
+    BEAT_MS,
+    COMPLETED,
+    RUNNING,
+    STALLED,
+    Features,
+    ListKey,
+    beat_key,
+    list_key,
+)
 from .registry import StoreURL
 
 __all__ = ["JobItems", "MemoryStore"]
@@ -28,14 +38,17 @@ class MemoryStore:
     update runs :func:`jobtrack.rules.apply` under the lock.
     """
 
-    features = Features(blocking=False, items=True)
+    features = Features(blocking=False, items=True, expiry=True, statuses=True)
     """Never waits on I/O: async trackers call it directly on the event loop."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._jobs: dict[str, dict[str, JobStatus]] = {}
-        self._index: dict[str, list[ListKey]] = {}  # each namespace's keys, sorted
+        # sorted keys: (ns, None) every job's, (ns, RUNNING) / (ns, COMPLETED) by status,
+        # (ns, STALLED) every running job's beat_key
+        self._index: dict[tuple[str, str | None], list[ListKey]] = {}
         self._items: dict[tuple[str, str], JobItems] = {}  # jobs with items or errors
+        self._expiring: list[tuple[int, str, str]] = []  # heap: (expires ms, ns, id)
 
     def __repr__(self) -> str:
         return "MemoryStore()"
@@ -57,8 +70,13 @@ class MemoryStore:
                 raise JobExists(job.namespace_name, job.job_id)
             jobs[job.job_id] = job
             self._items.pop((job.namespace_name, job.job_id), None)
-            key = (to_ms(job.started_at), job.job_id)
-            bisect.insort(self._index.setdefault(job.namespace_name, []), key)
+            ns, key = job.namespace_name, list_key(job)
+            bisect.insort(self._index.setdefault((ns, None), []), key)
+            if job.is_finished:
+                self._completed(job, key, None)
+            else:
+                bisect.insort(self._index.setdefault((ns, RUNNING), []), key)
+                bisect.insort(self._index.setdefault((ns, STALLED), []), beat_key(job))
 
     def update(self, namespace: str, job_id: str, delta: Delta, now: _dt.datetime) -> JobStatus:
         """Apply *delta* under the store's lock."""
@@ -67,26 +85,82 @@ class MemoryStore:
             job = jobs.get(job_id) if jobs is not None else None
             if job is None or jobs is None:
                 raise JobNotFound(namespace, job_id)
-            new = jobs[job_id] = self._apply(job, delta, now)
-            return new
+            return self._apply(job, delta, now)
 
     def _apply(self, job: JobStatus, delta: Delta, now: _dt.datetime) -> JobStatus:
-        """Apply *delta* (with the store's lock held): the job, its items and error counts."""
+        """Apply *delta* (with the store's lock held): the job, its items, error counts, indexes."""
         if delta.item is None:
             new = apply(job, delta, now)
             if delta.error is not None:
                 counts = self._job_items(job)
                 counts.count(delta.error, errors_counted(job, delta, new), new.updated_at)
-            return new
-        items = self._items.get((job.namespace_name, job.job_id))
-        state, error = (0, None) if items is None else items.states.get(delta.item, (0, None))
-        change = apply_item(job, state, error, delta, now)
-        if change is None:
-            return job
-        if items is None:
-            items = self._job_items(job)
-        items.change(delta.item, change, delta.error)
-        return change.job
+        else:  # an item
+            items = self._items.get((job.namespace_name, job.job_id))
+            state, error = (0, None) if items is None else items.states.get(delta.item, (0, None))
+            change = apply_item(job, state, error, delta, now)
+            if change is None:
+                return job
+            if items is None:
+                items = self._job_items(job)
+            items.change(delta.item, change, delta.error)
+            new = change.job
+        self._jobs[job.namespace_name][job.job_id] = new
+        if new.is_finished:  # it completes now (a completed job raised JobFinished)
+            self._unindex(job, RUNNING)
+            self._completed(new, list_key(new), delta.retain)
+        elif to_ms(new.updated_at) // BEAT_MS != to_ms(job.updated_at) // BEAT_MS:
+            beats = self._index[job.namespace_name, STALLED]
+            del beats[bisect.bisect_left(beats, beat_key(job))]
+            bisect.insort(beats, beat_key(new))
+        return new
+
+    def _completed(self, job: JobStatus, key: ListKey, retain: tuple[int, int] | None) -> None:
+        """Index a job that has completed; reclaim a few jobs expired long enough (lazily)."""
+        bisect.insort(self._index.setdefault((job.namespace_name, COMPLETED), []), key)
+        if job.expires_at is None:
+            return
+        heapq.heappush(self._expiring, (to_ms(job.expires_at), job.namespace_name, job.job_id))
+        if retain is not None:  # two per completion: the heap never grows for long
+            self._reclaim(to_ms(job.updated_at) - retain[1], 2)
+
+    def _reclaim(self, expired_before: int, most: int) -> int:
+        """Remove up to *most* jobs whose ``expires_at`` is at or before *expired_before* (ms)."""
+        gone = 0
+        heap = self._expiring
+        while heap and heap[0][0] <= expired_before and gone < most:
+            ms, ns, job_id = heapq.heappop(heap)
+            job = self._jobs.get(ns, {}).get(job_id)
+            if job is not None and job.expires_at is not None and to_ms(job.expires_at) == ms:
+                self._remove(job)
+                gone += 1
+        return gone
+
+    def _unindex(self, job: JobStatus, status: str) -> None:
+        """Take a job out of the *status* index (running: the stalled index too)."""
+        ns = job.namespace_name
+        for name, key in ((status, list_key(job)), (STALLED, beat_key(job))):
+            keys = self._index[ns, name]
+            del keys[bisect.bisect_left(keys, key)]
+            if status != RUNNING:
+                break
+
+    def _remove(self, job: JobStatus) -> None:
+        """Forget *job*: its document, items and index entries (with the lock held)."""
+        ns = job.namespace_name
+        del self._jobs[ns][job.job_id]
+        self._items.pop((ns, job.job_id), None)
+        keys = self._index[ns, None]
+        del keys[bisect.bisect_left(keys, list_key(job))]
+        self._unindex(job, COMPLETED if job.is_finished else RUNNING)
+        if not keys:  # the namespace is empty: nothing of it stays
+            del self._jobs[ns]
+            for name in (None, RUNNING, COMPLETED, STALLED):
+                self._index.pop((ns, name), None)
+
+    def purge(self, expired_before: _dt.datetime) -> int:
+        """Remove every job expired at or before *expired_before*."""
+        with self._lock:
+            return self._reclaim(to_ms(expired_before), len(self._expiring))
 
     def _job_items(self, job: JobStatus) -> JobItems:
         """The job's items, made on its first item or error."""
@@ -109,11 +183,9 @@ class MemoryStore:
                     results.append(JobNotFound(namespace, job_id))
                     continue
                 try:
-                    new = jobs[job_id] = self._apply(job, delta, now)
+                    results.append(self._apply(job, delta, now))
                 except JobtrackError as exc:
                     results.append(exc)
-                else:
-                    results.append(new)
         return results
 
     def get(self, namespace: str, job_id: str) -> JobStatus | None:
@@ -125,21 +197,46 @@ class MemoryStore:
         """Remove the job; True if it existed."""
         with self._lock:
             jobs = self._jobs.get(namespace)
-            job = jobs.pop(job_id, None) if jobs is not None else None
+            job = jobs.get(job_id) if jobs is not None else None
             if job is None:
                 return False
-            self._items.pop((namespace, job_id), None)
-            keys = self._index[namespace]
-            del keys[bisect.bisect_left(keys, (to_ms(job.started_at), job_id))]
+            self._remove(job)
             return True
 
     def list(self, namespace: str, limit: int, before: ListKey | None) -> list[JobStatus]:
         """Up to *limit* jobs, newest first, below *before*: a slice of the sorted index."""
+        return self._slice(namespace, None, limit, before, None)
+
+    def list_status(
+        self, namespace: str, status: str, limit: int, before: ListKey | None, cutoff: int | None
+    ) -> builtins.list[JobStatus]:
+        """A slice of the namespace's index of *status* (stalled: of running jobs by beat)."""
+        return self._slice(namespace, status, limit, before, cutoff)
+
+    def _slice(
+        self,
+        namespace: str,
+        status: str | None,
+        limit: int,
+        before: ListKey | None,
+        cutoff: int | None,
+    ) -> builtins.list[JobStatus]:
         with self._lock:
-            keys = self._index.get(namespace, [])
+            keys = self._index.get((namespace, status), [])
+            if cutoff is not None:  # stalled: beats below the cutoff's, then each job checked
+                limit_key = (cutoff - cutoff % BEAT_MS + BEAT_MS, "")
+                before = limit_key if before is None or before > limit_key else before
             end = len(keys) if before is None else bisect.bisect_left(keys, before)
             jobs = self._jobs[namespace] if keys else {}
-            return [jobs[job_id] for _, job_id in reversed(keys[max(0, end - limit) : end])]
+            found: builtins.list[JobStatus] = []
+            while end > 0 and len(found) < limit:
+                start = max(0, end - limit)
+                for _, job_id in reversed(keys[start:end]):
+                    job = jobs[job_id]
+                    if cutoff is None or to_ms(job.updated_at) < cutoff:
+                        found.append(job)
+                end = start
+            return found[:limit]
 
     def failed_items(
         self, namespace: str, job_id: str, limit: int, after: int | None

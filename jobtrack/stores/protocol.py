@@ -9,18 +9,74 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
+from ..clock import to_ms
 from ..errors import JobtrackError
 from ..model import ErrorCount, FailedItem, JobStatus
 from ..rules import Delta
 
-__all__ = ["AsyncStore", "Features", "ItemStore", "ListKey", "Store", "features_of"]
+__all__ = [
+    "BEAT_MS",
+    "COMPLETED",
+    "RUNNING",
+    "STALLED",
+    "AsyncStore",
+    "Features",
+    "ItemStore",
+    "ListKey",
+    "StatusStore",
+    "Store",
+    "beat_key",
+    "entry_differs",
+    "features_of",
+    "has_status",
+    "list_key",
+]
 
 ListKey = tuple[int, str]
 """Where a listing resumes: ``(started_at in ms since the epoch, job_id)``.
 
 Listings run newest first, ordered by this key descending; a store returns the
-jobs whose key is strictly less than the one given.
+jobs whose key is strictly less than the one given. (Listings of stalled jobs
+use :func:`beat_key` instead.)
 """
+
+RUNNING, COMPLETED, STALLED = "running", "completed", "stalled"
+"""The status filters of ``list`` (SPEC section 7)."""
+
+BEAT_MS = 1000
+"""The grain of the stalled index: ``updated_at`` rounded down to the second.
+
+A store moves a running job in its stalled index only when an update takes
+``updated_at`` into another second: at most once a second per job, however
+often it is recorded.
+"""
+
+
+def list_key(job: JobStatus) -> ListKey:
+    """A job's key in a listing: ``(started ms, job id)``."""
+    return to_ms(job.started_at), job.job_id
+
+
+def has_status(job: JobStatus, status: str, cutoff: int | None) -> bool:
+    """Whether *job* is what a listing of *status* wants (stalled: updated before *cutoff* ms)."""
+    if status == COMPLETED:
+        return job.is_finished
+    if job.is_finished:
+        return False
+    return cutoff is None or to_ms(job.updated_at) < cutoff
+
+
+def entry_differs(job: JobStatus, status: str | None, key: ListKey) -> bool:
+    """Whether the index entry *key* a listing of *status* met is out of date for *job*."""
+    if status == STALLED:
+        return job.is_finished or beat_key(job) != key
+    return status is not None and job.is_finished != (status == COMPLETED)
+
+
+def beat_key(job: JobStatus) -> ListKey:
+    """A running job's key in the stalled index: ``(updated ms rounded down to BEAT_MS, id)``."""
+    ms = to_ms(job.updated_at)
+    return ms - ms % BEAT_MS, job.job_id
 
 
 @attrs.frozen
@@ -34,7 +90,14 @@ class Features:
     * ``processes``: processes (and, for network stores, hosts) may share its
       jobs, by opening its ``url`` (the contract's multi-process checks apply);
     * ``push``: it can notify watchers of changes (planned: SPEC section 8);
-    * ``expiry``: it reclaims expired jobs by itself (planned: SPEC section 6);
+    * ``expiry``: it keeps ``expires_at`` (its ``update`` and ``create`` store
+      what :data:`Delta.retain <jobtrack.rules.Delta>` gives) and reclaims
+      expired jobs, by itself or in ``purge(now)`` (SPEC section 6; see
+      :class:`StatusStore`);
+    * ``statuses``: it keeps per-status indexes moved atomically with each job,
+      and has ``list_status`` (:class:`StatusStore`): a page of running,
+      completed or stalled jobs costs the same whatever the namespace holds.
+      Trackers filter the whole listing of other stores;
     * ``items``: it keeps item states (SPEC section 5): its ``update`` honours
       ``Delta.item`` through :func:`jobtrack.rules.apply_item`, and it has the
       methods of :class:`ItemStore`. Trackers refuse item calls on other stores.
@@ -46,6 +109,7 @@ class Features:
     push: bool = False
     expiry: bool = False
     items: bool = False
+    statuses: bool = False
 
 
 DEFAULT_FEATURES = Features()
@@ -146,6 +210,32 @@ class ItemStore(Store, Protocol):
         ...
 
 
+class StatusStore(Store, Protocol):
+    """**Protocol**: what ``Features(statuses=True)`` and ``Features(expiry=True)`` add.
+
+    With ``statuses``: ``list_status``. With ``expiry``: ``purge``.
+    """
+
+    def list_status(
+        self, namespace: str, status: str, limit: int, before: ListKey | None, cutoff: int | None
+    ) -> builtins.list[JobStatus]:
+        """Up to *limit* jobs of *namespace* whose status is *status*, below *before*.
+
+        ``running`` and ``completed``: ordered as :meth:`Store.list`.
+        ``stalled``: running jobs whose ``updated_at`` (ms) is below *cutoff*,
+        ordered by :func:`beat_key` descending. Every job returned is read
+        afresh and has that status (an index entry is only a hint).
+        """
+        ...
+
+    def purge(self, expired_before: _dt.datetime) -> int:
+        """Remove every job of every namespace whose ``expires_at`` is at or before that time.
+
+        Each removal is atomic, as :meth:`Store.delete`. Returns how many went.
+        """
+        ...
+
+
 class AsyncStore(Protocol):
     """**Protocol**: the awaitable twin of :class:`Store`, with the same promises.
 
@@ -190,6 +280,16 @@ class AsyncStore(Protocol):
 
     async def errors(self, namespace: str, job_id: str) -> builtins.list[ErrorCount] | None:
         """See :meth:`ItemStore.errors`."""
+        ...
+
+    async def list_status(
+        self, namespace: str, status: str, limit: int, before: ListKey | None, cutoff: int | None
+    ) -> builtins.list[JobStatus]:
+        """See :meth:`StatusStore.list_status`."""
+        ...
+
+    async def purge(self, expired_before: _dt.datetime) -> int:
+        """See :meth:`StatusStore.purge`."""
         ...
 
     async def aclose(self) -> None:

@@ -10,12 +10,13 @@ both runners.
 
 from __future__ import annotations
 
+import builtins
 import datetime as _dt
 import hashlib
 import importlib.resources
 import logging
 import re
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple, TypeVar
 
 import attrs
@@ -33,9 +34,17 @@ from ...errors import (
     StoreUnavailable,
 )
 from ...model import ErrorCount, FailedItem, JobStatus, Status
-from ...names import validate_name
+from ...names import is_valid_name, validate_name
 from ...rules import Delta
-from ..protocol import ListKey
+from ..protocol import (
+    BEAT_MS,
+    COMPLETED,
+    RUNNING,
+    STALLED,
+    ListKey,
+    entry_differs,
+    has_status,
+)
 from .client import PREFIX_PATTERN, import_redis
 
 __all__ = ["SCRIPTS", "Call", "Commands", "Load", "Script", "Steps", "driver_error", "pipelined"]
@@ -46,6 +55,11 @@ _RUNNING = Status.RUNNING
 _COMPLETED = Status.COMPLETED
 _PREFIX_RE = re.compile(PREFIX_PATTERN)
 _KEY_CACHE_SIZE = 4096
+_PURGE_BATCH = 500
+_REMEMBER_AT_START = 30 * 24 * 3600 * 1000
+"""The TTL slack of a job completed at once (total 0), which carries no ``remember``: 30 days."""
+_INDEXES = {None: "jobs", RUNNING: "running", COMPLETED: "done", STALLED: "beat",
+            "expiring": "expiring"}  # fmt: skip
 
 
 @attrs.frozen
@@ -142,7 +156,7 @@ class Commands:
         self.prefix = prefix
         self._job_keys: dict[tuple[str, str], str] = {}
         self._update_heads: dict[tuple[str, str], tuple[Any, ...]] = {}
-        self._item_heads: dict[tuple[str, str], tuple[Any, ...]] = {}
+        self._indexed: set[str] = set()  # namespaces whose status indexes are built
 
     def job_key(self, namespace: str, job_id: str) -> str:
         """The key of a job's hash (names are re-checked: no key outside the prefix).
@@ -171,10 +185,41 @@ class Commands:
             f"{tail[0]}:errors:{tail[2]}",
         )
 
-    def index_key(self, namespace: str) -> str:
-        """The key of a namespace's index (a sorted set of job ids by start time)."""
+    def index_key(self, namespace: str, status: str | None = None) -> str:
+        """The key of a namespace's index of every job, or of one *status* (see the class)."""
         validate_name(namespace, "namespace")
-        return f"{self.prefix}:{{{namespace}}}:jobs"
+        return f"{self.prefix}:{{{namespace}}}:{_INDEXES[status]}"
+
+    def index_keys(self, namespace: str) -> tuple[str, str, str, str, str]:
+        """The namespace's five indexes: jobs, running, done, beat, expiring."""
+        validate_name(namespace, "namespace")
+        head = f"{self.prefix}:{{{namespace}}}:"
+        return (head + "jobs", head + "running", head + "done", head + "beat", head + "expiring")
+
+    @property
+    def expiring_pattern(self) -> str:
+        """A ``SCAN MATCH`` pattern of every namespace's expiring index."""
+        return f"{self.prefix}:{{*}}:expiring"
+
+    def namespaces_of(self, keys: Iterable[Any]) -> builtins.list[str]:
+        """The namespaces of expiring-index keys found by a scan (valid names only, sorted)."""
+        head = f"{self.prefix}:{{"
+        found = set()
+        for key in keys:
+            text = _text(key)
+            if text.startswith(head) and text.endswith("}:expiring"):
+                name = text[len(head) : -len("}:expiring")]
+                if is_valid_name(name):
+                    found.add(name)
+        return sorted(found)
+
+    def keys(self, namespace: str, job_id: str) -> tuple[str, ...]:
+        """The keys every script of a job is given: the job's four, the namespace's five."""
+        return (
+            self.job_key(namespace, job_id),
+            *self.item_keys(namespace, job_id),
+            *self.index_keys(namespace),
+        )
 
     # -- one description per operation ----------------------------------------
 
@@ -191,7 +236,14 @@ class Commands:
     def create(self, job: JobStatus) -> Call:
         """``create.lua``: the job's hash and index entry appear together."""
         ns, jid = job.namespace_name, job.job_id
-        keys = (self.job_key(ns, jid), self.index_key(ns), *self.item_keys(ns, jid))
+        started = to_ms(job.started_at)
+        expires: Any = ""
+        ttl: Any = ""
+        if job.expires_at is not None:  # completed at once: kept as an update would
+            expires = to_ms(job.expires_at)
+            ttl = expires - started + _REMEMBER_AT_START
+            if ttl >= 9 * 10**15:
+                ttl = ""
 
         def decode(created: Any) -> None:
             if created == 0:
@@ -199,45 +251,38 @@ class Commands:
             if created != 1:
                 raise _corrupt("a create", created)
 
-        return _script("create", keys, (jid, job.total, to_ms(job.started_at)), decode)
+        argv = (jid, job.total, started, expires, ttl)
+        return _script("create", self.keys(ns, jid), argv, decode)
 
     def update(self, namespace: str, job_id: str, delta: Delta, now: _dt.datetime) -> Call:
         """``update.lua``: one round trip, atomic on the server."""
+        retain = delta.retain
         ms = to_ms(now)
         if (
-            delta.item is not None
-            or delta.error is not None
-            or delta.more
-            or delta.if_updated is not None
-        ):
-            return self._with_items(namespace, job_id, delta, ms)
-        # here: counters only (aborts carry an error, so they take the path above)
-        argv: tuple[Any, ...] = (ms, delta.processed, delta.successful, delta.failed)
-        try:  # EVALSHA sha 1 key: the same for every update of a job
+            delta.item is None
+            and delta.error is None
+            and not delta.more
+            and delta.if_updated is None
+        ):  # counters only (aborts carry an error): the arguments the script needs
+            if retain is None:
+                argv: tuple[Any, ...] = (ms, delta.processed, delta.successful, delta.failed)
+            else:
+                argv = (ms, delta.processed, delta.successful, delta.failed,
+                        "", "0", 0, "", "", "", *retain)  # fmt: skip
+        else:
+            argv = (
+                ms, delta.processed, delta.successful, delta.failed, delta.error or "",
+                "1" if delta.abort else "0", delta.more,
+                *(("", "") if delta.item is None else (item_field(delta.item), delta.item)),
+                "" if delta.if_updated is None else delta.if_updated,
+                *(("", "") if retain is None else retain),
+            )  # fmt: skip
+        try:  # EVALSHA sha 9 keys...: the same for every update of a job
             head = self._update_heads[namespace, job_id]
-        except (KeyError, TypeError):  # new, or not even hashable: job_key checks the names
-            key = self.job_key(namespace, job_id)  # checks the names
+        except (KeyError, TypeError):  # new, or not even hashable: keys() checks the names
+            keys = self.keys(namespace, job_id)
             head = _remember(
-                self._update_heads, (namespace, job_id), ("EVALSHA", _UPDATE.sha, 1, key)
-            )
-        return _update_call(head + argv, namespace, job_id)
-
-    def _with_items(self, namespace: str, job_id: str, delta: Delta, ms: int) -> Call:
-        """``update.lua`` with the job's item keys: an item, an error, an abort or an extend."""
-        argv: tuple[Any, ...] = (
-            ms, delta.processed, delta.successful, delta.failed, delta.error or "",
-            "1" if delta.abort else "0", delta.more,
-        )  # fmt: skip
-        if delta.item is not None:
-            argv += (item_field(delta.item), delta.item)
-        if delta.if_updated is not None:
-            argv += ("", "", delta.if_updated) if delta.item is None else (delta.if_updated,)
-        try:  # EVALSHA sha 4 keys, as for update
-            head = self._item_heads[namespace, job_id]
-        except (KeyError, TypeError):
-            keys = (self.job_key(namespace, job_id), *self.item_keys(namespace, job_id))
-            head = _remember(
-                self._item_heads, (namespace, job_id), ("EVALSHA", _UPDATE.sha, 4, *keys)
+                self._update_heads, (namespace, job_id), ("EVALSHA", _UPDATE.sha, 9, *keys)
             )
         return _update_call(head + argv, namespace, job_id)
 
@@ -268,12 +313,13 @@ class Commands:
                 raise _corrupt("a delete", deleted)
             return bool(deleted == 1)
 
-        keys = (
-            self.job_key(namespace, job_id),
-            self.index_key(namespace),
-            *self.item_keys(namespace, job_id),
+        return _script("delete", self.keys(namespace, job_id), (job_id, ""), decode)
+
+    def purge_one(self, namespace: str, job_id: str, expired_before: int) -> Call:
+        """``delete.lua`` of a job only if it expired at or before *expired_before* (ms)."""
+        return _script(
+            "delete", self.keys(namespace, job_id), (job_id, expired_before), _raise_errors
         )
-        return _script("delete", keys, (job_id,), decode)
 
     def _index_page(self, index: str, limit: int, before: ListKey | None) -> Steps[list[ListKey]]:
         """Up to *limit* index entries below *before*, newest first."""
@@ -300,33 +346,93 @@ class Commands:
         return entries[:limit]
 
     def list(self, namespace: str, limit: int, before: ListKey | None) -> Steps[list[JobStatus]]:
+        """A page of every job: see :meth:`list_status`."""
+        return (yield from self.list_status(namespace, None, limit, before, None))
+
+    def list_status(
+        self,
+        namespace: str,
+        status: str | None,
+        limit: int,
+        before: ListKey | None,
+        cutoff: int | None,
+    ) -> Steps[builtins.list[JobStatus]]:
         """A page: index entries, then their jobs, until *limit* jobs or the index ends.
 
-        An entry whose job is gone (evicted, deleted by hand) is skipped and
-        tidied away, and the page goes on: it never ends early.
+        An entry whose job is gone (expired, evicted, deleted by hand) or not
+        of that status any more is skipped and set right (``tidy.lua``), and
+        the page goes on: it never ends early. A namespace's status indexes
+        are built from its index of every job the first time they are read
+        (a namespace written by jobtrack 0.1 has none).
         """
-        index = self.index_key(namespace)
-        jobs: list[JobStatus] = []
+        if status is not None and namespace not in self._indexed:
+            yield from self._build_indexes(namespace)
+        index = self.index_key(namespace, status)
+        if status == STALLED:
+            assert cutoff is not None
+            top = (cutoff - cutoff % BEAT_MS + BEAT_MS, "")
+            before = top if before is None or before > top else before
+        jobs: builtins.list[JobStatus] = []
         while len(jobs) < limit:
             entries = yield from self._index_page(index, limit, before)
             rows = yield from pipelined([self.get(namespace, jid) for _, jid in entries])
-            gone = []
-            for (_, jid), row in zip(entries, rows, strict=True):
+            stale = []
+            for entry, row in zip(entries, rows, strict=True):
                 if isinstance(row, StoreCorrupt):
                     logger.warning("listing skips a corrupt job: %s", row)
                 elif isinstance(row, JobtrackError):
                     raise row
-                elif row is None:
-                    gone.append(jid)
-                else:
+                elif row is not None and (status is None or has_status(row, status, cutoff)):
                     jobs.append(row)
-            if gone:
-                keys = [index, *(self.job_key(namespace, jid) for jid in gone)]
-                yield from pipelined([_script("tidy", keys, gone, _raise_errors)])
+                elif row is None or entry_differs(row, status, entry):
+                    stale.append(entry[1])
+            if stale:
+                yield from pipelined([self._tidy(namespace, stale)])
             if len(entries) < limit:  # the index has no more
                 break
             before = entries[-1]
         return jobs[:limit]
+
+    def _tidy(self, namespace: str, job_ids: Sequence[str]) -> Call:
+        """``tidy.lua``: set the index entries of *job_ids* right from their hashes."""
+        keys = [*self.index_keys(namespace), *(self.job_key(namespace, j) for j in job_ids)]
+        return _script("tidy", keys, job_ids, _raise_errors)
+
+    def _build_indexes(self, namespace: str) -> Steps[None]:
+        """Enter every job of the namespace in its status indexes, once (``tidy.lua``)."""
+        marker = f"{self.prefix}:{{{namespace}}}:indexed"
+        (built,) = yield from pipelined([Call(("EXISTS", marker), int)])
+        if not _raise_errors(built):
+            before: ListKey | None = None
+            while True:
+                entries = yield from self._index_page(self.index_key(namespace), 500, before)
+                if entries:
+                    (done,) = yield from pipelined([self._tidy(namespace, [j for _, j in entries])])
+                    _raise_errors(done)
+                if len(entries) < 500:
+                    break
+                before = entries[-1]
+            (done,) = yield from pipelined([Call(("SET", marker, 1), _ok)])
+            _raise_errors(done)
+        self._indexed.add(namespace)
+
+    def expired(self, namespace: str, expired_before: int) -> Steps[int]:
+        """Delete the namespace's jobs expired at or before *expired_before* (ms): a purge."""
+        expiring = self.index_key(namespace, "expiring")
+        gone = 0
+        while True:
+            (ids,) = yield from pipelined([Call(
+                ("ZRANGEBYSCORE", expiring, "-inf", expired_before, "LIMIT", 0, _PURGE_BATCH),
+                lambda reply: [_text(member) for member in reply],
+            )])  # fmt: skip
+            ids = _raise_errors(ids)
+            results = yield from pipelined(
+                [self.purge_one(namespace, jid, expired_before) for jid in ids]
+            )
+            deleted = sum(int(_raise_errors(result)) for result in results)
+            gone += deleted
+            if len(ids) < _PURGE_BATCH or not deleted:
+                return gone
 
 
 def item_field(item: str) -> str | bytes:
@@ -427,6 +533,10 @@ def settle(call: Call, reply: Any) -> Any:
         return exc
 
 
+def _ok(reply: Any) -> bool:
+    return True
+
+
 def _pairs(reply: Any) -> list[ListKey]:
     """Index entries ``(started ms, job id)`` from a ZRANGE ... WITHSCORES reply."""
     try:
@@ -441,8 +551,10 @@ def job_from_update_reply(namespace: str, job_id: str, reply: Any) -> JobStatus:
         tag = reply[0]
         if type(tag) is not str:
             tag = _text(tag)
-        if tag == "ok" and len(reply) == 9:
-            _, total, processed, successful, failed, error, started, updated, finished = reply
+        if tag == "ok" and len(reply) == 10:
+            _, total, processed, successful, failed, error, started, updated, finished, expires = (
+                reply
+            )
             if type(updated) is not int:
                 raise TypeError("times must be integers")
             return JobStatus(
@@ -457,6 +569,7 @@ def job_from_update_reply(namespace: str, job_id: str, reply: Any) -> JobStatus:
                 from_ms(int(started)),
                 from_ms(updated),
                 None if finished is None else from_ms(int(finished)),
+                None if expires is None else from_ms(int(expires)),
             )
         if tag == "missing":
             raise JobNotFound(namespace, job_id)
@@ -500,6 +613,7 @@ def job_from_hash(
         if isinstance(next(iter(fields)), bytes):  # a client without decode_responses
             fields = {key.decode(): value for key, value in fields.items()}
         finished: Any = fields.get("fin")
+        expires: Any = fields.get("x")
         error: Any = fields.get("e")
         done = finished is not None
         job = JobStatus(
@@ -514,6 +628,7 @@ def job_from_hash(
             from_ms(int(fields["st"])),
             from_ms(int(fields["up"])),
             from_ms(int(finished)) if done else None,
+            None if expires is None else from_ms(int(expires)),
         )
     except (TypeError, ValueError, KeyError, UnicodeDecodeError, OverflowError, AttributeError):
         raise _corrupt("a read", fields) from None

@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
+from ...clock import to_ms
 from ...errors import ConfigurationError, JobtrackError, JobtrackWarning
 from ...model import ErrorCount, FailedItem, JobStatus
 from ...rules import Delta
@@ -77,7 +78,13 @@ class RedisStore:
         self.timeout = float(OPTIONS["timeout"].default if timeout is None else timeout)
         self.client: Any = client
         self.cluster = isinstance(client, redis.RedisCluster)
-        self.features = Features(native_async=self.url is not None, processes=True, items=True)
+        self.features = Features(
+            native_async=self.url is not None,
+            processes=True,
+            items=True,
+            expiry=True,
+            statuses=True,
+        )
         self._policy_checked = False
         # A store built from a URL owns its client (no retries, nothing shared), so
         # its commands go over a connection per thread (see connections.py),
@@ -158,6 +165,30 @@ class RedisStore:
     def list(self, namespace: str, limit: int, before: ListKey | None) -> list[JobStatus]:
         """Page through the namespace's index, then read the jobs: two round trips."""
         return self._runner.drive(self.commands.list(namespace, limit, before))
+
+    def list_status(
+        self, namespace: str, status: str, limit: int, before: ListKey | None, cutoff: int | None
+    ) -> builtins.list[JobStatus]:
+        """Page through the namespace's index of *status*, then read the jobs."""
+        return self._runner.drive(
+            self.commands.list_status(namespace, status, limit, before, cutoff)
+        )
+
+    def purge(self, expired_before: _dt.datetime) -> int:
+        """Delete the expired jobs of every namespace (found with ``SCAN``, on every primary).
+
+        Key TTLs reclaim them anyway, by the server's clock; this does it now,
+        by the tracker's.
+        """
+        before = to_ms(expired_before)
+        try:
+            keys = builtins.list(
+                self.client.scan_iter(match=self.commands.expiring_pattern, count=1000)
+            )
+        except self._runner.errors as exc:
+            raise driver_error(exc) from exc
+        namespaces = self.commands.namespaces_of(keys)
+        return sum(self._runner.drive(self.commands.expired(ns, before)) for ns in namespaces)
 
     def failed_items(
         self, namespace: str, job_id: str, limit: int, after: int | None
@@ -260,6 +291,32 @@ class AsyncRedisStore:
     async def list(self, namespace: str, limit: int, before: ListKey | None) -> list[JobStatus]:
         """Index page, then the jobs: two round trips."""
         return await self.runner.drive(self.commands.list(namespace, limit, before))
+
+    async def list_status(
+        self, namespace: str, status: str, limit: int, before: ListKey | None, cutoff: int | None
+    ) -> builtins.list[JobStatus]:
+        """Index page of *status*, then the jobs."""
+        return await self.runner.drive(
+            self.commands.list_status(namespace, status, limit, before, cutoff)
+        )
+
+    async def purge(self, expired_before: _dt.datetime) -> int:
+        """See :meth:`RedisStore.purge`."""
+        before = to_ms(expired_before)
+        runner = self.runner
+        try:
+            keys = [
+                key
+                async for key in runner.client.scan_iter(
+                    match=self.commands.expiring_pattern, count=1000
+                )
+            ]
+        except runner.errors as exc:
+            raise driver_error(exc) from exc
+        gone = 0
+        for namespace in self.commands.namespaces_of(keys):
+            gone += await runner.drive(self.commands.expired(namespace, before))
+        return gone
 
     async def failed_items(
         self, namespace: str, job_id: str, limit: int, after: int | None

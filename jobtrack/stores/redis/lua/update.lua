@@ -2,10 +2,14 @@
 -- and of rules.apply_item for an update about one item).
 --
 -- KEYS[1]  the job's hash          <prefix>:{<namespace>}:job:<job_id>
--- with an error or an item, also:
 -- KEYS[2]  the job's items         <prefix>:{<namespace>}:items:<job_id>   (hash)
 -- KEYS[3]  its failed items        <prefix>:{<namespace>}:failed:<job_id>  (sorted set)
 -- KEYS[4]  its error counts        <prefix>:{<namespace>}:errors:<job_id>  (hash)
+-- KEYS[5]  the namespace's jobs    <prefix>:{<namespace>}:jobs      (sorted set, by started ms)
+-- KEYS[6]  its running jobs        <prefix>:{<namespace>}:running   (by started ms)
+-- KEYS[7]  its completed jobs      <prefix>:{<namespace>}:done      (by started ms)
+-- KEYS[8]  its running jobs' beats <prefix>:{<namespace>}:beat      (by updated ms, to the second)
+-- KEYS[9]  its expiring jobs       <prefix>:{<namespace>}:expiring  (by expires ms)
 -- ARGV[1]  now: milliseconds since the epoch, from the tracker's clock
 -- ARGV[2]  processed delta   (integers 0..2^53-1, checked by the tracker; 0 or 1 with an item)
 -- ARGV[3]  successful delta
@@ -16,9 +20,15 @@
 -- ARGV[8]  optional: the item's field in KEYS[2] (its name, or a digest of a long name)
 -- ARGV[9]  optional: the item's name
 -- ARGV[10] optional: apply only if the job's updated ms is this (reap); '' for always
+-- ARGV[11] optional: retain ms: the update that completes the job sets expires = finished +
+--          this (hash field 'x'), gives the job's keys a TTL of retain + remember, and drops
+--          the index entries of up to two jobs expired for longer than remember; '' for never
+-- ARGV[12] optional: remember ms (with ARGV[11])
 --
+-- The job id is the tail of KEYS[1] after the prefix KEYS[5] shares.
 -- Returns one of
---   {'ok', total, processed, successful, failed, last_error|false, started, updated, finished|false}
+--   {'ok', total, processed, successful, failed, last_error|false, started, updated, finished|false,
+--    expires|false}
 --                                    (started, and total unless extended, as the hash holds
 --                                    them: digit strings)
 --   {'missing'}                      no such job
@@ -36,7 +46,7 @@
 -- Counts stay below 2^53, so Lua's doubles hold them exactly, and redis.call
 -- writes integral doubles as plain digits (tostring() would not: 1.7e+12).
 
-local v = redis.call('HMGET', KEYS[1], 't', 'p', 's', 'f', 'e', 'st', 'up', 'fin')
+local v = redis.call('HMGET', KEYS[1], 't', 'p', 's', 'f', 'e', 'st', 'up', 'fin', 'x')
 if not v[1] then
   return {'missing'}
 end
@@ -66,7 +76,8 @@ if item then
     failing = true
   end
   if new_state == state and not failing then  -- a redelivery: nothing changes
-    return {'ok', v[1], processed, successful, failed, v[5] or false, v[6], tonumber(v[7]), v[8] or false}
+    return {'ok', v[1], processed, successful, failed, v[5] or false, v[6], tonumber(v[7]), v[8] or false,
+            v[9] or false}
   end
   dp = new_state % 2 - state % 2
   ds = 0
@@ -125,10 +136,30 @@ if error_text and error_text ~= '' then
   last_error = error_text
   set[n + 1] = 'e'; set[n + 2] = error_text; n = n + 2
 end
-local finished = false
+local finished, expires, keep = false, false, false
+local jid = string.sub(KEYS[1], #KEYS[5] + 1)
 if successful + failed == total then
   finished = updated
   set[n + 1] = 'fin'; set[n + 2] = updated; n = n + 2
+  redis.call('ZREM', KEYS[6], jid)
+  redis.call('ZREM', KEYS[8], jid)
+  redis.call('ZADD', KEYS[7], v[6], jid)
+  -- (expiring after year 9999 is never, as in rules.expiry)
+  if ARGV[11] and ARGV[11] ~= '' and updated + tonumber(ARGV[11]) <= 253402300799999 then
+    local retain, remember = tonumber(ARGV[11]), tonumber(ARGV[12])
+    expires = updated + retain
+    set[n + 1] = 'x'; set[n + 2] = expires; n = n + 2
+    redis.call('ZADD', KEYS[9], expires, jid)
+    local due = redis.call('ZRANGEBYSCORE', KEYS[9], '-inf', now - remember, 'LIMIT', 0, 2)
+    for _, old in ipairs(due) do  -- their hashes go by their own TTLs
+      redis.call('ZREM', KEYS[5], old)
+      redis.call('ZREM', KEYS[7], old)
+      redis.call('ZREM', KEYS[9], old)
+    end
+    if retain + remember < 9e15 then keep = retain + remember end  -- else: until deleted
+  end
+elseif math.floor(updated / 1000) ~= math.floor(tonumber(v[7]) / 1000) then
+  redis.call('ZADD', KEYS[8], updated - updated % 1000, jid)
 end
 if n > 2 then
   redis.call(unpack(set))
@@ -165,6 +196,9 @@ if counted > 0 then
   end
   redis.call('HSET', KEYS[4], group, string.format('%d %d %d', counted, first, updated))
 end
+if keep then  -- last: the item keys may have been made just now
+  for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], keep) end
+end
 -- only the fields that change are written; total and started_at go back as
 -- read (digit strings): converting numbers costs server time on every update
-return {'ok', total_out, processed, successful, failed, last_error, v[6], updated, finished}
+return {'ok', total_out, processed, successful, failed, last_error, v[6], updated, finished, expires}
