@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import datetime as _dt
 
-from .clock import format_timestamp
-
 __all__ = [
     "ConfigurationError",
     "InvalidArgument",
@@ -64,7 +62,8 @@ class JobExpired(JobNotFound):
 
     def __init__(self, namespace: str, job_id: str, expired_at: _dt.datetime) -> None:
         self.expired_at = expired_at
-        stamp = format_timestamp(expired_at)
+        utc = expired_at.astimezone(_dt.timezone.utc).replace(tzinfo=None)
+        stamp = utc.isoformat(timespec="milliseconds") + "Z"  # the wire format (jobtrack.clock)
         _JobError.__init__(
             self,
             namespace,

@@ -51,7 +51,7 @@ from ..errors import (
 from ..model import ErrorCount, FailedItem, JobStatus, parse_json
 from ..names import is_valid_name, validate_name
 from ..rules import Delta, apply
-from .file_index import NamespaceIndex
+from .file_index import INDEX_NAME, NamespaceIndex
 from .file_items import ITEMS_NAME, ItemsDB
 from .protocol import BEAT_MS, Features, ListKey, entry_differs, has_status
 from .registry import StoreURL, boolean
@@ -76,6 +76,7 @@ def _new_token() -> None:
 os.register_at_fork(after_in_child=_new_token)
 
 T = TypeVar("T")
+D = TypeVar("D", "ItemsDB", "NamespaceIndex")
 _KEPT_DIRECTORIES = 256
 _PURGE_BATCH = 500
 _KEPT_DATABASES = 8  # per thread
@@ -318,16 +319,35 @@ class FileStore:
 
     def _items(self, namespace: str, dfd: int) -> ItemsDB:
         """The calling thread's connection to the namespace's ``.items.sqlite`` (kept open)."""
+        return self._database(ItemsDB, ITEMS_NAME, namespace, dfd)
+
+    def _database(self, kind: type[D], name: str, namespace: str, dfd: int) -> D:
+        """The calling thread's connection to the database *name* of a namespace (kept open).
+
+        A few per thread. Each keeps a descriptor of its file open, so that
+        inode is never reused, and each use checks (one ``stat``) that the
+        path still names it: a database deleted or replaced is opened afresh.
+        """
         local = self._local
         if getattr(local, "pid", None) != os.getpid():  # a forked child opens its own
             local.pid, local.dbs = os.getpid(), {}
         st = os.fstat(dfd)
-        key = (namespace, st.st_dev, st.st_ino)
-        db: ItemsDB | None = local.dbs.get(key)
-        if db is None:
-            if len(local.dbs) >= _KEPT_DATABASES:
-                local.dbs.pop(next(iter(local.dbs))).close()
-            db = local.dbs[key] = ItemsDB(dfd, durable=self.fsync)
+        key = (name, namespace, st.st_dev, st.st_ino)
+        kept = local.dbs.get(key)
+        if kept is not None:
+            if kept[1] == _file_id(dfd, name):
+                return kept[0]  # type: ignore[no-any-return]
+            _close_database(local.dbs.pop(key))
+        if len(local.dbs) >= _KEPT_DATABASES:
+            _close_database(local.dbs.pop(next(iter(local.dbs))))
+        db = kind(dfd, durable=self.fsync)
+        try:
+            fd = _open(dfd, name, _O_READ)
+        except BaseException:
+            db.close()
+            raise
+        pinned = os.fstat(fd)
+        local.dbs[key] = (db, (pinned.st_dev, pinned.st_ino), fd)
         return db
 
     def _forget_items(self, dfd: int, namespace: str, job_id: str) -> None:
@@ -623,11 +643,13 @@ class FileStore:
 
     @contextlib.contextmanager
     def _index(self, dfd: int, namespace: str) -> Iterator[NamespaceIndex]:
-        """The namespace's listing index, built from its documents if it has none."""
-        with NamespaceIndex(dfd, durable=self.fsync) as index:
+        """The namespace's listing index (kept open), built from its documents if it has none."""
+        index = self._database(NamespaceIndex, INDEX_NAME, namespace, dfd)
+        if not index.built:
             if not index.is_built():
                 index.build(self._jobs(dfd, namespace))
-            yield index
+            index.built = True
+        yield index
 
     def _jobs(self, dfd: int, namespace: str) -> builtins.list[JobStatus]:
         scan = os.open(".", _O_DIR, dir_fd=dfd)  # its own read position: scans may run at once
@@ -658,8 +680,8 @@ class FileStore:
             self._dirs = {}
         dbs = getattr(self._local, "dbs", None)  # the calling thread's item databases
         if dbs is not None and getattr(self._local, "pid", None) == os.getpid():
-            for db in dbs.values():
-                db.close()
+            for kept in dbs.values():
+                _close_database(kept)
             dbs.clear()
 
 
@@ -705,6 +727,23 @@ def _close_all(descriptors: list[int]) -> None:
     for fd in descriptors:
         with contextlib.suppress(OSError):
             os.close(fd)
+
+
+def _close_database(kept: tuple[ItemsDB | NamespaceIndex, tuple[int, int], int]) -> None:
+    """Close a kept database connection and the descriptor that pins its file."""
+    try:
+        kept[0].close()
+    finally:
+        os.close(kept[2])
+
+
+def _file_id(dfd: int, name: str) -> tuple[int, int] | None:
+    """``(device, inode)`` of *name* in the directory *dfd*; None if it is missing."""
+    try:
+        st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _exists(dfd: int, name: str) -> bool:

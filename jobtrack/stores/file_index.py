@@ -113,9 +113,10 @@ def connect(dfd: int, name: str, schema: str, *, durable: bool) -> sqlite3.Conne
 
 
 class NamespaceIndex:
-    """The index of the namespace directory open as *dfd* (a context manager)."""
+    """The index of the namespace directory open as *dfd* (one connection, one thread)."""
 
     def __init__(self, dfd: int, *, durable: bool) -> None:
+        self.built = False  # known to be built (the store's note)
         self.db = connect(dfd, INDEX_NAME, _SCHEMA, durable=durable)
         try:
             if self.db.execute("PRAGMA user_version").fetchone()[0] != _VERSION:
@@ -137,10 +138,8 @@ class NamespaceIndex:
             raise
         db.execute("COMMIT")
 
-    def __enter__(self) -> NamespaceIndex:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
+    def close(self) -> None:
+        """Close the connection."""
         self.db.close()
 
     def is_built(self) -> bool:

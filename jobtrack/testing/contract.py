@@ -50,15 +50,18 @@ from .. import (
     InvalidUpdate,
     JobChanged,
     JobExists,
+    JobExpired,
     JobFinished,
     JobNotFound,
     JobStatus,
     JobTracker,
     JobtrackError,
+    Page,
     Status,
     Store,
     Update,
 )
+from ..clock import format_timestamp, to_ms
 from ..rules import Delta
 from ..stores import features_of
 from . import worker
@@ -452,6 +455,233 @@ class _Stalled:
         stalling.record(NS, "j600", processed=1)
         reaped = stalling.reap(NS)
         assert len(reaped) == 1202 and "j600" not in {job.job_id for job in reaped}
+
+
+def _page_ids(page: Page[JobStatus]) -> list[str]:
+    return [job.job_id for job in page.items]
+
+
+def _walk(tracker: JobTracker, status: str | None, limit: int) -> list[str]:
+    """Every job id a listing of *status* gives, page by page (each page full but the last)."""
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = tracker.list(NS, status=status, limit=limit, cursor=cursor)
+        seen += _page_ids(page)
+        cursor = page.next_cursor
+        if cursor is None:
+            return seen
+        assert len(page.items) == limit
+
+
+class _Retention:
+    """SPEC section 6: retention, "expired" (410) before "unknown" (404), reclaiming space."""
+
+    @pytest.fixture
+    def keeping(self, tracker_factory: TrackerFactory, store: Store, clock: ManualClock) -> Any:
+        return tracker_factory(
+            store,
+            clock=clock,
+            retain=dt.timedelta(minutes=1),
+            remember_expired=dt.timedelta(minutes=10),
+        )
+
+    def test_a_completed_job_expires_then_is_forgotten(
+        self, keeping: JobTracker, clock: ManualClock
+    ) -> None:
+        keeping.start(NS, 1, job_id=JOB)
+        running = keeping.start(NS, 1, job_id="running")
+        done = keeping.record(NS, JOB, successful=1)
+        assert done.expires_at == done.finished_at + dt.timedelta(minutes=1)  # type: ignore[operator]
+        assert running.expires_at is None and "expires_at" not in done.to_dict()
+        clock.advance(seconds=59, milliseconds=999)
+        assert keeping.get(NS, JOB) == done and keeping.expired_at(done) is None
+        clock.advance(milliseconds=1)
+        with pytest.raises(JobExpired) as expired:
+            keeping.get(NS, JOB)
+        assert expired.value.expired_at == done.expires_at == keeping.expired_at(done)
+        assert isinstance(expired.value, JobNotFound)
+        assert "expired at " + format_timestamp(done.expires_at) in str(expired.value)
+        clock.advance(minutes=9, seconds=59, milliseconds=999)
+        with pytest.raises(JobExpired):
+            keeping.get(NS, JOB)
+        clock.advance(milliseconds=1)  # remember_expired has passed: unknown
+        with pytest.raises(JobNotFound) as unknown:
+            keeping.get(NS, JOB)
+        assert not isinstance(unknown.value, JobExpired)
+        clock.advance(days=3650)
+        assert keeping.get(NS, "running") == running  # running jobs never expire
+
+    def test_expiry_is_fixed_at_completion_by_the_completing_tracker(
+        self, keeping: JobTracker, tracker_factory: TrackerFactory, store: Store, clock: ManualClock
+    ) -> None:
+        forever = tracker_factory(store, clock=clock, retain=None)
+        patient = tracker_factory(store, clock=clock, retain=dt.timedelta(days=1))
+        for job_id in ("short", "kept"):
+            keeping.start(NS, 2, job_id=job_id)
+        keeping.record(NS, "short", successful=2)
+        kept = forever.record(NS, "kept", successful=1, failed=1)
+        assert kept.expires_at is None
+        clock.advance(minutes=2)
+        with pytest.raises(JobExpired):
+            patient.get(NS, "short")  # its own retain is a day: the job's was a minute
+        clock.advance(days=10_000)
+        assert keeping.get(NS, "kept") == kept
+
+    def test_every_way_of_completing_sets_the_expiry(
+        self, keeping: JobTracker, clock: ManualClock
+    ) -> None:
+        minute = dt.timedelta(minutes=1)
+        empty = keeping.start(NS, 0, job_id="empty")
+        assert empty.expires_at == empty.finished_at + minute  # type: ignore[operator]
+        keeping.start(NS, 3, job_id="aborted")
+        clock.advance(seconds=5)
+        aborted = keeping.abort(NS, "aborted", "gave up")
+        assert aborted.expires_at == aborted.finished_at + minute  # type: ignore[operator]
+        [done] = keeping.record_many([Update(NS, keeping.start(NS, 1).job_id, successful=1)])
+        assert isinstance(done, JobStatus) and done.expires_at == done.finished_at + minute  # type: ignore[operator]
+        extended = keeping.extend(NS, keeping.start(NS, 1, job_id="grows").job_id, 2)
+        assert extended.expires_at is None
+        assert [keeping.get(NS, j).expires_at for j in ("empty", "aborted")] == [
+            empty.expires_at, aborted.expires_at,
+        ]  # fmt: skip
+
+    def test_listings_leave_out_expired_jobs_and_stay_full(
+        self, keeping: JobTracker, clock: ManualClock
+    ) -> None:
+        for i in range(12):
+            keeping.start(NS, 1, job_id=f"j{i:02}")
+            if i % 3:  # two of every three complete
+                keeping.record(NS, f"j{i:02}", successful=1)
+            clock.advance(seconds=1)
+        everything = _walk(keeping, None, 3)
+        assert len(everything) == 12
+        clock.advance(minutes=1)  # the completed ones have expired
+        running = ["j09", "j06", "j03", "j00"]
+        assert _walk(keeping, None, 3) == running == _walk(keeping, "running", 3)
+        assert _walk(keeping, None, 1) == running
+        assert _walk(keeping, "completed", 2) == []
+
+    def test_purge_reclaims_what_has_been_expired_long_enough(
+        self, keeping: JobTracker, clock: ManualClock
+    ) -> None:
+        for job_id in ("a", "b", "running"):
+            keeping.start(NS, 1, job_id=job_id)
+        keeping.record(NS, "a", successful=1)
+        keeping.record(NS, "b", failed=1, error="no")
+        clock.advance(minutes=11, milliseconds=-1)  # retain + remember_expired, all but 1 ms
+        assert keeping.purge() == 0
+        with pytest.raises(JobExpired):
+            keeping.get(NS, "a")
+        clock.advance(milliseconds=1)
+        assert keeping.purge() == 2
+        assert keeping.purge() == 0
+        for job_id in ("a", "b"):
+            with pytest.raises(JobNotFound):
+                keeping.get(NS, job_id)
+        assert _walk(keeping, None, 10) == ["running"]
+        assert keeping.start(NS, 1, job_id="a").status is Status.RUNNING  # the id is free again
+        if features_of(keeping.store).items:
+            assert keeping.errors(NS, "a") == []  # nothing of the old job comes back
+
+    @pytest.mark.parametrize(
+        ("retain", "remember"),
+        [(dt.timedelta(seconds=-1), dt.timedelta(0)), (60, dt.timedelta(0)),
+         (dt.timedelta(days=365_001), dt.timedelta(0)), (None, None),
+         (dt.timedelta(0), dt.timedelta(seconds=-1)), (dt.timedelta(0), "30d")],
+    )  # fmt: skip
+    def test_bad_retention(self, store: Store, retain: object, remember: object) -> None:
+        with pytest.raises(ConfigurationError, match=r"retain|remember_expired"):
+            JobTracker(store, retain=retain, remember_expired=remember)  # type: ignore[arg-type]
+
+    def test_defaults(self, store: Store) -> None:
+        tracker = JobTracker(store)
+        assert tracker.retain == dt.timedelta(days=7)
+        assert tracker.remember_expired == dt.timedelta(days=30)
+
+
+class _StatusListing:
+    """SPEC section 7: listings by status, and how a job moves between them."""
+
+    @pytest.fixture
+    def stalling(
+        self, tracker_factory: TrackerFactory, store: Store, clock: ManualClock
+    ) -> JobTracker:
+        return tracker_factory(store, clock=clock, stall_after=dt.timedelta(minutes=5))
+
+    def test_each_status_lists_its_jobs_newest_first(
+        self, stalling: JobTracker, clock: ManualClock
+    ) -> None:
+        for i in range(9):
+            stalling.start(NS, 2, job_id=f"j{i}")
+            clock.advance(seconds=1)
+        stalling.start("other", 1, job_id="elsewhere")
+        for job_id in ("j1", "j4", "j7"):
+            stalling.record(NS, job_id, successful=2)
+        clock.advance(minutes=5)
+        for job_id in ("j2", "j6", "j8"):  # kept fresh: the rest of the running are stalled
+            stalling.heartbeat(NS, job_id)
+        clock.advance(minutes=1)
+        assert _walk(stalling, "completed", 2) == ["j7", "j4", "j1"]
+        assert _walk(stalling, "running", 2) == ["j8", "j6", "j5", "j3", "j2", "j0"]
+        assert _walk(stalling, "stalled", 2) == ["j5", "j3", "j0"]
+        assert _walk(stalling, None, 4) == [f"j{i}" for i in range(8, -1, -1)]
+        assert stalling.list(NS, status="stalled", limit=3).next_cursor is None
+
+    def test_stalled_jobs_are_ordered_by_their_last_update(
+        self, stalling: JobTracker, clock: ManualClock
+    ) -> None:
+        for job_id in ("a", "b", "c", "d"):
+            stalling.start(NS, 2, job_id=job_id)
+        for job_id in ("c", "a", "d"):  # b's last update is its start
+            clock.advance(seconds=2)
+            stalling.heartbeat(NS, job_id)
+        clock.advance(minutes=10)
+        assert _walk(stalling, "stalled", 1) == ["d", "a", "c", "b"]
+        assert [j.job_id for j in stalling.reap(NS)] == ["d", "a", "c", "b"]
+        assert _walk(stalling, "stalled", 1) == [] and len(_walk(stalling, "completed", 3)) == 4
+
+    def test_a_job_moves_between_the_listings_as_it_changes(
+        self, stalling: JobTracker, clock: ManualClock
+    ) -> None:
+        stalling.start(NS, 3, job_id=JOB)
+        assert _walk(stalling, "running", 5) == [JOB] and _walk(stalling, "stalled", 5) == []
+        clock.advance(minutes=5, milliseconds=1)
+        assert _walk(stalling, "stalled", 5) == [JOB]
+        stalling.record(NS, JOB, successful=1)
+        assert _walk(stalling, "stalled", 5) == [] and _walk(stalling, "running", 5) == [JOB]
+        for _ in range(3):  # many updates in one second, then some in the next ones
+            stalling.record(NS, JOB, processed=1)
+            clock.advance(milliseconds=400)
+        clock.advance(minutes=5)
+        assert _walk(stalling, "stalled", 5) == [JOB]  # by its last update, not its first
+        clock.advance(minutes=-4, seconds=-59)
+        assert _walk(stalling, "stalled", 5) == []
+        stalling.record(NS, JOB, successful=2)
+        assert _walk(stalling, "completed", 5) == [JOB]
+        assert _walk(stalling, "running", 5) == _walk(stalling, "stalled", 5) == []
+        assert stalling.delete(NS, JOB)
+        assert _walk(stalling, "completed", 5) == _walk(stalling, None, 5) == []
+
+    def test_the_stalled_listing_at_the_edge_of_a_second(
+        self, stalling: JobTracker, clock: ManualClock
+    ) -> None:
+        clock.now = clock.now.replace(microsecond=0)
+        for i in range(4):  # updated 0, 250, 500 and 750 ms into one second
+            stalling.start(NS, 1, job_id=f"q{i}")
+            clock.advance(milliseconds=250)
+        clock.advance(minutes=5, milliseconds=-500)  # the first two are stalled
+        assert sorted(_walk(stalling, "stalled", 1)) == ["q0", "q1"]
+        assert [j.job_id for j in stalling.list(NS, status="stalled", limit=1).items] == ["q1"]
+
+    @pytest.mark.parametrize("status", ["", "Running", "failed", "stalled ", 1, b"running"])
+    def test_bad_status(self, stalling: JobTracker, status: object) -> None:
+        with pytest.raises(InvalidArgument, match="status"):
+            stalling.list(NS, status=status)  # type: ignore[arg-type]
+
+    def test_stalled_needs_stall_after(self, tracker: JobTracker) -> None:
+        with pytest.raises(ConfigurationError, match="stall_after"):
+            tracker.list(NS, status="stalled")
 
 
 class _Delete:
@@ -1326,6 +1556,55 @@ class _Processes:
             seen = int(dt.datetime.fromisoformat(since.replace("Z", "+00:00")).timestamp() * 1000)
             assert all(ms <= seen for ms in mine), "a job updated after it was seen was reaped"
 
+    def test_writers_racing_reap_and_purge_never_resurrect_a_job(self, shared_url: str) -> None:
+        # As above, and the reaper also expires what it reaps at once (retain 0) and purges
+        # it (or the store reclaims it by itself): a job is reaped once and goes once, and no
+        # update lands after either.
+        ahead = ManualClock(dt.datetime.now(UTC) + dt.timedelta(hours=1))
+        reaper = JobTracker(
+            shared_url,
+            clock=ahead,
+            stall_after=dt.timedelta(minutes=59),
+            retain=dt.timedelta(0),
+            remember_expired=dt.timedelta(0),
+        )
+        writer = JobTracker(shared_url)
+        job_ids = [writer.start(NS, 10_000, job_id=f"gone{i}").job_id for i in range(12)]
+        ctx = multiprocessing.get_context("spawn")
+        with ctx.Pool(3) as pool:
+            pending = pool.starmap_async(
+                worker.write_while_reaped,
+                [(shared_url, NS, job_ids, 300, seed) for seed in range(3)],
+            )
+            started = dt.datetime.now(UTC)
+            while sum(writer.get(NS, job_id).processed for job_id in job_ids) < 60:
+                assert not pending.ready(), "the writers ended before they wrote"
+                assert dt.datetime.now(UTC) - started < dt.timedelta(seconds=60)
+            reaped: dict[str, JobStatus] = {}
+            left = set(job_ids)
+            purged = 0
+            while left:  # (a store that reclaims by itself may leave purge() less to do)
+                ahead.now = dt.datetime.now(UTC) + dt.timedelta(hours=1)
+                for job in reaper.reap(NS):
+                    assert job.job_id not in reaped  # none completes twice
+                    reaped[job.job_id] = job
+                purged += reaper.purge()
+                for job_id in sorted(left):
+                    if reaper.store.get(NS, job_id) is None:
+                        assert job_id in reaped  # only completed jobs ever go
+                        left.remove(job_id)
+                assert purged <= len(reaped)
+            acked = list(itertools.chain(*pending.get(timeout=300)))
+        assert reaper.purge() == 0
+        for job_id in job_ids:
+            with pytest.raises(JobNotFound):
+                writer.get(NS, job_id)  # gone, and no update brought it back
+            mine = [ms for jid, ms in acked if jid == job_id]
+            job = reaped[job_id]
+            assert job.processed == job.successful == len(mine)  # no update lost
+            assert all(ms <= to_ms(job.updated_at) for ms in mine)
+        assert writer.list(NS).items == ()
+
     @pytest.mark.parametrize("kill_after", [3, 151])
     def test_kill_9_then_redelivering_everything_counts_each_item_once(
         self, shared_url: str, store: Store, kill_after: int
@@ -1389,6 +1668,8 @@ class StoreContract(
     _Abort,
     _Extend,
     _Stalled,
+    _Retention,
+    _StatusListing,
     _Delete,
     _List,
     _Clock,
@@ -1428,8 +1709,8 @@ class StoreContract(
         loop = asyncio.new_event_loop()
         made: list[AsyncFacade] = []
 
-        def make(store: Store, *, clock: Any = None, stall_after: Any = None) -> JobTracker:
-            facade = AsyncFacade(AsyncJobTracker(store, clock=clock, stall_after=stall_after), loop)
+        def make(store: Store, **options: Any) -> JobTracker:
+            facade = AsyncFacade(AsyncJobTracker(store, **options), loop)
             made.append(facade)
             return facade  # type: ignore[return-value]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 import sys
 
-from jobtrack import JobFinished, JobTracker, Status
+from jobtrack import JobFinished, JobNotFound, JobTracker, Status
 
 __all__ = ["hammer", "main", "redeliver", "write_while_reaped"]
 
@@ -65,7 +65,8 @@ def write_while_reaped(
     """Record *count* one-item updates on random jobs while another process reaps them.
 
     Returns ``(job id, updated_at ms)`` of each acknowledged update; a job
-    reaped meanwhile refuses the rest (``JobFinished``).
+    reaped meanwhile refuses the rest (``JobFinished``), and once purged too
+    (``JobNotFound``).
     """
     rng = random.Random(seed)
     acked = []
@@ -74,7 +75,7 @@ def write_while_reaped(
             job_id = rng.choice(job_ids)
             try:
                 status = tracker.record(namespace, job_id, processed=1, successful=1)
-            except JobFinished:
+            except (JobFinished, JobNotFound):
                 continue
             acked.append((job_id, int(status.updated_at.timestamp() * 1000)))
     return acked
