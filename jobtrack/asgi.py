@@ -2,8 +2,10 @@
 
 ``status_app(tracker)`` serves ``GET``/``HEAD
 /namespaces/{namespace_name}/upload-jobs/{job_id}`` exactly as SPEC section 1
-says, the job's ``/failed-items`` and ``/errors`` below it (SPEC section 7),
-and its OpenAPI document at ``/openapi.json``. Mount it anywhere: paths
+says (410 once the job has expired, SPEC section 6), the job's
+``/failed-items`` and ``/errors`` below it, the namespace's jobs at
+``/namespaces/{namespace_name}/upload-jobs`` (SPEC section 7), and its
+OpenAPI document at ``/openapi.json``. Mount it anywhere: paths
 are read relative to ``root_path``. It answers lifespan (closing the store's
 connections at shutdown), never blocks the event loop, and never shows a
 traceback: unexpected errors are logged and answered with a bare 500.
@@ -12,6 +14,8 @@ traceback: unexpected errors are logged and answered with a bare 500.
 from __future__ import annotations
 
 import asyncio
+import datetime
+import enum
 import inspect
 import json
 import logging
@@ -24,6 +28,7 @@ from .async_tracker import AsyncJobTracker
 from .errors import (
     ConfigurationError,
     InvalidArgument,
+    JobExpired,
     JobNotFound,
     StoreCorrupt,
     StoreUnavailable,
@@ -80,6 +85,14 @@ class _BadQuery(Exception):
 
 
 _ITEM_ROUTES = ("failed-items", "errors")
+_LIST_STATUSES = ("running", "completed", "stalled")
+
+
+class _Unset(enum.Enum):
+    UNSET = enum.auto()
+
+
+_UNSET = _Unset.UNSET  # an option of status_app not given: the tracker's own value holds
 
 
 _ALLOWED = ("GET", "HEAD")
@@ -177,7 +190,7 @@ class StatusApp:
                     return 405, _error_body("Method not allowed."), [_ALLOW_HEADER]
                 return 200, self._openapi, []
             return 404, _error_body("Not found."), []
-        namespace, job_id, below = route
+        namespace, job_id, below = route  # job_id None: the namespace's list of jobs
         if method not in _ALLOWED:
             return 405, _error_body("Method not allowed.", namespace, job_id), [_ALLOW_HEADER]
         if not is_valid_name(namespace):
@@ -186,7 +199,7 @@ class StatusApp:
                 _error_body(_name_problem("namespace name", namespace), namespace, job_id),
                 [],
             )
-        if not is_valid_name(job_id):
+        if job_id is not None and not is_valid_name(job_id):
             return 400, _error_body(_name_problem("job id", job_id), namespace, job_id), []
         if self.authorize is not None:
             denied = await self._check(namespace, scope)
@@ -207,6 +220,8 @@ class StatusApp:
             retry = (b"retry-after", str(RETRY_AFTER_SECONDS).encode())
             message = "The job store is busy; retry later."
             return 503, _error_body(message, namespace, job_id), [retry]
+        except JobExpired as exc:  # gone for readers: says when (SPEC section 6)
+            return 410, _error_body(str(exc), namespace, job_id), []
         except JobNotFound as exc:
             return 404, _error_body(str(exc), namespace, job_id), []
         except StoreCorrupt as exc:  # not retryable: say so, without the store's detail
@@ -222,28 +237,68 @@ class StatusApp:
             return 404, _error_body("This job store does not keep items.", namespace, job_id), []
         return 200, body, []
 
-    async def _read(self, namespace: str, job_id: str, below: str, scope: Scope) -> bytes | None:
+    async def _read(
+        self, namespace: str, job_id: str | None, below: str, scope: Scope
+    ) -> bytes | None:
         """The body of the job's route *below* (``""``: its status), read from the store.
 
-        None if the store keeps no items (for the item routes).
+        With no *job_id*, the namespace's page of jobs. None if the store
+        keeps no items (for the item routes).
         """
         tracker = self.tracker
+        if job_id is None:
+            return await self._list(namespace, scope)
         if below == "":
             return (await self._call(tracker.get(namespace, job_id))).to_json()
         if not features_of(tracker.store).items:
             return None
         if below == "errors":
-            groups = await self._call(tracker.errors(namespace, job_id))
+            groups = await self._call(
+                self._unexpired(namespace, job_id, lambda: tracker.errors(namespace, job_id))
+            )
             return _dumps({"errors": [group.to_dict() for group in groups]})
         limit, cursor = _page_query(scope)
         try:
             page = await self._call(
-                tracker.failed_items(namespace, job_id, limit=limit, cursor=cursor)
+                self._unexpired(
+                    namespace,
+                    job_id,
+                    lambda: tracker.failed_items(namespace, job_id, limit=limit, cursor=cursor),
+                )
             )
         except InvalidArgument as exc:
             raise _BadQuery(f"Invalid cursor: {str(exc)[:200]}") from None
         items = [item.to_dict() for item in page.items]
         return _dumps({"items": items, "next_cursor": page.next_cursor})
+
+    async def _unexpired(self, namespace: str, job_id: str, then: Callable[[], Awaitable[T]]) -> T:
+        """``await then()`` if the job is readable: an expired job's items are gone too (410).
+
+        One more store read (the job's status) in the same store call.
+        """
+        await self.tracker.get(namespace, job_id)
+        return await then()
+
+    async def _list(self, namespace: str, scope: Scope) -> bytes:
+        """``{"jobs": [...], "next_cursor": ...}``: a page of the namespace's jobs (SPEC 7)."""
+        query = _query(scope, ("status", "limit", "cursor"))
+        status = query.get("status")
+        if status is not None and status not in _LIST_STATUSES:
+            raise _BadQuery(f"Invalid status {status[:20]!r}: use running, completed or stalled.")
+        if status == "stalled" and self.tracker.stall_after is None:
+            raise _BadQuery(
+                "status=stalled is not available: this server has no stall_after "
+                "(jobtrack serve --stall-after SECONDS)."
+            )
+        limit, cursor = _limit(query), query.get("cursor")
+        try:
+            page = await self._call(
+                self.tracker.list(namespace, status=status, limit=limit, cursor=cursor)
+            )
+        except InvalidArgument as exc:  # the names, status and limit are checked: the cursor
+            raise _BadQuery(f"Invalid cursor: {str(exc)[:200]}") from None
+        jobs = b",".join(job.to_json() for job in page.items)
+        return b'{"jobs":[%s],"next_cursor":%s}' % (jobs, _dumps_value(page.next_cursor))
 
     async def _call(self, call: Awaitable[T]) -> T:
         """Await a store call holding one of the route's few store calls.
@@ -300,8 +355,11 @@ def _relative_path(scope: Scope) -> str:
     return path
 
 
-def _match(scope: Scope) -> tuple[str, str, str] | None:
-    """(namespace, job id, route below the job or ""), percent-decoded, if the path is a job's."""
+def _match(scope: Scope) -> tuple[str, str | None, str] | None:
+    """(namespace, job id, route below the job or ""), percent-decoded, if the path is a job's.
+
+    The job id is None for the namespace's list of jobs (``/namespaces/{ns}/upload-jobs``).
+    """
     relative = _relative_path(scope)
     raw = scope.get("raw_path")
     # Split the path as sent, before decoding, so that an encoded "/" stays
@@ -309,11 +367,29 @@ def _match(scope: Scope) -> tuple[str, str, str] | None:
     # decoded tail must then be the whole path below root_path.
     text = raw.decode("latin-1") if raw else relative
     parts = text.split("/")
+    if parts[-1] == "upload-jobs":  # a namespace's list, or a job named "upload-jobs"
+        listing = _list_path(relative, parts[-3:], decode=bool(raw))
+        if listing is not None:
+            return listing
     if parts[-1] in _ITEM_ROUTES:  # a route below a job, or a job named "errors"
         found = _job_path(relative, parts[-5:-1], parts[-1], decode=bool(raw))
         if found is not None:
             return found
     return _job_path(relative, parts[-4:], "", decode=bool(raw))
+
+
+def _list_path(relative: str, tail: list[str], *, decode: bool) -> tuple[str, None, str] | None:
+    if len(tail) != 3:
+        return None
+    if decode and any("%" in part for part in tail):
+        literal, ns, middle = (urllib.parse.unquote(part) for part in tail)
+    else:
+        literal, ns, middle = tail
+    if literal != "namespaces" or middle != "upload-jobs":
+        return None
+    if relative != f"/namespaces/{ns}/upload-jobs":
+        return None
+    return ns, None, ""
 
 
 def _job_path(
@@ -332,25 +408,46 @@ def _job_path(
     return ns, job, below
 
 
-def _page_query(scope: Scope) -> tuple[int, str | None]:
-    """``limit`` and ``cursor`` of a page's query string (others are ignored; empty is absent)."""
+def _query(scope: Scope, names: tuple[str, ...]) -> dict[str, str]:
+    """The query parameters *names* that were given (others are ignored; empty is absent).
+
+    Each at most once, else :class:`_BadQuery`.
+    """
     try:
         query = urllib.parse.parse_qs(
             scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True
         )
     except ValueError:  # pragma: no cover - parse_qs is lenient
         raise _BadQuery("Malformed query string.") from None
-    for name, values in query.items():
-        if name in ("limit", "cursor") and len(values) > 1:
+    given = {}
+    for name in names:
+        values = query.get(name, [])
+        if len(values) > 1:
             raise _BadQuery(f"Give {name} at most once.")
-    limit_text = query.get("limit", [""])[0] or "100"  # empty: not given
+        if values and values[0]:
+            given[name] = values[0]
+    return given
+
+
+def _limit(query: Mapping[str, str]) -> int:
+    """The page size ``limit`` of a query (100 when not given)."""
+    limit_text = query.get("limit", "100")
     if not (
         limit_text.isascii() and limit_text.isdigit() and 1 <= int(limit_text) <= MAX_LIST_LIMIT
     ):
         shown = limit_text[:20]
         raise _BadQuery(f"Invalid limit {shown!r}: use an integer from 1 to {MAX_LIST_LIMIT}.")
-    cursor = query.get("cursor", [""])[0] or None
-    return int(limit_text), cursor
+    return int(limit_text)
+
+
+def _page_query(scope: Scope) -> tuple[int, str | None]:
+    """``limit`` and ``cursor`` of a page's query string (others are ignored; empty is absent)."""
+    query = _query(scope, ("limit", "cursor"))
+    return _limit(query), query.get("cursor")
+
+
+def _dumps_value(value: str | None) -> bytes:
+    return json.dumps(value, ensure_ascii=False).encode()
 
 
 def status_app(
@@ -359,6 +456,9 @@ def status_app(
     authorize: Authorize | None = None,
     max_store_calls: int = DEFAULT_MAX_STORE_CALLS,
     store_wait: float = DEFAULT_STORE_WAIT,
+    stall_after: datetime.timedelta | _Unset | None = _UNSET,
+    retain: datetime.timedelta | _Unset | None = _UNSET,
+    remember_expired: datetime.timedelta | _Unset = _UNSET,
 ) -> StatusApp:
     """An ASGI app serving ``GET /namespaces/{namespace_name}/upload-jobs/{job_id}``.
 
@@ -369,17 +469,33 @@ def status_app(
     *max_store_calls* requests read the store at once (so at most that many
     store connections or worker threads); a request that waits *store_wait*
     seconds for its turn is answered 503 with ``Retry-After``.
+
+    *stall_after*, *retain* and *remember_expired*, when given, replace the
+    tracker's own (see :class:`JobTracker`) in the tracker the app reads
+    with (over the same store and clock; *tracker* itself is unchanged):
+    ``?status=stalled`` needs a *stall_after*; *remember_expired* says how
+    long an expired job answers 410 before it is unknown (404).
     """
     if type(max_store_calls) is not int or max_store_calls < 1:
         raise ConfigurationError(f"max_store_calls must be an int >= 1, got {max_store_calls!r}")
     if type(store_wait) not in (int, float) or not 0 < store_wait < float("inf"):
         raise ConfigurationError(f"store_wait must be seconds > 0, got {store_wait!r}")
-    if isinstance(tracker, JobTracker):
-        tracker = AsyncJobTracker.from_tracker(tracker)
-    elif not isinstance(tracker, AsyncJobTracker):
+    if not isinstance(tracker, (JobTracker, AsyncJobTracker)):
         raise ConfigurationError(
             f"status_app needs a JobTracker or AsyncJobTracker, got {type(tracker).__name__}"
         )
     if authorize is not None and not callable(authorize):
         raise ConfigurationError("authorize must be callable")
+    if stall_after is not _UNSET or retain is not _UNSET or remember_expired is not _UNSET:
+        tracker = AsyncJobTracker(
+            tracker.store,
+            clock=tracker._now,
+            stall_after=tracker.stall_after if stall_after is _UNSET else stall_after,
+            retain=tracker.retain if retain is _UNSET else retain,
+            remember_expired=(
+                tracker.remember_expired if remember_expired is _UNSET else remember_expired
+            ),
+        )
+    elif isinstance(tracker, JobTracker):
+        tracker = AsyncJobTracker.from_tracker(tracker)
     return StatusApp(tracker, authorize, max_store_calls, float(store_wait))

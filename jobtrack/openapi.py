@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import attrs
-
 from . import __name__ as _package
-from .model import JobStatus
 from .names import MAX_NAME_LENGTH
 
 __all__ = ["openapi_document"]
@@ -45,6 +42,10 @@ _UNAVAILABLE = _error(
     "The job store is unreachable or busy; retry later.",
     {"Retry-After": {"schema": {"type": "string", "pattern": "^[0-9]+$"}}},
 )
+_EXPIRED = _error(
+    "The job completed and its retention has passed: the message says when it expired "
+    "(until remember_expired later; then 404)."
+)
 
 
 def _ok(description: str, schema: str) -> dict[str, Any]:
@@ -68,6 +69,7 @@ def _item_route(operation: str, summary: str, ok: dict[str, Any], **extra: Any) 
                 "401": _error("The authorize hook wants credentials."),
                 "403": _error("The authorize hook refused this namespace."),
                 "404": _error("No such job in this namespace (or a store without items)."),
+                "410": _EXPIRED,
                 "503": _UNAVAILABLE,
             },
         },
@@ -79,7 +81,13 @@ _PAGE_QUERY = [
         "name": "limit",
         "in": "query",
         "required": False,
-        "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+        "description": "Items per page: an integer from 1 to 1000 (empty: not given).",
+        "schema": {
+            "type": "string",
+            "pattern": "^(0*([1-9][0-9]{0,2}|1000))?$",
+            "default": "100",
+            "examples": ["100"],
+        },
     },
     {
         "name": "cursor",
@@ -89,6 +97,61 @@ _PAGE_QUERY = [
         "schema": {"type": "string", "pattern": "^[0-9]{0,16}$"},
     },
 ]
+
+
+_LIST_QUERY = [
+    {
+        "name": "status",
+        "in": "query",
+        "required": False,
+        "description": (
+            "Only the jobs of this status (empty or absent: every job). stalled: running "
+            "and not updated for longer than the server's stall_after (400 without one)."
+        ),
+        "schema": {"type": "string", "enum": ["running", "completed", "stalled", ""]},
+    },
+    _PAGE_QUERY[0],
+    {
+        "name": "cursor",
+        "in": "query",
+        "required": False,
+        "description": "next_cursor of the previous page, unchanged (empty: the first page).",
+        "schema": {
+            "type": "string",
+            "pattern": f"^(-?[0-9]{{1,16}}\\.[A-Za-z0-9_-]{{1,{MAX_NAME_LENGTH}}})?$",
+        },
+    },
+]
+
+_LIST_ROUTE = {
+    "parameters": [{"name": "namespace_name", "in": "path", "required": True, "schema": _NAME}],
+    "get": {
+        "operationId": "listUploadJobs",
+        "summary": "The namespace's upload jobs, newest first (expired ones left out)",
+        "parameters": _LIST_QUERY,
+        "responses": {
+            "200": _ok("One page of jobs.", "JobPage"),
+            "400": _error("Malformed namespace name or query parameter."),
+            "401": _error("The authorize hook wants credentials."),
+            "403": _error("The authorize hook refused this namespace."),
+            "503": _UNAVAILABLE,
+        },
+    },
+}
+
+_JOB_STATUS_PROPERTIES = {
+    "job_id": _NAME,
+    "namespace_name": _NAME,
+    "status": {"type": "string", "enum": ["running", "completed"]},
+    "total": _COUNT,
+    "processed": _COUNT,
+    "successful": _COUNT,
+    "failed": _COUNT,
+    "last_error": {"type": ["string", "null"], "maxLength": 1000},
+    "started_at": _TIMESTAMP,
+    "updated_at": _TIMESTAMP,
+    "finished_at": {"oneOf": [_TIMESTAMP, {"type": "null"}]},
+}
 
 
 def openapi_document(version: str) -> dict[str, Any]:
@@ -104,6 +167,7 @@ def openapi_document(version: str) -> dict[str, Any]:
             ),
         },
         "paths": {
+            "/namespaces/{namespace_name}/upload-jobs": _LIST_ROUTE,
             "/namespaces/{namespace_name}/upload-jobs/{job_id}": {
                 "parameters": [
                     {"name": "namespace_name", "in": "path", "required": True, "schema": _NAME},
@@ -128,6 +192,7 @@ def openapi_document(version: str) -> dict[str, Any]:
                         "401": _error("The authorize hook wants credentials."),
                         "403": _error("The authorize hook refused this namespace."),
                         "404": _error("No such job in this namespace."),
+                        "410": _EXPIRED,
                         "503": _error(
                             "The job store is unreachable; retry later.",
                             {"Retry-After": {"schema": {"type": "string", "pattern": "^[0-9]+$"}}},
@@ -198,19 +263,20 @@ def openapi_document(version: str) -> dict[str, Any]:
                 "JobStatus": {
                     "type": "object",
                     "additionalProperties": False,
-                    "required": [field.name for field in attrs.fields(JobStatus)],
+                    "required": list(_JOB_STATUS_PROPERTIES),
+                    "properties": _JOB_STATUS_PROPERTIES,
+                },
+                "JobPage": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["jobs", "next_cursor"],
                     "properties": {
-                        "job_id": _NAME,
-                        "namespace_name": _NAME,
-                        "status": {"type": "string", "enum": ["running", "completed"]},
-                        "total": _COUNT,
-                        "processed": _COUNT,
-                        "successful": _COUNT,
-                        "failed": _COUNT,
-                        "last_error": {"type": ["string", "null"], "maxLength": 1000},
-                        "started_at": _TIMESTAMP,
-                        "updated_at": _TIMESTAMP,
-                        "finished_at": {"oneOf": [_TIMESTAMP, {"type": "null"}]},
+                        "jobs": {
+                            "type": "array",
+                            "maxItems": 1000,
+                            "items": {"$ref": "#/components/schemas/JobStatus"},
+                        },
+                        "next_cursor": {"type": ["string", "null"]},
                     },
                 },
                 "Error": {

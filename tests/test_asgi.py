@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import json
 import logging
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -19,6 +21,8 @@ from jobtrack import (
     ConfigurationError,
     Features,
     FileStore,
+    JobExpired,
+    JobNotFound,
     JobTracker,
     MemoryStore,
     RedisStore,
@@ -148,8 +152,11 @@ class TestInProcess:
         [
             "/",
             "/namespaces",
-            f"/namespaces/{NS}/upload-jobs",
+            f"/namespaces/{NS}",
             f"/namespaces/{NS}/upload-jobs/{JOB}/",
+            f"/namespaces/{NS}/upload-jobs/{JOB}/upload-jobs",
+            f"/x/namespaces/{NS}/upload-jobs",
+            f"/namespaces/{NS}/upload-jobs/x/y/upload-jobs",
             f"/namespaces/{NS}/x/upload-jobs/{JOB}",
             f"/api/namespaces/{NS}/upload-jobs/{JOB}",
             f"/namespaces/{NS}/upload-job/{JOB}",
@@ -445,14 +452,15 @@ class TestItemRoutes:
             tracker.start(NS, 1, job_id=job)
             tracker.record(NS, job, item="x", failed=1, error="e")
         app = status_app(tracker)
-        status = call(app, "GET", f"/namespaces/{NS}/upload-jobs/{job}")
+        with freeze_time("2026-05-21T12:00:00Z"):  # read with the clock it completed by
+            status = call(app, "GET", f"/namespaces/{NS}/upload-jobs/{job}")
+            below = call(app, "GET", f"/namespaces/{NS}/upload-jobs/{job}/{job}")
+            mounted = call(app, "GET", f"/namespaces/{NS}/upload-jobs/{job}", root_path="/x")
         assert status.status == 200 and json.loads(status.body)["job_id"] == job
-        below = call(app, "GET", f"/namespaces/{NS}/upload-jobs/{job}/{job}")
         assert below.status == 200 and list(json.loads(below.body)) in (
             ["errors"],
             ["items", "next_cursor"],
         )
-        mounted = call(app, "GET", f"/namespaces/{NS}/upload-jobs/{job}", root_path="/x")
         assert mounted.status == 200
 
     def test_a_store_without_items_answers_404(self) -> None:
@@ -479,6 +487,383 @@ class TestItemRoutes:
         assert paths["/namespaces/{namespace_name}/upload-jobs/{job_id}/errors"]["get"]
         group = schemas["ErrorCounts"]["properties"]["errors"]["items"]
         assert group["required"] == ["message", "count", "first_at", "last_at"]
+
+
+T0 = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+LIST = f"/namespaces/{NS}/upload-jobs"
+
+
+class Clock:
+    """A clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime.datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += datetime.timedelta(**delta)
+
+
+def page_of(response: Any) -> tuple[list[str], str | None]:
+    """The job ids and next cursor of a list response (checked for its shape)."""
+    assert response.status == 200, response.body
+    check_common(response)
+    body = json.loads(response.body)
+    assert list(body) == ["jobs", "next_cursor"]
+    for job in body["jobs"]:
+        assert list(job) == list(json.loads(SPEC_EXAMPLE))  # the status document, 11 keys
+    return [job["job_id"] for job in body["jobs"]], body["next_cursor"]
+
+
+class TestListRoute:
+    """SPEC section 7: GET /namespaces/{ns}/upload-jobs?status=&limit=&cursor=."""
+
+    @pytest.fixture
+    def clock(self) -> Clock:
+        return Clock()
+
+    @pytest.fixture
+    def tracker(self, clock: Clock) -> JobTracker:
+        """Jobs j0..j5 started a second apart: j0, j1 completed; j2, j3 stalled; j4, j5 fresh."""
+        tracker = JobTracker(MemoryStore(), clock=clock, stall_after=datetime.timedelta(minutes=5))
+        for i in range(6):
+            tracker.start(NS, 1, job_id=f"j{i}")
+            clock.advance(seconds=1)
+        for job in ("j0", "j1"):
+            tracker.record(NS, job, processed=1, successful=1)
+        clock.advance(minutes=10)
+        for job in ("j4", "j5"):
+            tracker.heartbeat(NS, job)
+        tracker.start("other", 1, job_id="elsewhere")
+        return tracker
+
+    @pytest.fixture
+    def app(self, tracker: JobTracker) -> Any:
+        return status_app(tracker)
+
+    def test_every_job_newest_first_page_by_page(self, app: Any, tracker: JobTracker) -> None:
+        ids, cursor = page_of(call(app, "GET", LIST))
+        assert ids == ["j5", "j4", "j3", "j2", "j1", "j0"] and cursor is None
+        body = json.loads(call(app, "GET", LIST).body)
+        assert body["jobs"][0] == tracker.get(NS, "j5").to_dict()
+        seen: list[str] = []
+        cursor = ""
+        pages = 0
+        while cursor is not None:
+            ids, cursor = page_of(call(app, "GET", f"{LIST}?limit=4&cursor={cursor or ''}"))
+            seen += ids
+            pages += 1
+        assert seen == ["j5", "j4", "j3", "j2", "j1", "j0"] and pages == 2
+        empty = call(app, "GET", f"{LIST}?status=&limit=&cursor=")  # empty values: not given
+        assert page_of(empty) == (["j5", "j4", "j3", "j2", "j1", "j0"], None)
+        assert page_of(call(app, "GET", "/namespaces/nobody/upload-jobs")) == ([], None)
+        head = call(app, "HEAD", f"{LIST}?limit=1")
+        assert head.status == 200 and head.body == b""
+        assert int(head.headers["content-length"]) == len(call(app, "GET", f"{LIST}?limit=1").body)
+
+    @pytest.mark.parametrize(
+        ("status", "expected"),
+        [
+            ("running", ["j5", "j4", "j3", "j2"]),
+            ("completed", ["j1", "j0"]),
+            ("stalled", ["j3", "j2"]),
+        ],
+    )
+    def test_status_filter(self, app: Any, status: str, expected: list[str]) -> None:
+        assert page_of(call(app, "GET", f"{LIST}?status={status}")) == (expected, None)
+        first, cursor = page_of(call(app, "GET", f"{LIST}?status={status}&limit=1"))
+        assert first == expected[:1] and cursor is not None
+        rest, end = page_of(call(app, "GET", f"{LIST}?status={status}&cursor={cursor}"))
+        assert rest == expected[1:] and end is None
+
+    def test_expired_jobs_are_not_listed(self, app: Any, clock: Clock) -> None:
+        clock.advance(days=7)  # j0 and j1 completed 7 days and 10 minutes ago
+        assert page_of(call(app, "GET", LIST))[0] == ["j5", "j4", "j3", "j2"]
+        assert page_of(call(app, "GET", f"{LIST}?status=completed")) == ([], None)
+
+    @pytest.mark.parametrize(
+        ("query", "message"),
+        [
+            ("status=x", "Invalid status 'x': use running, completed or stalled."),
+            ("status=Running", "Invalid status 'Running'"),
+            ("status=failure", "Invalid status 'failure'"),
+            ("status=running&status=completed", "Give status at most once."),
+            ("limit=0", "Invalid limit '0': use an integer from 1 to 1000."),
+            ("limit=1001", "Invalid limit"),
+            ("limit=abc", "Invalid limit"),
+            ("limit=1&limit=2", "Give limit at most once."),
+            ("cursor=nope", "Invalid cursor"),
+            ("cursor=12.a%2Fb", "Invalid cursor"),
+            ("cursor=1.a&cursor=1.b", "Give cursor at most once."),
+        ],
+    )
+    def test_bad_parameters_are_400(self, app: Any, query: str, message: str) -> None:
+        response = call(app, "GET", f"{LIST}?{query}")
+        assert response.status == 400
+        check_common(response)
+        body = json.loads(response.body)
+        assert list(body) == ["namespace_name", "status", "message"]  # no job was named
+        assert body["namespace_name"] == NS and body["status"] == "failure"
+        assert message in body["message"]
+
+    def test_stalled_needs_stall_after(self, clock: Clock) -> None:
+        tracker = JobTracker(MemoryStore(), clock=clock)
+        tracker.start(NS, 1, job_id="j")
+        app = status_app(tracker)
+        response = call(app, "GET", f"{LIST}?status=stalled")
+        assert response.status == 400
+        assert json.loads(response.body) == error(
+            "status=stalled is not available: this server has no stall_after "
+            "(jobtrack serve --stall-after SECONDS).",
+            NS,
+        )
+        assert page_of(call(app, "GET", f"{LIST}?status=running")) == (["j"], None)
+        # the app's own stall_after, given to status_app: the tracker stays as it was
+        clock.advance(minutes=10)
+        stalled = status_app(tracker, stall_after=datetime.timedelta(minutes=5))
+        assert page_of(call(stalled, "GET", f"{LIST}?status=stalled")) == (["j"], None)
+        assert tracker.stall_after is None
+
+    def test_names_methods_and_other_paths(self, app: Any) -> None:
+        bad = call(app, "GET", "/namespaces/a%2Fb/upload-jobs")
+        assert bad.status == 400
+        assert list(json.loads(bad.body)) == ["namespace_name", "status", "message"]
+        assert json.loads(bad.body)["namespace_name"] == "a/b"
+        assert call(app, "GET", f"/namespaces/{'x' * 129}/upload-jobs").status == 400
+        for method in ("POST", "PUT", "DELETE"):
+            refused = call(app, method, LIST)
+            assert refused.status == 405 and refused.headers["allow"] == "GET, HEAD"
+            assert call(app, method, "/namespaces/a%2Fb/upload-jobs").status == 405
+        assert call(app, "GET", f"{LIST}/").status == 400  # a job route with an empty job id
+        mounted = call(app, "GET", LIST, root_path="/api")
+        assert page_of(mounted)[0][0] == "j5"
+
+    def test_namespaces_and_jobs_named_upload_jobs(self, clock: Clock) -> None:
+        tracker = JobTracker(MemoryStore(), clock=clock)
+        tracker.start("upload-jobs", 1, job_id="upload-jobs")
+        tracker.start("namespaces", 1, job_id="upload-jobs")
+        app = status_app(tracker)
+        assert page_of(call(app, "GET", "/namespaces/upload-jobs/upload-jobs")) == (
+            ["upload-jobs"],
+            None,
+        )
+        job = call(app, "GET", "/namespaces/namespaces/upload-jobs/upload-jobs")
+        assert job.status == 200 and json.loads(job.body)["namespace_name"] == "namespaces"
+        job = call(app, "GET", "/namespaces/upload-jobs/upload-jobs/upload-jobs")
+        assert job.status == 200 and json.loads(job.body)["namespace_name"] == "upload-jobs"
+
+    def test_authorize_is_asked_with_the_namespace(self, tracker: JobTracker) -> None:
+        asked: list[str] = []
+
+        def authorize(namespace: str, headers: Any) -> bool:
+            asked.append(namespace)
+            return namespace == NS
+
+        app = status_app(tracker, authorize=authorize)
+        assert page_of(call(app, "GET", LIST))[0][0] == "j5"
+        refused = call(app, "GET", "/namespaces/other/upload-jobs")
+        assert refused.status == 403
+        assert json.loads(refused.body) == error("Not allowed.", "other")
+        assert call(app, "GET", "/namespaces/a%2Fb/upload-jobs").status == 400  # not asked
+        assert asked == [NS, "other"]
+
+    def test_a_request_that_waits_too_long_for_the_store_is_503(self) -> None:
+        entered, release = threading.Event(), threading.Event()
+
+        class Slow(MemoryStore):
+            features = Features()  # blocking: run in a worker thread
+
+            def list(self, *args: Any) -> Any:
+                entered.set()
+                release.wait(10)
+                return super().list(*args)
+
+        app = status_app(JobTracker(Slow()), max_store_calls=1, store_wait=0.2)
+
+        async def main() -> list[Any]:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                first = asyncio.ensure_future(client.get(LIST))
+                assert await asyncio.to_thread(entered.wait, 10)  # it holds the only store call
+                second = await client.get(LIST)
+                release.set()
+                return [await first, second]
+
+        first, second = asyncio.run(main())
+        assert first.status_code == 200 and first.json() == {"jobs": [], "next_cursor": None}
+        assert second.status_code == 503 and second.headers["retry-after"] == "2"
+        assert second.json() == error("The job store is busy; retry later.", NS)
+
+    def test_store_unreachable_is_503(self) -> None:
+        import port_for
+
+        port = port_for.select_random()
+        app = status_app(JobTracker(RedisStore(f"redis://127.0.0.1:{port}/0", timeout=0.5)))
+        response = call(app, "GET", LIST)
+        assert response.status == 503 and response.headers["retry-after"] == "2"
+        assert json.loads(response.body) == error("The job store is unavailable; retry later.", NS)
+
+    def test_unexpected_failure_is_500(self, caplog: Any) -> None:
+        class Broken(MemoryStore):
+            def list(self, *args: Any) -> Any:
+                raise RuntimeError("secret internal detail")
+
+        response = call(status_app(JobTracker(Broken())), "GET", LIST)
+        assert response.status == 500
+        assert json.loads(response.body) == error("Internal server error.")
+        assert "secret internal detail" in caplog.text and b"secret" not in response.body
+
+    def test_over_a_file_store(self, tmp_path: Any) -> None:
+        tracker = JobTracker(FileStore(tmp_path))
+        ids = [tracker.start(NS, 2).job_id for _ in range(3)]
+        tracker.record(NS, ids[0], processed=2, successful=2)
+        app = status_app(tracker)
+        assert sorted(page_of(call(app, "GET", LIST))[0]) == sorted(ids)
+        assert page_of(call(app, "GET", f"{LIST}?status=completed"))[0] == [ids[0]]
+
+
+class TestExpiry:
+    """SPEC section 6: an expired job answers 410, then (after remember_expired) 404."""
+
+    @pytest.fixture
+    def clock(self) -> Clock:
+        return Clock()
+
+    @pytest.fixture
+    def tracker(self, clock: Clock) -> JobTracker:
+        tracker = JobTracker(
+            MemoryStore(),
+            clock=clock,
+            retain=datetime.timedelta(minutes=1),
+            remember_expired=datetime.timedelta(hours=1),
+        )
+        tracker.start("y", 3, job_id="x")
+        tracker.record("y", "x", item="a", failed=1, error="bad")
+        tracker.record("y", "x", processed=2, successful=2)  # completed at T0
+        tracker.start("y", 3, job_id="running")
+        return tracker
+
+    EXPIRED = "Upload job 'x' in namespace 'y' expired at 2026-01-01T00:01:00.000Z."
+
+    def test_status_route_410_then_404(self, tracker: JobTracker, clock: Clock) -> None:
+        app = status_app(tracker)
+        clock.advance(seconds=59.999)
+        assert call(app, "GET", "/namespaces/y/upload-jobs/x").status == 200  # not yet
+        clock.advance(seconds=0.001)  # the expiry instant itself: expired
+        response = call(app, "GET", "/namespaces/y/upload-jobs/x")
+        assert response.status == 410
+        check_common(response)
+        assert (
+            response.body
+            == json.dumps(error(self.EXPIRED, "y", "x"), separators=(",", ":")).encode()
+        )
+        assert list(json.loads(response.body)) == ["job_id", "namespace_name", "status", "message"]
+        head = call(app, "HEAD", "/namespaces/y/upload-jobs/x")
+        assert head.status == 410 and head.body == b""
+        assert call(app, "GET", "/namespaces/other/upload-jobs/x").status == 404  # never revealed
+        clock.advance(minutes=59, seconds=59.999)
+        assert call(app, "GET", "/namespaces/y/upload-jobs/x").status == 410
+        clock.advance(seconds=0.001)  # remember_expired has passed: unknown
+        gone = call(app, "GET", "/namespaces/y/upload-jobs/x")
+        assert gone.status == 404
+        assert json.loads(gone.body) == error(
+            "Upload job 'x' not found in namespace 'y'.", "y", "x"
+        )
+        clock.advance(days=3650)
+        assert call(app, "GET", "/namespaces/y/upload-jobs/running").status == 200  # never expires
+
+    @pytest.mark.parametrize("below", ["failed-items", "errors"])
+    def test_item_routes_410_then_404(self, tracker: JobTracker, clock: Clock, below: str) -> None:
+        app = status_app(tracker)
+        assert call(app, "GET", f"/namespaces/y/upload-jobs/x/{below}").status == 200
+        clock.advance(minutes=1)
+        response = call(app, "GET", f"/namespaces/y/upload-jobs/x/{below}")
+        assert response.status == 410
+        assert json.loads(response.body) == error(self.EXPIRED, "y", "x")
+        clock.advance(hours=1)
+        assert call(app, "GET", f"/namespaces/y/upload-jobs/x/{below}").status == 404
+
+    def test_a_sync_and_an_async_tracker_read_with_their_own_clock(
+        self, tracker: JobTracker, clock: Clock
+    ) -> None:
+        clock.advance(minutes=2)
+        for app in (status_app(tracker), status_app(AsyncJobTracker.from_tracker(tracker))):
+            assert call(app, "GET", "/namespaces/y/upload-jobs/x").status == 410
+
+    def test_status_app_options_replace_the_trackers(
+        self, tracker: JobTracker, clock: Clock
+    ) -> None:
+        clock.advance(minutes=2)  # expired a minute ago
+        short = status_app(tracker, remember_expired=datetime.timedelta(seconds=30))
+        assert call(short, "GET", "/namespaces/y/upload-jobs/x").status == 404
+        assert call(status_app(tracker), "GET", "/namespaces/y/upload-jobs/x").status == 410
+        with pytest.raises(JobExpired):  # the tracker itself is unchanged
+            tracker.get("y", "x")
+        kept = status_app(tracker, retain=None)
+        assert (
+            kept.tracker.retain is None
+            and kept.tracker.remember_expired == tracker.remember_expired
+        )
+        with pytest.raises(ConfigurationError, match="remember_expired"):
+            status_app(tracker, remember_expired=datetime.timedelta(seconds=-1))
+        with pytest.raises(ConfigurationError, match="stall_after"):
+            status_app(tracker, stall_after=datetime.timedelta(0))
+
+    def test_the_library_agrees(self, tracker: JobTracker, clock: Clock) -> None:
+        clock.advance(minutes=1)
+        with pytest.raises(JobExpired) as expired:
+            tracker.get("y", "x")
+        assert str(expired.value) == self.EXPIRED
+        clock.advance(hours=1)
+        with pytest.raises(JobNotFound) as unknown:
+            tracker.get("y", "x")
+        assert not isinstance(unknown.value, JobExpired)
+
+
+class TestListOpenApi:
+    def test_the_document_describes_the_list_route_and_410(self, app: Any) -> None:
+        doc = json.loads(call(app, "GET", "/openapi.json").body)
+        route = doc["paths"]["/namespaces/{namespace_name}/upload-jobs"]["get"]
+        assert [p["name"] for p in route["parameters"]] == ["status", "limit", "cursor"]
+        assert set(route["responses"]) == {"200", "400", "401", "403", "503"}
+        for path in ("", "/failed-items", "/errors"):
+            job_route = doc["paths"][f"/namespaces/{{namespace_name}}/upload-jobs/{{job_id}}{path}"]
+            assert "410" in job_route["get"]["responses"]
+        assert doc["components"]["schemas"]["JobStatus"]["required"] == list(
+            json.loads(SPEC_EXAMPLE)
+        )
+
+    def test_responses_match_the_document(self) -> None:
+        import jsonschema_rs
+
+        clock = Clock()
+        tracker = JobTracker(MemoryStore(), clock=clock, stall_after=datetime.timedelta(seconds=1))
+        for i in range(3):
+            tracker.start(NS, 1, job_id=f"j{i}")
+        tracker.record(NS, "j0", processed=1, failed=1, error="bad")
+        app = status_app(tracker)
+        doc = json.loads(call(app, "GET", "/openapi.json").body)
+
+        def valid(response: Any, path: str, status: str) -> bool:
+            operation = doc["paths"][path]["get"]["responses"][status]
+            schema = operation["content"]["application/json"]["schema"]
+            validator = jsonschema_rs.Draft202012Validator({**doc, **schema})
+            return bool(validator.is_valid(json.loads(response.body)))
+
+        lists = "/namespaces/{namespace_name}/upload-jobs"
+        page = call(app, "GET", f"{LIST}?limit=2")
+        assert valid(page, lists, "200") and json.loads(page.body)["next_cursor"]
+        assert valid(call(app, "GET", f"{LIST}?status=nope"), lists, "400")
+        clock.advance(days=7)
+        expired = call(app, "GET", f"{LIST}/j0")
+        assert expired.status == 410
+        assert valid(expired, "/namespaces/{namespace_name}/upload-jobs/{job_id}", "410")
+        assert not valid(expired, "/namespaces/{namespace_name}/upload-jobs/{job_id}", "200")
+        cursor = json.loads(call(app, "GET", f"{LIST}?limit=1").body)["next_cursor"]
+        pattern = doc["paths"][lists]["get"]["parameters"][2]["schema"]["pattern"]
+        assert re.fullmatch(pattern, cursor)
 
 
 def over_asgi(app: Any, requests: list[tuple[str, str]]) -> list[httpx.Response]:

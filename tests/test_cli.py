@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import json
+import logging
 import os
 import re
 import shlex
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,8 +20,19 @@ from typing import Any
 import httpx
 import pytest
 
-from jobtrack import JobTracker
+from jobtrack import (
+    AsyncJobTracker,
+    JobExpired,
+    JobNotFound,
+    JobTracker,
+    MemoryStore,
+    StoreUnavailable,
+)
+from jobtrack.asgi import status_app
 from jobtrack.cli import DEMO_STOPPED
+from jobtrack.cli.serve import Sweeping, sweep
+from jobtrack.clock import format_timestamp
+from tests.asgi_driver import call
 
 SCRIPT = str(Path(sys.executable).parent / "jobtrack")
 TIMEOUT = 60
@@ -50,7 +64,7 @@ def run(*args: str, env: dict[str, str], check: bool = False) -> subprocess.Comp
 
 def test_help_and_python_m(env: dict[str, str]) -> None:
     out = run("--help", env=env, check=True).stdout
-    for command in ("demo", "serve", "status", "list", "watch", "abort"):
+    for command in ("demo", "serve", "status", "list", "watch", "abort", "purge"):
         assert command in out
     via_module = subprocess.run(
         [sys.executable, "-m", "jobtrack", "--version"], capture_output=True, text=True, check=True
@@ -306,7 +320,7 @@ def test_list_prints_the_command_for_the_next_page(
     assert sorted(seen) == sorted(ids) and len(seen) == 5
 
 
-@pytest.mark.parametrize("command", ["status", "list", "watch", "abort"])
+@pytest.mark.parametrize("command", ["status", "list", "watch", "abort", "purge"])
 def test_a_mistyped_store_path_is_an_error_and_creates_nothing(
     env: dict[str, str], tmp_path: Path, command: str
 ) -> None:
@@ -316,6 +330,7 @@ def test_a_mistyped_store_path_is_an_error_and_creates_nothing(
         "list": ["list", "ns"],
         "watch": ["watch", "ns", "j"],
         "abort": ["abort", "ns", "j", "--error", "x"],
+        "purge": ["purge"],
     }[command]
     for store in ([f"--store=file://{typo}"], []):
         extra = {} if store else {"JOBTRACK_STORE": f"file://{typo}"}
@@ -366,6 +381,16 @@ def test_watch_of_a_finished_job_prints_it_at_once(env: dict[str, str], store_ur
         (["status", "ns", "x", "--store", "jobs8"], 4, "for a directory, say file:jobs8"),
         (["status", "ns", "x", "--store", ""], 4, "--store needs a store URL"),
         (["serve", "--max-store-calls", "0"], 4, "--max-store-calls must be >= 1"),
+        (["list", "ns", "--status", "stalled"], 2, "--status stalled needs --stall-after"),
+        (["list", "ns", "--status", "failure"], 2, "argument --status: invalid choice"),
+        (["status", "ns", "x", "--retain", "-1"], 2, "--retain: must be a number of seconds"),
+        (["status", "ns", "x", "--retain", "soon"], 2, "or none, got 'soon'"),
+        (["list", "ns", "--retain", "inf"], 2, "--retain: must be a number of seconds"),
+        (["purge", "--remember-expired", "nan"], 2, "--remember-expired: must be a number"),
+        (["purge", "--remember-expired", "none"], 2, "--remember-expired: must be a number"),
+        (["serve", "--purge-every", "-1"], 2, "--purge-every: must be a number of seconds >= 0"),
+        (["serve", "--purge-every", "inf"], 2, "--purge-every: must be a number of seconds >= 0"),
+        (["serve", "--stall-after", "0"], 2, "--stall-after: must be a number of seconds > 0"),
         (["status", "ns", "x", "--store", "file:///nope?bogus=1"], 4, "'file:///nope?bogus=1'"),
     ],
 )
@@ -506,3 +531,337 @@ def test_serve_says_when_redis_would_evict_jobs(
     logged = proc.stderr.read()  # type: ignore[union-attr]
     assert "jobtrack serve: warning: Redis at" in logged
     assert "maxmemory-policy 'volatile-lru'" in logged and "Traceback" not in logged
+
+
+UTC = datetime.timezone.utc
+
+
+def tracker_at(url: str, days_ago: float) -> JobTracker:
+    """A tracker over *url* whose clock runs *days_ago* days behind the real one."""
+    behind = datetime.timedelta(days=days_ago)
+    return JobTracker(url, clock=lambda: datetime.datetime.now(UTC) - behind)
+
+
+def test_list_by_status_and_the_next_page_repeats_it(
+    env: dict[str, str], store_url: str, tmp_path: Path
+) -> None:
+    hours_ago = tracker_at(store_url, 2 / 24)
+    for i in range(3):
+        hours_ago.start("ns", 5, job_id=f"stale{i}")
+    tracker = JobTracker(store_url)
+    for i in range(2):
+        tracker.start("ns", 1, job_id=f"fresh{i}")
+        tracker.start("ns", 0, job_id=f"done{i}")  # total 0: completed at once
+    listed = run("list", "ns", "--store", store_url, "--status", "completed", env=env, check=True)
+    assert sorted(line.split()[0] for line in listed.stdout.splitlines()) == ["done0", "done1"]
+    as_json = run("list", "ns", "--store", store_url, "--status", "running", "--json", env=env)
+    running = [job["job_id"] for job in json.loads(as_json.stdout)["items"]]
+    assert sorted(running) == ["fresh0", "fresh1", "stale0", "stale1", "stale2"]
+    empty = run("list", "other", "--store", store_url, "--status", "running", env=env, check=True)
+    assert empty.stdout == "no running jobs in namespace other\n"
+    # the printed command for the next page keeps --status (and --stall-after, which it needs)
+    seen: list[str] = []
+    command = [SCRIPT, "list", "ns", "--store", store_url, "--limit", "2", "--status", "stalled",
+               "--stall-after", "600"]  # fmt: skip
+    for _ in range(4):
+        out = subprocess.run(
+            command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=TIMEOUT,
+            check=True,
+        ).stdout  # fmt: skip
+        lines = out.splitlines()
+        seen += [line.split()[0] for line in lines if not line.startswith("more: ")]
+        assert all(line.endswith("STALLED") for line in lines if not line.startswith("more: "))
+        more = [line for line in lines if line.startswith("more: ")]
+        if not more:
+            break
+        command = shlex.split(more[0][len("more: ") :])
+        assert command[command.index("--status") + 1] == "stalled"
+        assert command[command.index("--stall-after") + 1] == "600"
+    assert sorted(seen) == ["stale0", "stale1", "stale2"] and len(seen) == 3
+
+
+def test_status_of_an_expired_job(env: dict[str, str], store_url: str) -> None:
+    week_ago = tracker_at(store_url, 8)
+    job = week_ago.start("ns", 1, job_id="old")
+    finished = week_ago.record("ns", "old", processed=1, successful=1).finished_at
+    assert finished is not None
+    tracker_at(store_url, 40).start("ns", 0, job_id="ancient")
+    expired_at = format_timestamp(finished + datetime.timedelta(days=7))
+    for command in (["status"], ["status", "--json"], ["watch"], ["failures"]):
+        result = run(*command, "ns", job.job_id, "--store", store_url, env=env)
+        assert result.returncode == 3, command
+        assert result.stdout == ""
+        assert result.stderr == (
+            f"jobtrack: Upload job 'old' in namespace 'ns' expired at {expired_at}.\n"
+        )
+    # remember_expired has passed: unknown, as a job that never was
+    ancient = run("status", "ns", "ancient", "--store", store_url, env=env)
+    assert ancient.returncode == 3
+    assert ancient.stderr == "jobtrack: Upload job 'ancient' not found in namespace 'ns'.\n"
+    short = run("status", "ns", "old", "--store", store_url, "--remember-expired", "86400", env=env)
+    assert short.returncode == 3 and "not found" in short.stderr
+    longer = run("status", "ns", "ancient", "--store", store_url, "--remember-expired",
+                 str(40 * 86400), env=env)  # fmt: skip
+    assert longer.returncode == 3 and "expired at" in longer.stderr
+    listed = run("list", "ns", "--store", store_url, env=env, check=True)
+    assert listed.stdout == "no jobs in namespace ns\n"  # expired jobs are never listed
+
+
+def test_retain_is_given_to_the_jobs_a_command_completes(
+    env: dict[str, str], store_url: str
+) -> None:
+    tracker = JobTracker(store_url)
+    for job in ("a", "b", "c"):
+        tracker.start("ns", 2, job_id=job)
+    run("abort", "ns", "a", "--error", "x", "--store", store_url, "--retain", "none", env=env,
+        check=True)  # fmt: skip
+    run("abort", "ns", "b", "--error", "x", "--store", store_url, "--retain", "3600", env=env,
+        check=True)  # fmt: skip
+    run("abort", "ns", "c", "--error", "x", "--store", store_url, env=env, check=True)
+    a, b, c = (tracker.get("ns", job) for job in ("a", "b", "c"))
+    assert a.expires_at is None  # kept forever
+    assert b.finished_at is not None and b.expires_at == b.finished_at + datetime.timedelta(hours=1)
+    assert c.finished_at is not None and c.expires_at == c.finished_at + datetime.timedelta(days=7)
+
+
+def test_purge(env: dict[str, str], store_url: str) -> None:
+    tracker_at(store_url, 40).start("ns", 0, job_id="ancient")  # expired 33 days ago
+    tracker_at(store_url, 8).start("ns", 0, job_id="expired")  # expired a day ago
+    JobTracker(store_url).start("ns", 0, job_id="done")
+    JobTracker(store_url).start("ns", 1, job_id="running")
+    as_then = tracker_at(store_url, 40)  # reads every job as it was 40 days ago
+    first = run("purge", "--store", store_url, env=env, check=True)
+    assert first.stdout == "purged 1 expired job(s)\n" and first.stderr == ""
+    with pytest.raises(JobNotFound):
+        as_then.get("ns", "ancient")
+    assert as_then.get("ns", "expired").is_finished  # still remembered as expired
+    again = run("purge", "--store", store_url, env=env, check=True)
+    assert again.stdout == "purged 0 expired job(s)\n"
+    short = run("purge", "--store", store_url, "--remember-expired", "0", env=env, check=True)
+    assert short.stdout == "purged 1 expired job(s)\n"
+    with pytest.raises(JobNotFound):
+        as_then.get("ns", "expired")
+    now = JobTracker(store_url)
+    assert now.get("ns", "done").is_finished and not now.get("ns", "running").is_finished
+    memory = run("purge", "--store", "memory://", env=env, check=True)
+    assert memory.stdout == "purged 0 expired job(s)\n"
+
+
+def test_serve_lists_answers_410_and_purges(
+    env: dict[str, str], store_url: str, popen: list[Any]
+) -> None:
+    tracker_at(store_url, 40).start("ns", 0, job_id="ancient")  # to be purged
+    tracker_at(store_url, 8).start("ns", 0, job_id="expired")  # 410, not purged yet
+    hours_ago = tracker_at(store_url, 2 / 24)
+    hours_ago.start("ns", 3, job_id="stalled")
+    JobTracker(store_url).start("ns", 3, job_id="running")
+    proc = _spawn(popen, "serve", "--store", store_url, "--port", "0", "--purge-every", "0.05",
+                  "--stall-after", "600", env=env)  # fmt: skip
+    base = re.search(r"(http://\S+)", _started(proc, "jobtrack serve")[-1]).group(1)  # type: ignore[union-attr]
+    as_then = tracker_at(store_url, 40)
+    deadline = time.monotonic() + TIMEOUT
+    while True:  # poll for the sweep's work, with a deadline
+        try:
+            as_then.get("ns", "ancient")
+        except JobNotFound:
+            break
+        assert time.monotonic() < deadline, "the job was never purged"
+        time.sleep(0.02)
+    with httpx.Client(base_url=base, timeout=10) as client:
+        listed = client.get("/namespaces/ns/upload-jobs")
+        assert listed.status_code == 200
+        assert [job["job_id"] for job in listed.json()["jobs"]] == ["running", "stalled"]
+        stalled = client.get("/namespaces/ns/upload-jobs", params={"status": "stalled"})
+        assert stalled.json() == {
+            "jobs": [JobTracker(store_url).get("ns", "stalled").to_dict()],
+            "next_cursor": None,
+        }
+        gone = client.get("/namespaces/ns/upload-jobs/expired")
+        assert gone.status_code == 410 and "expired at" in gone.json()["message"]
+        assert client.get("/namespaces/ns/upload-jobs/ancient").status_code == 404
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=TIMEOUT) == 0
+    logged = proc.stderr.read()  # type: ignore[union-attr]
+    assert "purged 1 expired job(s)" in logged and "Traceback" not in logged
+    with pytest.raises(JobExpired):  # the sweep reclaims only what is past remember_expired
+        JobTracker(store_url).get("ns", "expired")
+
+
+def test_serve_without_purging(env: dict[str, str], store_url: str, popen: list[Any]) -> None:
+    tracker_at(store_url, 40).start("ns", 0, job_id="ancient")
+    proc = _spawn(popen, "serve", "--store", store_url, "--port", "0", "--purge-every", "0",
+                  "--log-level", "debug", env=env)  # fmt: skip
+    base = re.search(r"(http://\S+)", _started(proc, "jobtrack serve")[-1]).group(1)  # type: ignore[union-attr]
+    assert httpx.get(f"{base}/namespaces/ns/upload-jobs/ancient", timeout=10).status_code == 404
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=TIMEOUT) == 0
+    assert "purged" not in proc.stderr.read()  # type: ignore[union-attr]
+    assert tracker_at(store_url, 40).get("ns", "ancient").is_finished  # still on disk
+
+
+class Ticks:
+    """The sweep's ``wait``, run by the test: each wait ends when the test says so."""
+
+    def __init__(self) -> None:
+        self.asked: list[float] = []
+        self.go: asyncio.Queue[None] = asyncio.Queue()
+
+    async def __call__(self, seconds: float) -> None:
+        self.asked.append(seconds)
+        await self.go.get()
+
+
+@pytest.fixture
+def sweep_log(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    for throttle in logging.getLogger("jobtrack.serve").filters:
+        throttle.reset()  # type: ignore[union-attr]
+    caplog.set_level(logging.INFO, "jobtrack.serve")
+    return caplog
+
+
+class TestSweep:
+    """The periodic purge of ``jobtrack serve``, in process, with the test's own clock."""
+
+    def test_purges_at_once_then_every_interval(self, sweep_log: pytest.LogCaptureFixture) -> None:
+        now = [datetime.datetime(2026, 1, 1, tzinfo=UTC)]
+        tracker = JobTracker(MemoryStore(), clock=lambda: now[0])
+        tracker.start("ns", 0, job_id="a")  # expires 7 days later, unknown 30 days after that
+        atracker = AsyncJobTracker.from_tracker(tracker)
+
+        async def main() -> list[int]:
+            ticks, purged = Ticks(), asyncio.Queue[int]()
+
+            async def purge() -> int:
+                removed = await atracker.purge()
+                purged.put_nowait(removed)
+                return removed
+
+            task = asyncio.create_task(sweep(purge, 600, ticks))
+            counts = [await purged.get()]  # the first purge: at once
+            now[0] += datetime.timedelta(days=36)
+            ticks.go.put_nowait(None)
+            counts.append(await purged.get())
+            with pytest.raises(JobExpired):  # expired, still remembered
+                tracker.get("ns", "a")
+            now[0] += datetime.timedelta(days=1)
+            ticks.go.put_nowait(None)
+            counts.append(await purged.get())
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert ticks.asked[:2] == [600, 600]  # waited the interval between purges
+            return counts
+
+        assert asyncio.run(main()) == [0, 0, 1]
+        with pytest.raises(JobNotFound) as gone:
+            tracker.get("ns", "a")
+        assert not isinstance(gone.value, JobExpired)
+        assert [r.getMessage() for r in sweep_log.records] == ["purged 1 expired job(s)"]
+
+    def test_failures_are_logged_and_the_sweep_goes_on(
+        self, sweep_log: pytest.LogCaptureFixture
+    ) -> None:
+        outcomes: list[Any] = [
+            StoreUnavailable("Redis call failed: ConnectionError"),
+            StoreUnavailable("Redis call failed: again"),  # within the minute: held back
+            RuntimeError("a bug"),
+            3,
+        ]
+
+        async def main() -> None:
+            ticks, calls = Ticks(), asyncio.Queue[int]()
+
+            async def purge() -> int:
+                calls.put_nowait(0)
+                outcome = outcomes.pop(0)
+                if isinstance(outcome, Exception):
+                    raise outcome
+                return int(outcome)
+
+            task = asyncio.create_task(sweep(purge, 1.5, ticks))
+            for _ in range(3):
+                await calls.get()
+                ticks.go.put_nowait(None)
+            await calls.get()  # the fourth purge
+            while len(ticks.asked) < 4:  # it is done (and logged) once the sweep waits again
+                await asyncio.sleep(0)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert ticks.asked == [1.5] * 4 and not outcomes
+
+        asyncio.run(main())
+        records = [(r.levelname, r.getMessage(), r.exc_info is not None) for r in sweep_log.records]
+        assert records == [
+            ("WARNING", "periodic purge failed: Redis call failed: ConnectionError", False),
+            ("ERROR", "periodic purge failed unexpectedly", True),  # a bug keeps its traceback
+            ("INFO", "purged 3 expired job(s)", False),
+        ]
+
+    def test_cancelled_mid_purge_lets_it_finish(self) -> None:
+        async def main() -> list[str]:
+            events: list[str] = []
+            entered, release = asyncio.Event(), asyncio.Event()
+
+            async def purge() -> int:
+                entered.set()
+                await release.wait()
+                events.append("purge done")
+                return 0
+
+            task = asyncio.create_task(sweep(purge, 600, Ticks()))
+            await entered.wait()
+            task.cancel()
+            for _ in range(20):  # let the loop run: the task must still wait for the purge
+                await asyncio.sleep(0)
+            assert not task.done()
+            release.set()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            events.append("sweep stopped")
+            return events
+
+        assert asyncio.run(main()) == ["purge done", "sweep stopped"]
+
+    def test_sweeping_runs_with_the_lifespan(self) -> None:
+        closed: list[str] = []
+
+        class Spy(MemoryStore):
+            def close(self) -> None:
+                closed.append("store closed")
+
+        tracker = JobTracker(Spy())
+        tracker.start("ns", 1, job_id="j")
+        inner = status_app(tracker)
+
+        async def main() -> tuple[list[str], list[str]]:
+            purges: asyncio.Queue[None] = asyncio.Queue()
+            sent: list[str] = []
+
+            async def purge() -> int:
+                purges.put_nowait(None)
+                return 0
+
+            app = Sweeping(inner, purge, 600, Ticks())
+            messages = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+
+            async def receive() -> Any:
+                if messages[0]["type"] == "lifespan.shutdown":
+                    await purges.get()  # shut down once the sweep has purged
+                    assert app.task is not None and not app.task.done()
+                return messages.pop(0)
+
+            async def send(message: Any) -> None:
+                sent.append(message["type"])
+                if message["type"] == "lifespan.shutdown.complete":
+                    assert app.task is None  # stopped before the store closed
+                    closed.append("shutdown complete")
+
+            await app({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send)
+            return sent, closed
+
+        sent, events = asyncio.run(main())
+        assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+        assert events == ["store closed", "shutdown complete"]
+        http = call(Sweeping(inner, None, 600), "GET", "/namespaces/ns/upload-jobs/j")  # type: ignore[arg-type]
+        assert http.status == 200 and json.loads(http.body)["job_id"] == "j"

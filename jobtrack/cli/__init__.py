@@ -1,11 +1,11 @@
-"""The ``jobtrack`` command: demo, serve, status, list, watch, abort.
+"""The ``jobtrack`` command: demo, serve, status, list, watch, abort, failures, reap, purge.
 
 Exit statuses (also in ``docs/cli.md``):
 
 * 0 - success (``watch``: the job completed with no failed item)
 * 1 - ``watch``: the job completed with failed items
 * 2 - bad command line (argparse)
-* 3 - no such job
+* 3 - no such job, or it has expired (``JobExpired`` is a ``JobNotFound``)
 * 4 - any other error: store unreachable, bad store URL, missing extra, bad argument
 """
 

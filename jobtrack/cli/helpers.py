@@ -106,18 +106,25 @@ def open_tracker(args: argparse.Namespace, *, existing: bool = False) -> JobTrac
 
     With *existing*, a file store named by ``--store`` or ``JOBTRACK_STORE``
     must exist already: commands that look at jobs never create a directory
-    for a mistyped path (the default store is ours to create).
+    for a mistyped path (the default store is ours to create). The tracker
+    takes the command's ``--stall-after``, ``--retain`` and
+    ``--remember-expired``, where it has them.
     """
     url = store_url(args)
     if not url:
         raise CliError("--store needs a store URL (see --help)")
     seconds = getattr(args, "stall_after", None)
-    stall_after = None if seconds is None else datetime.timedelta(seconds=seconds)
+    options: dict[str, Any] = {
+        "stall_after": None if seconds is None else datetime.timedelta(seconds=seconds)
+    }
+    for name in ("retain", "remember_expired"):  # given: else the tracker's defaults
+        if hasattr(args, name):
+            options[name] = getattr(args, name)
     if existing and url != default_store_url():
         parsed = StoreURL.parse(url)
         if parsed.scheme == "file":
-            return JobTracker(FileStore.from_url(parsed, create=False), stall_after=stall_after)
-    return JobTracker(url, stall_after=stall_after)
+            return JobTracker(FileStore.from_url(parsed, create=False), **options)
+    return JobTracker(url, **options)
 
 
 def age(seconds: float) -> str:

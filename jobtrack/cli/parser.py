@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import sys
 import time
@@ -33,7 +34,7 @@ from .helpers import (
     store_flag,
     summary,
 )
-from .serve import cmd_serve
+from .serve import DEFAULT_PURGE_EVERY, cmd_serve
 
 DEFAULT_LIST_LIMIT = 20
 
@@ -47,15 +48,20 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    """Print a page of a namespace's jobs, newest first."""
+    """Print a page of a namespace's jobs, newest first (``--status``: of that status only)."""
+    if args.status == "stalled" and args.stall_after is None:
+        args.usage.error("--status stalled needs --stall-after SECONDS")
     with open_tracker(args, existing=True) as tracker:
-        page = tracker.list(args.namespace, limit=args.limit, cursor=args.cursor)
+        page = tracker.list(
+            args.namespace, status=args.status, limit=args.limit, cursor=args.cursor
+        )
     if args.json:
         doc = {"items": [job.to_dict() for job in page.items], "next_cursor": page.next_cursor}
         print(json.dumps(doc, indent=2))
         return EXIT_OK
     if not page.items:
-        print(f"no jobs in namespace {args.namespace}")
+        which = f"{args.status} " if args.status else ""
+        print(f"no {which}jobs in namespace {args.namespace}")
     now = utc_now()
     for job in page.items:
         started = job.to_dict()["started_at"]
@@ -67,10 +73,26 @@ def cmd_list(args: argparse.Namespace) -> int:
         )
     if page.next_cursor:
         limit = f" --limit {args.limit}" if args.limit != DEFAULT_LIST_LIMIT else ""
+        status = f" --status {args.status}" if args.status else ""
+        stall = "" if args.stall_after is None else f" --stall-after {_shown(args.stall_after)}"
         print(
-            f"more: {program()} list {args.namespace}{store_flag(args)}{limit}"
+            f"more: {program()} list {args.namespace}{store_flag(args)}{limit}{status}{stall}"
             f" --cursor {page.next_cursor}"
         )
+    return EXIT_OK
+
+
+def _shown(seconds: float) -> str:
+    """*seconds* as short as it reads back the same (``600``, not ``600.0``)."""
+    short = f"{seconds:g}"
+    return short if float(short) == seconds else repr(seconds)
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    """Remove the jobs whose retention and ``remember_expired`` have passed."""
+    with open_tracker(args, existing=True) as tracker:
+        removed = tracker.purge()
+    print(f"purged {removed} expired job(s)")
     return EXIT_OK
 
 
@@ -193,7 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=(
             "The store comes from --store or JOBTRACK_STORE; by default a file store in "
             f"{default_store_url()[len('file://') :]}. Exit statuses: 0 ok, 1 watch or "
-            "failures saw failed items, 2 bad command line, 3 no such job, 4 other errors."
+            "failures saw failed items, 2 bad command line, 3 no such (or expired) job, "
+            "4 other errors."
         ),
     )
     parser.add_argument("--version", action="version", version=f"jobtrack {__version__}")
@@ -202,6 +225,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--store",
         metavar="URL",
         help="memory://, file:///abs/path, file:rel/path, redis://..., redis+cluster://...",
+    )
+    retention = argparse.ArgumentParser(add_help=False)
+    retention.add_argument(
+        "--retain",
+        type=_retain,
+        default=argparse.SUPPRESS,
+        metavar="SECONDS",
+        help="how long a job completed by this command stays readable; none: forever (7 days)",
+    )
+    retention.add_argument(
+        "--remember-expired",
+        type=_duration,
+        default=argparse.SUPPRESS,
+        metavar="SECONDS",
+        help="how long an expired job reads as expired, not unknown (30 days)",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -219,7 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--exit-when-done", action="store_true", help="exit once the job completes")
     demo.set_defaults(func=cmd_demo)
 
-    serve = commands.add_parser("serve", parents=[store], help="serve the status route (uvicorn)")
+    serve = commands.add_parser(
+        "serve", parents=[store, retention], help="serve the status route (uvicorn)"
+    )
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument(
@@ -254,21 +294,29 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help=f"seconds a request waits for a store call before a 503 ({DEFAULT_STORE_WAIT:g})",
     )
+    serve.add_argument(
+        "--purge-every",
+        type=_interval,
+        default=DEFAULT_PURGE_EVERY,
+        metavar="S",
+        help=f"seconds between purges of expired jobs; 0: never ({DEFAULT_PURGE_EVERY:g})",
+    )
+    _stall_after(serve, "answer ?status=stalled: running jobs not updated for longer")
     serve.set_defaults(func=cmd_serve)
 
-    _job_commands(commands, store)
+    _job_commands(commands, [store, retention])
     return parser
 
 
-def _job_commands(commands: Any, store: argparse.ArgumentParser) -> None:
-    """The commands about the jobs of a store: status, list, watch, abort, failures."""
-    status = commands.add_parser("status", parents=[store], help="show one job")
+def _job_commands(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
+    """The commands about the jobs of a store: status, list, watch, abort, failures, reap, purge."""
+    status = commands.add_parser("status", parents=parents, help="show one job")
     status.add_argument("namespace")
     status.add_argument("job_id")
     status.add_argument("--json", action="store_true", help="print the wire document")
     status.set_defaults(func=cmd_status)
 
-    listing = commands.add_parser("list", parents=[store], help="list a namespace's jobs")
+    listing = commands.add_parser("list", parents=parents, help="list a namespace's jobs")
     listing.add_argument("namespace")
     listing.add_argument(
         "--limit",
@@ -277,12 +325,18 @@ def _job_commands(commands: Any, store: argparse.ArgumentParser) -> None:
         help=f"jobs per page, 1-{MAX_LIST_LIMIT} ({DEFAULT_LIST_LIMIT})",
     )
     listing.add_argument("--cursor", default=None)
+    listing.add_argument(
+        "--status",
+        choices=["running", "completed", "stalled"],
+        default=None,
+        help="only the jobs of that status (stalled needs --stall-after)",
+    )
     listing.add_argument("--json", action="store_true")
     _stall_after(listing, "mark running jobs not updated for longer as STALLED")
-    listing.set_defaults(func=cmd_list)
+    listing.set_defaults(func=cmd_list, usage=listing)
 
     watch = commands.add_parser(
-        "watch", parents=[store], help="progress bar until the job completes"
+        "watch", parents=parents, help="progress bar until the job completes"
     )
     watch.add_argument("namespace")
     watch.add_argument("job_id")
@@ -290,7 +344,7 @@ def _job_commands(commands: Any, store: argparse.ArgumentParser) -> None:
     watch.add_argument("--quiet", action="store_true", help="no bar, only the final summary")
     watch.set_defaults(func=cmd_watch)
 
-    abort = commands.add_parser("abort", parents=[store], help="fail every remaining item of a job")
+    abort = commands.add_parser("abort", parents=parents, help="fail every remaining item of a job")
     abort.add_argument("namespace")
     abort.add_argument("job_id")
     abort.add_argument(
@@ -299,7 +353,7 @@ def _job_commands(commands: Any, store: argparse.ArgumentParser) -> None:
     abort.set_defaults(func=cmd_abort)
 
     failures = commands.add_parser(
-        "failures", parents=[store], help="a job's error counts and failed items"
+        "failures", parents=parents, help="a job's error counts and failed items"
     )
     failures.add_argument("namespace")
     failures.add_argument("job_id")
@@ -309,11 +363,16 @@ def _job_commands(commands: Any, store: argparse.ArgumentParser) -> None:
     failures.set_defaults(func=cmd_failures)
 
     reap = commands.add_parser(
-        "reap", parents=[store], help="abort the stalled running jobs of a namespace"
+        "reap", parents=parents, help="abort the stalled running jobs of a namespace"
     )
     reap.add_argument("namespace")
     _stall_after(reap, "a running job not updated for longer is stalled", required=True)
     reap.set_defaults(func=cmd_reap)
+
+    purge = commands.add_parser(
+        "purge", parents=parents, help="remove the jobs whose retention has passed"
+    )
+    purge.set_defaults(func=cmd_purge)
 
 
 def _stall_after(parser: argparse.ArgumentParser, text: str, required: bool = False) -> None:
@@ -330,6 +389,44 @@ def _seconds(text: str) -> float:
     if not 0.001 <= value <= MAX_STALL_AFTER.total_seconds():
         raise argparse.ArgumentTypeError(
             f"must be a number of seconds > 0 (0.001 to 1000 years), got {text!r}"
+        )
+    return value
+
+
+def _duration(text: str) -> datetime.timedelta:
+    """A duration in seconds, 0 to 1000 years (``--retain``, ``--remember-expired``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value <= MAX_STALL_AFTER.total_seconds():
+        raise argparse.ArgumentTypeError(
+            f"must be a number of seconds >= 0 (up to 1000 years), got {text!r}"
+        )
+    return datetime.timedelta(seconds=value)
+
+
+def _retain(text: str) -> datetime.timedelta | None:
+    """``--retain``: a duration in seconds, or ``none`` (kept forever)."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        return _duration(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"must be a number of seconds >= 0 (up to 1000 years) or none, got {text!r}"
+        ) from None
+
+
+def _interval(text: str) -> float:
+    """``--purge-every``: seconds >= 0 (0: never)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value <= MAX_STALL_AFTER.total_seconds():
+        raise argparse.ArgumentTypeError(
+            f"must be a number of seconds >= 0 (0: never), got {text!r}"
         )
     return value
 
