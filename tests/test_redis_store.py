@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import gc
 import multiprocessing
 import os
@@ -35,6 +36,7 @@ from jobtrack import (
 from jobtrack.clock import to_ms
 from jobtrack.stores.redis.client import UNBOUNDED
 from jobtrack.stores.redis.commands import SCRIPTS, job_from_hash, job_from_update_reply
+from jobtrack.testing.reference import ManualClock
 from tests import workers
 from tests.redis_fixtures import Cluster, redis_url
 
@@ -838,3 +840,43 @@ def test_a_database_the_server_lacks_is_a_configuration_error(redis_server: Any)
     with pytest.raises(ConfigurationError, match="database does not exist"):  # not "retry later"
         tracker.start("ns", 1)
     tracker.close()
+
+
+def test_pages_read_only_their_own_entries_when_many_share_a_time(
+    store: RedisStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Jobs started in one millisecond (or last updated in one second, for the stalled
+    index) share a score: a page resumes by the rank of its cursor's entry, and reads
+    only a page's worth, however many tie (helper-found: it read every tie)."""
+    from jobtrack.stores.redis import commands
+
+    replies: list[int] = []
+    real = commands._flat_pairs
+
+    def counting(reply: Any) -> Any:
+        replies.append(len(reply) // 2)
+        return real(reply)
+
+    monkeypatch.setattr(commands, "_flat_pairs", counting)
+    clock = ManualClock()
+    tracker = JobTracker(store, clock=clock, stall_after=dt.timedelta(minutes=1))
+    for i in range(300):
+        tracker.start("ties", 2, job_id=f"t{i:03}")
+    clock.advance(minutes=2)
+    tracker.list("ties", status="running", limit=1)  # builds the status indexes, once
+    for status in (None, "running", "stalled"):
+        replies.clear()
+        seen, cursor = [], None
+        while True:
+            page = tracker.list("ties", status=status, limit=10, cursor=cursor)
+            seen += [job.job_id for job in page.items]
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        assert seen == [f"t{i:03}" for i in range(299, -1, -1)], status
+        assert max(replies) <= 11, status  # a page and one more, never the 300 ties
+    # the cursor's own entry gone (its job deleted): the next page is still right
+    page = tracker.list("ties", limit=5)
+    assert tracker.delete("ties", page.items[-1].job_id)
+    after = tracker.list("ties", limit=5, cursor=page.next_cursor)
+    assert [job.job_id for job in after.items] == [f"t{i:03}" for i in range(294, 289, -1)]

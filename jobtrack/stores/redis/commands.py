@@ -79,7 +79,8 @@ class Script:
 
 
 SCRIPTS = {
-    name: Script.read(name) for name in ("create", "update", "delete", "tidy", "failed", "errors")
+    name: Script.read(name)
+    for name in ("create", "update", "delete", "tidy", "failed", "errors", "page")
 }
 _UPDATE = SCRIPTS["update"]
 
@@ -263,19 +264,18 @@ class Commands:
             and delta.error is None
             and not delta.more
             and delta.if_updated is None
-        ):  # counters only (aborts carry an error): the arguments the script needs
+        ):  # counters only (aborts carry an error): what the script needs, no more
             if retain is None:
                 argv: tuple[Any, ...] = (ms, delta.processed, delta.successful, delta.failed)
             else:
-                argv = (ms, delta.processed, delta.successful, delta.failed,
-                        "", "0", 0, "", "", "", *retain)  # fmt: skip
+                argv = (ms, delta.processed, delta.successful, delta.failed, *retain)
         else:
             argv = (
-                ms, delta.processed, delta.successful, delta.failed, delta.error or "",
-                "1" if delta.abort else "0", delta.more,
+                ms, delta.processed, delta.successful, delta.failed,
+                *(("", "") if retain is None else retain),
+                delta.error or "", "1" if delta.abort else "0", delta.more,
                 *(("", "") if delta.item is None else (item_field(delta.item), delta.item)),
                 "" if delta.if_updated is None else delta.if_updated,
-                *(("", "") if retain is None else retain),
             )  # fmt: skip
         try:  # EVALSHA sha 9 keys...: the same for every update of a job
             head = self._update_heads[namespace, job_id]
@@ -321,29 +321,17 @@ class Commands:
             "delete", self.keys(namespace, job_id), (job_id, expired_before), _raise_errors
         )
 
-    def _index_page(self, index: str, limit: int, before: ListKey | None) -> Steps[list[ListKey]]:
-        """Up to *limit* index entries below *before*, newest first."""
-        pairs: dict[str, Any] = {"withscores": True}
-        if before is None:
-            calls = [Call(("ZREVRANGEBYSCORE", index, "+inf", "-inf", "LIMIT", 0, limit,
-                           "WITHSCORES"), _pairs, options=pairs)]  # fmt: skip
-        else:
-            ms = before[0]
-            calls = [
-                Call(
-                    ("ZREVRANGEBYSCORE", index, f"({ms}", "-inf", "LIMIT", 0, limit, "WITHSCORES"),
-                    _pairs,
-                    options=pairs,
-                ),
-                Call(("ZRANGEBYSCORE", index, ms, ms, "WITHSCORES"), _pairs, options=pairs),
-            ]  # fmt: skip  (the second: ties on the cursor's millisecond)
-        pages = yield from pipelined(calls)
-        entries: list[ListKey] = []
-        for page in pages:
-            entries += _raise_errors(page)
-        entries = [entry for entry in entries if before is None or entry < before]
+    def _index_page(
+        self, index: str, limit: int, before: ListKey | None
+    ) -> Steps[builtins.list[ListKey]]:
+        """Up to *limit* index entries below *before*, newest first (``page.lua``)."""
+        argv = (limit,) if before is None else (limit, *before)
+        (entries,) = yield from pipelined([_script("page", (index,), argv, _flat_pairs)])
+        entries = _raise_errors(entries)
+        if before is not None:
+            entries = [entry for entry in entries if entry < before]
         entries.sort(reverse=True)
-        return entries[:limit]
+        return entries[:limit]  # type: ignore[no-any-return]
 
     def list(self, namespace: str, limit: int, before: ListKey | None) -> Steps[list[JobStatus]]:
         """A page of every job: see :meth:`list_status`."""
@@ -537,10 +525,15 @@ def _ok(reply: Any) -> bool:
     return True
 
 
-def _pairs(reply: Any) -> list[ListKey]:
-    """Index entries ``(started ms, job id)`` from a ZRANGE ... WITHSCORES reply."""
+def _flat_pairs(reply: Any) -> list[ListKey]:
+    """Index entries ``(ms, job id)`` from a flat ``member, score, ...`` reply of a script."""
     try:
-        return [(int(score), _text(member)) for member, score in reply]
+        if len(reply) % 2:
+            raise ValueError("odd reply")
+        return [
+            (int(_text(score)), _text(member))
+            for member, score in zip(reply[::2], reply[1::2], strict=True)
+        ]
     except (TypeError, ValueError, UnicodeDecodeError, OverflowError):
         raise _corrupt("a listing", reply) from None
 

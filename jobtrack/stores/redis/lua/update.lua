@@ -14,16 +14,16 @@
 -- ARGV[2]  processed delta   (integers 0..2^53-1, checked by the tracker; 0 or 1 with an item)
 -- ARGV[3]  successful delta
 -- ARGV[4]  failed delta
--- ARGV[5]  optional: error text, already truncated; '' or absent for none
--- ARGV[6]  optional: '1' to abort (count every remaining item as failed)
--- ARGV[7]  optional: items to add to the total first (extend), '0' or absent for none
--- ARGV[8]  optional: the item's field in KEYS[2] (its name, or a digest of a long name)
--- ARGV[9]  optional: the item's name
--- ARGV[10] optional: apply only if the job's updated ms is this (reap); '' for always
--- ARGV[11] optional: retain ms: the update that completes the job sets expires = finished +
+-- ARGV[5]  optional: retain ms: the update that completes the job sets expires = finished +
 --          this (hash field 'x'), gives the job's keys a TTL of retain + remember, and drops
 --          the index entries of up to two jobs expired for longer than remember; '' for never
--- ARGV[12] optional: remember ms (with ARGV[11])
+-- ARGV[6]  optional: remember ms (with ARGV[5])
+-- ARGV[7]  optional: error text, already truncated; '' or absent for none
+-- ARGV[8]  optional: '1' to abort (count every remaining item as failed)
+-- ARGV[9]  optional: items to add to the total first (extend), '0' or absent for none
+-- ARGV[10] optional: the item's field in KEYS[2] (its name, or a digest of a long name)
+-- ARGV[11] optional: the item's name
+-- ARGV[12] optional: apply only if the job's updated ms is this (reap); '' for always
 --
 -- The job id is the tail of KEYS[1] after the prefix KEYS[5] shares.
 -- Returns one of
@@ -33,7 +33,7 @@
 --                                    them: digit strings)
 --   {'missing'}                      no such job
 --   {'finished'}                     the job has completed: nothing changes
---   {'changed'}                      ARGV[10] is not the job's updated ms: nothing changes
+--   {'changed'}                      ARGV[12] is not the job's updated ms: nothing changes
 --   {'invalid', what, value, total}  an invariant would break: nothing changes
 -- An item update that changes nothing for its item (a redelivery) returns the
 -- job as it is, completed or not, and writes nothing.
@@ -55,8 +55,8 @@ local processed = tonumber(v[2])
 local successful = tonumber(v[3])
 local failed = tonumber(v[4])
 local dp, ds, df = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local error_text = ARGV[5]
-local item = ARGV[8]
+local error_text = ARGV[7]
+local item = ARGV[10]
 if item == '' then item = false end
 local packed, state, outcome, new_state, failing = false, 0, 0, 0, false
 if item then
@@ -90,14 +90,14 @@ end
 if v[8] then
   return {'finished'}
 end
-if ARGV[10] and ARGV[10] ~= '' and ARGV[10] ~= v[7] then
+if ARGV[12] and ARGV[12] ~= '' and ARGV[12] ~= v[7] then
   return {'changed'}
 end
 local before = failed
 local set = {'HSET', KEYS[1]}
 local n = 2
 local total_out = v[1]
-local more = tonumber(ARGV[7] or '0')
+local more = tonumber(ARGV[9] or '0')
 if more > 0 then
   total = total + more
   if total > 9007199254740991 then
@@ -106,7 +106,7 @@ if more > 0 then
   total_out = total
   set[n + 1] = 't'; set[n + 2] = total; n = n + 2
 end
-if ARGV[6] == '1' then
+if ARGV[8] == '1' then
   if failed ~= total - successful then
     failed = total - successful
     set[n + 1] = 'f'; set[n + 2] = failed; n = n + 2
@@ -145,8 +145,8 @@ if successful + failed == total then
   redis.call('ZREM', KEYS[8], jid)
   redis.call('ZADD', KEYS[7], v[6], jid)
   -- (expiring after year 9999 is never, as in rules.expiry)
-  if ARGV[11] and ARGV[11] ~= '' and updated + tonumber(ARGV[11]) <= 253402300799999 then
-    local retain, remember = tonumber(ARGV[11]), tonumber(ARGV[12])
+  if ARGV[5] and ARGV[5] ~= '' and updated + tonumber(ARGV[5]) <= 253402300799999 then
+    local retain, remember = tonumber(ARGV[5]), tonumber(ARGV[6])
     expires = updated + retain
     set[n + 1] = 'x'; set[n + 2] = expires; n = n + 2
     redis.call('ZADD', KEYS[9], expires, jid)
@@ -169,7 +169,7 @@ if item then
   if failing then
     local position = redis.call('HINCRBY', KEYS[1], 'q', 1)
     redis.call('HSET', KEYS[2], item,
-      string.format('%d\n%d\n%d\n', new_state, position, updated) .. ARGV[9] .. '\n' .. error_text)
+      string.format('%d\n%d\n%d\n', new_state, position, updated) .. ARGV[11] .. '\n' .. error_text)
     redis.call('ZADD', KEYS[3], position, item)
     if error_text ~= '' then counted = 1 end
   elseif new_state - new_state % 2 == 2 then  -- a failed item, processed only now
