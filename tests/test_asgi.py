@@ -986,3 +986,43 @@ def test_route_over_a_real_redis(redis_server: Any, redis_prefix: str, api: str)
     assert json.loads(found.body) == setup.get(NS, job.job_id).to_dict()
     assert missing.status == 404
     setup.close()
+
+
+def test_list_and_expiry_routes_over_every_store(store: Any) -> None:
+    """The list route by status, and 410 then 404 for an expired job, on each store kind."""
+    from tests.asgi_driver import call_async
+
+    clock = Clock()
+    tracker = JobTracker(
+        store,
+        clock=clock,
+        stall_after=datetime.timedelta(minutes=5),
+        retain=datetime.timedelta(minutes=1),
+        remember_expired=datetime.timedelta(minutes=10),
+    )
+    for i in range(5):
+        tracker.start(NS, 2, job_id=f"s{i}")
+        clock.advance(seconds=1)
+    tracker.record(NS, "s1", successful=2)
+    clock.advance(minutes=5)  # s1 has expired; s0 and s2 have stalled
+    tracker.heartbeat(NS, "s4")
+    tracker.record(NS, "s3", failed=2, error="no")
+    app = status_app(tracker)
+
+    async def main() -> None:  # one event loop: a Redis store's async view lives in it
+        async def get(path: str) -> Any:
+            return await call_async(app, "GET", path)
+
+        assert page_of(await get(LIST)) == (["s4", "s3", "s2", "s0"], None)  # s1 expired
+        assert page_of(await get(f"{LIST}?status=completed")) == (["s3"], None)
+        assert page_of(await get(f"{LIST}?status=running")) == (["s4", "s2", "s0"], None)
+        assert page_of(await get(f"{LIST}?status=stalled&limit=1"))[0] == ["s2"]
+        assert page_of(await get(f"{LIST}?status=stalled")) == (["s2", "s0"], None)
+        expired = await get(f"{LIST}/s1")
+        assert expired.status == 410 and b"expired at" in expired.body
+        clock.advance(minutes=10)
+        assert (await get(f"{LIST}/s1")).status == 404
+        assert (await get(f"{LIST}/s3")).status == 410
+        await app.tracker.aclose()
+
+    asyncio.run(main())
