@@ -381,54 +381,37 @@ def _stall_after(parser: argparse.ArgumentParser, text: str, required: bool = Fa
     )
 
 
-def _seconds(text: str) -> float:
+def _number(text: str, low: float, says: str) -> float:
+    """A number of seconds from *low* to 1000 years, else an argparse error that *says* so."""
     try:
         value = float(text)
     except ValueError:
         value = float("nan")
-    if not 0.001 <= value <= MAX_STALL_AFTER.total_seconds():
-        raise argparse.ArgumentTypeError(
-            f"must be a number of seconds > 0 (0.001 to 1000 years), got {text!r}"
-        )
+    if not low <= value <= MAX_STALL_AFTER.total_seconds():
+        raise argparse.ArgumentTypeError(f"must be a number of seconds {says}, got {text!r}")
     return value
 
 
+def _seconds(text: str) -> float:
+    """``--stall-after``: seconds > 0."""
+    return _number(text, 0.001, "> 0 (0.001 to 1000 years)")
+
+
 def _duration(text: str) -> datetime.timedelta:
-    """A duration in seconds, 0 to 1000 years (``--retain``, ``--remember-expired``)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 <= value <= MAX_STALL_AFTER.total_seconds():
-        raise argparse.ArgumentTypeError(
-            f"must be a number of seconds >= 0 (up to 1000 years), got {text!r}"
-        )
-    return datetime.timedelta(seconds=value)
+    """A duration in seconds, 0 to 1000 years (``--remember-expired``)."""
+    return datetime.timedelta(seconds=_number(text, 0, ">= 0 (up to 1000 years)"))
 
 
 def _retain(text: str) -> datetime.timedelta | None:
     """``--retain``: a duration in seconds, or ``none`` (kept forever)."""
     if text.strip().lower() == "none":
         return None
-    try:
-        return _duration(text)
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(
-            f"must be a number of seconds >= 0 (up to 1000 years) or none, got {text!r}"
-        ) from None
+    return datetime.timedelta(seconds=_number(text, 0, ">= 0 (up to 1000 years) or none"))
 
 
 def _interval(text: str) -> float:
     """``--purge-every``: seconds >= 0 (0: never)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 <= value <= MAX_STALL_AFTER.total_seconds():
-        raise argparse.ArgumentTypeError(
-            f"must be a number of seconds >= 0 (0: never), got {text!r}"
-        )
-    return value
+    return _number(text, 0, ">= 0 (0: never)")
 
 
 def _page_size(text: str) -> int:

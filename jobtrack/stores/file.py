@@ -508,43 +508,22 @@ class FileStore:
             raise _unavailable(exc) from exc
 
     def list(self, namespace: str, limit: int, before: ListKey | None) -> list[JobStatus]:
-        """A page through the namespace's index: *limit* documents read, whatever it holds.
-
-        A key whose document is gone is tidied away; a corrupt document is
-        skipped with a warning.
-        """
-        jobs: list[JobStatus] = []
-        try:
-            with self._directory(namespace) as dfd:
-                if dfd is None:
-                    return []
-                with self._index(dfd, namespace) as index:
-                    while len(jobs) < limit:
-                        keys = index.page(limit, before)
-                        for key in keys:
-                            try:
-                                job = self._read(dfd, namespace, key[1])
-                            except StoreCorrupt as exc:
-                                logger.warning("listing skips a corrupt job: %s", exc)
-                                continue
-                            if job is None:
-                                self._tidy(namespace, key[1], index)
-                            else:
-                                jobs.append(job)
-                        if len(keys) < limit:
-                            break
-                        before = keys[-1]
-        except (OSError, sqlite3.Error) as exc:
-            raise _unavailable(exc) from exc
-        return jobs[:limit]
+        """A page through the namespace's index: see :meth:`list_status`."""
+        return self.list_status(namespace, None, limit, before, None)
 
     def list_status(
-        self, namespace: str, status: str, limit: int, before: ListKey | None, cutoff: int | None
+        self,
+        namespace: str,
+        status: str | None,
+        limit: int,
+        before: ListKey | None,
+        cutoff: int | None,
     ) -> builtins.list[JobStatus]:
-        """A page through the index of *status*: about *limit* documents read, whatever it holds.
+        """A page through the index (of *status*): about *limit* documents read, whatever it holds.
 
-        A job whose row is out of date (its status is not the one asked) is
-        skipped, and its row set right under its lock.
+        A row whose job is gone, or is not of that status any more, is skipped
+        and set right under the job's lock; a corrupt document is skipped with
+        a warning.
         """
         jobs: list[JobStatus] = []
         try:
@@ -553,14 +532,16 @@ class FileStore:
                     return []
                 with self._index(dfd, namespace) as index:
                     while len(jobs) < limit:
-                        keys = index.page_status(status, limit, before, cutoff)
+                        keys = index.page(status, limit, before, cutoff)
                         for key in keys:
                             try:
                                 job = self._read(dfd, namespace, key[1])
                             except StoreCorrupt as exc:
                                 logger.warning("listing skips a corrupt job: %s", exc)
                                 continue
-                            if job is not None and has_status(job, status, cutoff):
+                            if job is not None and (
+                                status is None or has_status(job, status, cutoff)
+                            ):
                                 jobs.append(job)
                             elif job is None or entry_differs(job, status, key):
                                 self._tidy(namespace, key[1], index)

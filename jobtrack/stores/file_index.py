@@ -38,7 +38,7 @@ from collections.abc import Iterable
 from ..clock import to_ms
 from ..errors import StoreCorrupt
 from ..model import JobStatus
-from .protocol import BEAT_MS, COMPLETED, STALLED, ListKey, beat_key, list_key
+from .protocol import COMPLETED, ListKey, beat_key, list_key, stalled_before
 
 __all__ = ["INDEX_NAME", "NamespaceIndex", "connect"]
 
@@ -167,32 +167,24 @@ class NamespaceIndex:
         else:
             self.db.execute("DELETE FROM jobs WHERE ms = ? AND id = ?", (ms, job_id))
 
-    def page(self, limit: int, before: ListKey | None) -> list[ListKey]:
-        """Up to *limit* keys below *before*, newest first: one range scan."""
+    def page(
+        self, status: str | None, limit: int, before: ListKey | None, cutoff: int | None
+    ) -> list[ListKey]:
+        """Up to *limit* keys below *before*, newest first: one range scan.
+
+        Of every job, or of the running or completed ones; stalled: the beat
+        keys ``(beat, id)`` of running jobs whose beat is at most the second of
+        *cutoff* (ms), latest first.
+        """
         if before is None:
-            rows = self.db.execute(
-                "SELECT ms, id FROM jobs ORDER BY ms DESC, id DESC LIMIT ?", (limit,)
-            )
-        else:
+            before = (2**63 - 1, "")
+        if status is None:
             rows = self.db.execute(
                 "SELECT ms, id FROM jobs WHERE (ms, id) < (?, ?) ORDER BY ms DESC, id DESC LIMIT ?",
                 (*before, limit),
             )
-        return [(int(ms), str(job_id)) for ms, job_id in rows]
-
-    def page_status(
-        self, status: str, limit: int, before: ListKey | None, cutoff: int | None
-    ) -> list[ListKey]:
-        """Up to *limit* keys of running or completed jobs below *before*, newest first.
-
-        Stalled: the beat keys ``(beat, id)`` of running jobs whose beat is at
-        most the second of *cutoff* (ms), latest first. One range scan each.
-        """
-        if status == STALLED:
-            assert cutoff is not None
-            top = (cutoff - cutoff % BEAT_MS + BEAT_MS, "")
-            if before is None or before > top:
-                before = top
+        elif cutoff is not None:  # stalled
+            before = stalled_before(before, cutoff)
             rows = self.db.execute(
                 "SELECT beat, id FROM jobs WHERE beat IS NOT NULL AND (beat, id) < (?, ?) "
                 "ORDER BY beat DESC, id DESC LIMIT ?",
@@ -200,8 +192,6 @@ class NamespaceIndex:
             )
         else:
             done = 1 if status == COMPLETED else 0
-            if before is None:
-                before = (2**63 - 1, "")
             rows = self.db.execute(
                 "SELECT ms, id FROM jobs WHERE done = ? AND (ms, id) < (?, ?) "
                 "ORDER BY ms DESC, id DESC LIMIT ?",

@@ -23,6 +23,7 @@ from .protocol import (
     ListKey,
     beat_key,
     list_key,
+    stalled_before,
 )
 from .registry import StoreURL
 
@@ -223,9 +224,8 @@ class MemoryStore:
     ) -> builtins.list[JobStatus]:
         with self._lock:
             keys = self._index.get((namespace, status), [])
-            if cutoff is not None:  # stalled: beats below the cutoff's, then each job checked
-                limit_key = (cutoff - cutoff % BEAT_MS + BEAT_MS, "")
-                before = limit_key if before is None or before > limit_key else before
+            if cutoff is not None:  # stalled: beats up to the cutoff's, then each job checked
+                before = stalled_before(before, cutoff)
             end = len(keys) if before is None else bisect.bisect_left(keys, before)
             jobs = self._jobs[namespace] if keys else {}
             found: builtins.list[JobStatus] = []

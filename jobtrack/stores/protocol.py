@@ -30,6 +30,7 @@ __all__ = [
     "features_of",
     "has_status",
     "list_key",
+    "stalled_before",
 ]
 
 ListKey = tuple[int, str]
@@ -55,6 +56,17 @@ often it is recorded.
 def list_key(job: JobStatus) -> ListKey:
     """A job's key in a listing: ``(started ms, job id)``."""
     return to_ms(job.started_at), job.job_id
+
+
+def stalled_before(before: ListKey | None, cutoff: int) -> ListKey:
+    """Where a page of the stalled index starts: below *before*, and within *cutoff*'s second.
+
+    Beats are rounded down to the second, so a job updated before *cutoff*
+    (ms) has a beat at most the cutoff's second: the page starts just above
+    it, and each job is then checked exactly (:func:`has_status`).
+    """
+    top = (cutoff - cutoff % BEAT_MS + BEAT_MS, "")
+    return top if before is None or before > top else before
 
 
 def has_status(job: JobStatus, status: str, cutoff: int | None) -> bool:

@@ -37,17 +37,28 @@ from ...model import ErrorCount, FailedItem, JobStatus, Status
 from ...names import is_valid_name, validate_name
 from ...rules import Delta
 from ..protocol import (
-    BEAT_MS,
     COMPLETED,
     RUNNING,
     STALLED,
     ListKey,
     entry_differs,
     has_status,
+    stalled_before,
 )
 from .client import PREFIX_PATTERN, import_redis
 
-__all__ = ["SCRIPTS", "Call", "Commands", "Load", "Script", "Steps", "driver_error", "pipelined"]
+__all__ = [
+    "SCRIPTS",
+    "Call",
+    "Commands",
+    "Load",
+    "Prepacked",
+    "Script",
+    "Steps",
+    "driver_error",
+    "pipelined",
+    "resp_args",
+]
 
 logger = logging.getLogger("jobtrack.stores.redis")
 
@@ -97,6 +108,13 @@ class Call(NamedTuple):  # a tuple: one is made per update, and attrs would cost
     decode: Callable[[Any], Any]
     script: Script | None = None
     options: Mapping[str, Any] = {}
+    head: tuple[bytes, int] | None = None  # the first n args in RESP, packed once per job
+
+    def resp(self) -> bytes:
+        """The whole command in RESP, packing only what follows ``head`` (which it needs)."""
+        assert self.head is not None
+        packed, n = self.head
+        return b"*%d\r\n%s%s" % (len(self.args), packed, resp_args(self.args[n:]))
 
 
 @attrs.frozen
@@ -156,7 +174,7 @@ class Commands:
             )
         self.prefix = prefix
         self._job_keys: dict[tuple[str, str], str] = {}
-        self._update_heads: dict[tuple[str, str], tuple[Any, ...]] = {}
+        self._update_heads: dict[tuple[str, str], tuple[tuple[Any, ...], tuple[bytes, int]]] = {}
         self._indexed: set[str] = set()  # namespaces whose status indexes are built
 
     def job_key(self, namespace: str, job_id: str) -> str:
@@ -277,14 +295,18 @@ class Commands:
                 *(("", "") if delta.item is None else (item_field(delta.item), delta.item)),
                 "" if delta.if_updated is None else delta.if_updated,
             )  # fmt: skip
-        try:  # EVALSHA sha 9 keys...: the same for every update of a job
-            head = self._update_heads[namespace, job_id]
+        try:  # EVALSHA sha 9 keys...: the same for every update of a job, packed once
+            head, packed = self._update_heads[namespace, job_id]
         except (KeyError, TypeError):  # new, or not even hashable: keys() checks the names
-            keys = self.keys(namespace, job_id)
-            head = _remember(
-                self._update_heads, (namespace, job_id), ("EVALSHA", _UPDATE.sha, 9, *keys)
-            )
-        return _update_call(head + argv, namespace, job_id)
+            head = ("EVALSHA", _UPDATE.sha, 9, *self.keys(namespace, job_id))
+            packed = (resp_args(head), len(head))
+            _remember(self._update_heads, (namespace, job_id), (head, packed))
+        return Call(
+            head + argv,
+            lambda reply: job_from_update_reply(namespace, job_id, reply),
+            _UPDATE,
+            head=packed,
+        )
 
     def failed_items(self, namespace: str, job_id: str, limit: int, after: int | None) -> Call:
         """``failed.lua``: a page of failed items and their positions (None: no job)."""
@@ -356,10 +378,8 @@ class Commands:
         if status is not None and namespace not in self._indexed:
             yield from self._build_indexes(namespace)
         index = self.index_key(namespace, status)
-        if status == STALLED:
-            assert cutoff is not None
-            top = (cutoff - cutoff % BEAT_MS + BEAT_MS, "")
-            before = top if before is None or before > top else before
+        if cutoff is not None:  # stalled
+            before = stalled_before(before, cutoff)
         jobs: builtins.list[JobStatus] = []
         while len(jobs) < limit:
             entries = yield from self._index_page(index, limit, before)
@@ -473,9 +493,21 @@ def _remember(cache: dict[K, V], key: K, value: V) -> V:
     return value
 
 
-def _update_call(args: tuple[Any, ...], namespace: str, job_id: str) -> Call:
-    """A call of ``update.lua``, its reply decoded into the job."""
-    return Call(args, lambda reply: job_from_update_reply(namespace, job_id, reply), _UPDATE)
+class Prepacked(bytes):
+    """A whole command already in RESP (:meth:`Call.resp`), sent as it is.
+
+    Only a runner over the store's own connections (``ThreadConnections``)
+    sends it; pipelines and other clients get the call's ``args``.
+    """
+
+
+def resp_args(values: Sequence[Any]) -> bytes:
+    """*values* (str, bytes or int) as RESP bulk strings, as redis-py would send them."""
+    out = []
+    for value in values:
+        data = value if type(value) is bytes else str(value).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(out)
 
 
 def _raise_errors(result: Any) -> Any:

@@ -32,6 +32,8 @@ import threading
 import weakref
 from typing import Any
 
+from .commands import Prepacked
+
 __all__ = ["ThreadConnections"]
 
 _generation = 0
@@ -173,7 +175,10 @@ class ThreadConnections:
     def _round_trip(self, conn: Any, args: tuple[Any, ...]) -> Any:
         """Send *args* on *conn* and read the reply; close *conn* if that fails half-way."""
         try:
-            conn.send_command(*args)
+            if type(args[0]) is Prepacked:
+                conn.send_packed_command([args[0]])
+            else:
+                conn.send_command(*args)
             return conn.read_response()
         except self._reply_error:  # read whole: the connection is clean
             raise

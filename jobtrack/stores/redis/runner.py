@@ -14,7 +14,7 @@ from typing import Any
 
 from ...errors import JobtrackError
 from .client import import_redis
-from .commands import Call, Load, Steps, driver_error, pipelined
+from .commands import Call, Load, Prepacked, Steps, driver_error, pipelined
 
 __all__ = ["AsyncRunner", "SyncRunner"]
 
@@ -50,14 +50,18 @@ class SyncRunner(_Runner):
     client's ``execute_command``.
     """
 
-    def __init__(self, client: Any, execute: Callable[..., Any]) -> None:
+    def __init__(self, client: Any, execute: Callable[..., Any], prepacked: bool = False) -> None:
         super().__init__(client)
         self.execute = execute
+        self.prepacked = prepacked  # execute takes a Prepacked command
 
     def run(self, call: Call) -> Any:
         """Send one call and decode its reply (raises the operation's errors)."""
         try:
-            reply = self.execute(*call.args)
+            if self.prepacked and call.head is not None:
+                reply = self.execute(Prepacked(call.resp()))
+            else:
+                reply = self.execute(*call.args)
         except self.noscript:  # the server lost its scripts (a restart, SCRIPT FLUSH)
             return _raise(self.drive(pipelined([call]))[0])
         except self.errors as exc:

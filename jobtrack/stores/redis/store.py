@@ -98,8 +98,10 @@ class RedisStore:
             if pool is not None and pool.max_connections >= UNBOUNDED
             else None
         )
-        execute = client.execute_command if self._threads is None else self._threads.execute
-        self._runner = SyncRunner(client, execute)
+        if self._threads is None:
+            self._runner = SyncRunner(client, client.execute_command)
+        else:  # our own connections take commands packed ahead (update.lua's keys, once a job)
+            self._runner = SyncRunner(client, self._threads.execute, prepacked=True)
 
     @classmethod
     def from_url(cls, url: StoreURL) -> RedisStore:
