@@ -505,9 +505,19 @@ def resp_args(values: Sequence[Any]) -> bytes:
     """*values* (str, bytes or int) as RESP bulk strings, as redis-py would send them."""
     out = []
     for value in values:
-        data = value if type(value) is bytes else str(value).encode()
+        if type(value) is int:
+            small = _SMALL_INTS.get(value)
+            if small is not None:  # counts of 0 and 1: most updates
+                out.append(small)
+                continue
+            data = b"%d" % value
+        else:
+            data = value if type(value) is bytes else str(value).encode()
         out.append(b"$%d\r\n%s\r\n" % (len(data), data))
     return b"".join(out)
+
+
+_SMALL_INTS = {i: b"$%d\r\n%d\r\n" % (len(str(i)), i) for i in range(100)}
 
 
 def _raise_errors(result: Any) -> Any:

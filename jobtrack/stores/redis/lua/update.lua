@@ -137,8 +137,8 @@ if error_text and error_text ~= '' then
   set[n + 1] = 'e'; set[n + 2] = error_text; n = n + 2
 end
 local finished, expires, keep = false, false, false
-local jid = string.sub(KEYS[1], #KEYS[5] + 1)
 if successful + failed == total then
+  local jid = string.sub(KEYS[1], #KEYS[5] + 1)
   finished = updated
   set[n + 1] = 'fin'; set[n + 2] = updated; n = n + 2
   redis.call('ZREM', KEYS[6], jid)
@@ -158,8 +158,11 @@ if successful + failed == total then
     end
     if retain + remember < 9e15 then keep = retain + remember end  -- else: until deleted
   end
-elseif math.floor(updated / 1000) ~= math.floor(tonumber(v[7]) / 1000) then
-  redis.call('ZADD', KEYS[8], updated - updated % 1000, jid)
+else
+  local beat, before = updated - updated % 1000, tonumber(v[7])
+  if beat ~= before - before % 1000 then  -- into another second: the stalled index moves
+    redis.call('ZADD', KEYS[8], beat, string.sub(KEYS[1], #KEYS[5] + 1))
+  end
 end
 if n > 2 then
   redis.call(unpack(set))
