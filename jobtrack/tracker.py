@@ -146,8 +146,9 @@ class JobTracker(TrackerBase):
         """One page of the namespace's jobs, newest first (by ``started_at``, then id).
 
         *status* keeps only ``"running"``, ``"completed"`` or ``"stalled"`` jobs
-        (stalled: running and not updated for longer than ``stall_after``; those
-        are ordered by their last update, to the second, newest first). Expired
+        (stalled: running and not updated for longer than ``stall_after``; on
+        stores with per-status indexes, ``Features.statuses``, those are ordered
+        by their last update, to the second, newest first). Expired
         jobs are never listed. Pass ``page.next_cursor`` back as *cursor* for
         the next page (with the same *status*); it is None on the last one.
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from jobtrack import FileStore, MemoryStore, RedisStore, Store
+from jobtrack import Features, FileStore, MemoryStore, RedisStore, Store
 from jobtrack.testing import StoreContract
 
 
@@ -38,3 +38,26 @@ class TestRedisClusterStore(StoreContract):
     @pytest.fixture
     def store(self, redis_cluster_store_factory: Callable[[], RedisStore]) -> Store:
         return redis_cluster_store_factory()
+
+
+class PlainStore:
+    """A store with the protocol and items only: no status indexes, no purge.
+
+    What a third-party store written before retention looks like: the
+    trackers filter its full listing by status, and still leave expired jobs
+    out; the contract's purge checks skip it.
+    """
+
+    features = Features(blocking=False, items=True)
+
+    def __init__(self) -> None:
+        self._inner = MemoryStore()
+        for name in ("create", "update", "update_many", "get", "delete", "list", "close",
+                     "failed_items", "errors"):  # fmt: skip
+            setattr(self, name, getattr(self._inner, name))
+
+
+class TestPlainStore(StoreContract):
+    @pytest.fixture
+    def store(self) -> Store:
+        return PlainStore()  # type: ignore[return-value]

@@ -565,6 +565,10 @@ class _Retention:
     def test_purge_reclaims_what_has_been_expired_long_enough(
         self, keeping: JobTracker, clock: ManualClock
     ) -> None:
+        if not features_of(keeping.store).expiry:
+            with pytest.raises(ConfigurationError, match="expiry"):
+                keeping.purge()
+            pytest.skip(f"{type(keeping.store).__name__} does not purge (Features.expiry)")
         for job_id in ("a", "b", "running"):
             keeping.start(NS, 1, job_id=job_id)
         keeping.record(NS, "a", successful=1)
@@ -637,8 +641,12 @@ class _StatusListing:
             clock.advance(seconds=2)
             stalling.heartbeat(NS, job_id)
         clock.advance(minutes=10)
-        assert _walk(stalling, "stalled", 1) == ["d", "a", "c", "b"]
-        assert [j.job_id for j in stalling.reap(NS)] == ["d", "a", "c", "b"]
+        # (a store without status indexes lists them as every listing: by start, then id)
+        order = (
+            ["d", "a", "c", "b"] if features_of(stalling.store).statuses else ["d", "c", "b", "a"]
+        )
+        assert _walk(stalling, "stalled", 1) == order
+        assert [j.job_id for j in stalling.reap(NS)] == order
         assert _walk(stalling, "stalled", 1) == [] and len(_walk(stalling, "completed", 3)) == 4
 
     def test_a_job_moves_between_the_listings_as_it_changes(
@@ -1560,6 +1568,9 @@ class _Processes:
         # As above, and the reaper also expires what it reaps at once (retain 0) and purges
         # it (or the store reclaims it by itself): a job is reaped once and goes once, and no
         # update lands after either.
+        with JobTracker(shared_url) as probe:
+            if not features_of(probe.store).expiry:
+                pytest.skip("the store does not purge (Features.expiry)")
         ahead = ManualClock(dt.datetime.now(UTC) + dt.timedelta(hours=1))
         reaper = JobTracker(
             shared_url,
