@@ -10,6 +10,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
+from sortedcontainers import SortedList
+
 from ..clock import to_ms
 from ..errors import ConfigurationError, JobExists, JobNotFound, JobtrackError
 from ..model import ErrorCount, FailedItem, JobStatus
@@ -46,8 +48,8 @@ class MemoryStore:
         self._lock = threading.Lock()
         self._jobs: dict[str, dict[str, JobStatus]] = {}
         # sorted keys: (ns, None) every job's, (ns, RUNNING) / (ns, COMPLETED) by status,
-        # (ns, STALLED) every running job's beat_key
-        self._index: dict[tuple[str, str | None], list[ListKey]] = {}
+        # (ns, STALLED) every running job's beat_key (SortedList: a move is O(log n))
+        self._index: dict[tuple[str, str | None], SortedList[ListKey]] = {}
         self._items: dict[tuple[str, str], JobItems] = {}  # jobs with items or errors
         self._expiring: list[tuple[int, str, str]] = []  # heap: (expires ms, ns, id)
 
@@ -72,12 +74,12 @@ class MemoryStore:
             jobs[job.job_id] = job
             self._items.pop((job.namespace_name, job.job_id), None)
             ns, key = job.namespace_name, list_key(job)
-            bisect.insort(self._index.setdefault((ns, None), []), key)
+            self._keys(ns, None).add(key)
             if job.is_finished:
                 self._completed(job, key, None)
             else:
-                bisect.insort(self._index.setdefault((ns, RUNNING), []), key)
-                bisect.insort(self._index.setdefault((ns, STALLED), []), beat_key(job))
+                self._keys(ns, RUNNING).add(key)
+                self._keys(ns, STALLED).add(beat_key(job))
 
     def update(self, namespace: str, job_id: str, delta: Delta, now: _dt.datetime) -> JobStatus:
         """Apply *delta* under the store's lock."""
@@ -111,13 +113,13 @@ class MemoryStore:
             self._completed(new, list_key(new), delta.retain)
         elif to_ms(new.updated_at) // BEAT_MS != to_ms(job.updated_at) // BEAT_MS:
             beats = self._index[job.namespace_name, STALLED]
-            del beats[bisect.bisect_left(beats, beat_key(job))]
-            bisect.insort(beats, beat_key(new))
+            beats.remove(beat_key(job))
+            beats.add(beat_key(new))
         return new
 
     def _completed(self, job: JobStatus, key: ListKey, retain: tuple[int, int] | None) -> None:
         """Index a job that has completed; reclaim a few jobs expired long enough (lazily)."""
-        bisect.insort(self._index.setdefault((job.namespace_name, COMPLETED), []), key)
+        self._keys(job.namespace_name, COMPLETED).add(key)
         if job.expires_at is None:
             return
         heapq.heappush(self._expiring, (to_ms(job.expires_at), job.namespace_name, job.job_id))
@@ -136,14 +138,19 @@ class MemoryStore:
                 gone += 1
         return gone
 
+    def _keys(self, namespace: str, status: str | None) -> SortedList[ListKey]:
+        """The index of *status* in *namespace* (made on first use)."""
+        keys = self._index.get((namespace, status))
+        if keys is None:
+            keys = self._index[namespace, status] = SortedList()
+        return keys
+
     def _unindex(self, job: JobStatus, status: str) -> None:
         """Take a job out of the *status* index (running: the stalled index too)."""
         ns = job.namespace_name
-        for name, key in ((status, list_key(job)), (STALLED, beat_key(job))):
-            keys = self._index[ns, name]
-            del keys[bisect.bisect_left(keys, key)]
-            if status != RUNNING:
-                break
+        self._index[ns, status].remove(list_key(job))
+        if status == RUNNING:
+            self._index[ns, STALLED].remove(beat_key(job))
 
     def _remove(self, job: JobStatus) -> None:
         """Forget *job*: its document, items and index entries (with the lock held)."""
@@ -151,7 +158,7 @@ class MemoryStore:
         del self._jobs[ns][job.job_id]
         self._items.pop((ns, job.job_id), None)
         keys = self._index[ns, None]
-        del keys[bisect.bisect_left(keys, list_key(job))]
+        keys.remove(list_key(job))
         self._unindex(job, COMPLETED if job.is_finished else RUNNING)
         if not keys:  # the namespace is empty: nothing of it stays
             del self._jobs[ns]
@@ -223,20 +230,20 @@ class MemoryStore:
         cutoff: int | None,
     ) -> builtins.list[JobStatus]:
         with self._lock:
-            keys = self._index.get((namespace, status), [])
+            keys = self._index.get((namespace, status))
+            if not keys:
+                return []
             if cutoff is not None:  # stalled: beats up to the cutoff's, then each job checked
                 before = stalled_before(before, cutoff)
-            end = len(keys) if before is None else bisect.bisect_left(keys, before)
-            jobs = self._jobs[namespace] if keys else {}
+            jobs = self._jobs[namespace]
             found: builtins.list[JobStatus] = []
-            while end > 0 and len(found) < limit:
-                start = max(0, end - limit)
-                for _, job_id in reversed(keys[start:end]):
-                    job = jobs[job_id]
-                    if cutoff is None or to_ms(job.updated_at) < cutoff:
-                        found.append(job)
-                end = start
-            return found[:limit]
+            for _, job_id in keys.irange(maximum=before, inclusive=(True, False), reverse=True):
+                job = jobs[job_id]
+                if cutoff is None or to_ms(job.updated_at) < cutoff:
+                    found.append(job)
+                    if len(found) == limit:
+                        break
+            return found
 
     def failed_items(
         self, namespace: str, job_id: str, limit: int, after: int | None
