@@ -110,10 +110,13 @@ def _measure(url: str, quick: bool) -> list[Row]:
                        error="embedding service timed out")  # fmt: skip
     per_hash = sum(store.memory_usage("mem", f"job-{i:032x}") for i in range(jobs)) / jobs
     # a running job is in three indexes: every job, the running ones, the stalled index
-    index = sum(
-        raw.memory_usage(store.commands.index_key("mem", status), samples=0) or 0
-        for status in (None, "running", "stalled")
-    ) / jobs
+    index = (
+        sum(
+            raw.memory_usage(store.commands.index_key("mem", status), samples=0) or 0
+            for status in (None, "running", "stalled")
+        )
+        / jobs
+    )
     counts = sum(store.memory_usage("mem", f"job-{i:032x}", "errors") for i in range(jobs)) / jobs
     rows.append(
         Row("redis", "memory per job (bytes)", per_hash, 0, "MEMORY USAGE of the job's hash",
