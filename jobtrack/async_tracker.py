@@ -74,8 +74,11 @@ class AsyncJobTracker(TrackerBase):
         return new
 
     async def _run(self, step: Step) -> Any:
-        done, result = step.follow(await self._call(step.method, step.args))
-        return result if done else await self._run(result)
+        while True:
+            done, result = step.follow(await self._call(step.method, step.args))
+            if done:
+                return result
+            step = result
 
     async def start(self, namespace: str, total: int, *, job_id: str | None = None) -> JobStatus:
         """Create a running job; see :meth:`JobTracker.start`."""

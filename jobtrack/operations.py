@@ -279,12 +279,20 @@ class TrackerBase:
         key = beat_key if status == STALLED and indexed else list_key
         found: list[JobStatus] = []
 
-        def call(after: ListKey | None) -> Step:
+        start: ListKey | None = before  # where this page started
+        batch = size + 1  # how many jobs the store was last asked for
+        scanned = 0  # jobs this page read
+
+        def call(after: ListKey | None, many: int = size + 1) -> Step:
+            nonlocal batch
+            batch = many
             if indexed and status is not None:
-                return Step("list_status", (ns, status, size + 1, after, cutoff), step)
-            return Step("list", (ns, size + 1, after), step)
+                return Step("list_status", (ns, status, many, after, cutoff), step)
+            return Step("list", (ns, many, after), step)
 
         def step(jobs: list[JobStatus], _: object) -> Any:
+            nonlocal scanned, start
+            scanned += len(jobs)
             for job in jobs:
                 expires = job.expires_at
                 if (expires is not None and now >= expires) or (
@@ -296,13 +304,18 @@ class TrackerBase:
                 found.append(job)
             if len(found) > size:
                 page, last = found[:size], key(found[size - 1])
-            elif len(jobs) > size:  # the store has more: read on
-                return call(key(jobs[-1]))
+            elif len(jobs) >= batch and scanned < _MOST_SCANNED + 10 * size:
+                return call(key(jobs[-1]), max(batch, 100))  # the store has more: read on
+            elif len(jobs) >= batch:  # read enough for one page: a short page, and read on later
+                page, last = found[:], key(jobs[-1])
             else:
                 page, last = found[:], None
+            if last is not None and start is not None and last >= start:
+                raise StoreCorrupt(f"a listing of {ns!r} did not move past {last!r}")
             result = then(page, last)
             if result is None:  # the caller wants the next page
                 del found[:]
+                scanned, start = 0, last
                 return call(last)
             return result
 
@@ -340,6 +353,10 @@ def _sorted_errors(groups: list[ErrorCount] | None, args: tuple[str, str]) -> li
 
 
 _REAP_PAGE = 1000
+_MOST_SCANNED = 1000
+"""A page reads at most this many jobs (plus ten pages' worth) that it leaves out (expired,
+or of another status on a store without status indexes) before it ends short, with a
+cursor: a page's cost stays bounded, and the next page reads on from there."""
 _STATUSES = (None, RUNNING, COMPLETED, STALLED)
 
 

@@ -32,8 +32,11 @@ class JobTracker(TrackerBase):
     """
 
     def _run(self, step: Step) -> Any:
-        done, result = step.follow(getattr(self.store, step.method)(*step.args))
-        return result if done else self._run(result)
+        while True:  # a loop, not recursion: a listing may take many steps
+            done, result = step.follow(getattr(self.store, step.method)(*step.args))
+            if done:
+                return result
+            step = result
 
     def start(self, namespace: str, total: int, *, job_id: str | None = None) -> JobStatus:
         """Create a running job of *total* items (``total == 0`` completes at once).
@@ -158,9 +161,11 @@ class JobTracker(TrackerBase):
         return self._run(self._list(namespace, limit, cursor, status))
 
     def purge(self) -> int:
-        """Reclaim the space of every job past its retention and ``remember_expired``.
+        """Reclaim the space of every job expired longer ago than ``remember_expired``.
 
-        (Both as the tracker that completed the job had them.)
+        (Its expiry was fixed by the tracker that completed it; the
+        ``remember_expired`` is this tracker's: give a sweeping tracker the
+        service's setting, or jobs it still answers 410 for become unknown.)
 
         Stores that reclaim space by themselves (Redis key TTLs, memory) do it
         here at once too; the file store only here (``jobtrack serve`` calls it

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import errno
 import fcntl
 import json
 import os
+import sqlite3
 import subprocess
 import threading
 from collections.abc import Callable
@@ -21,6 +23,7 @@ from jobtrack import (
     InvalidName,
     JobExists,
     JobNotFound,
+    JobStatus,
     JobTracker,
     Status,
     StoreCorrupt,
@@ -740,3 +743,72 @@ class TestItemsDatabase:
         for i in range(200):
             tracker.record("ns", "j1", item=f"i{i}", successful=1)
         assert len(os.listdir("/proc/self/fd")) - before <= 4  # db, -wal, -shm (+ dir)
+
+
+class TestReviewedListingFaults:
+    """Faults a review of the status listings found (each reproduced first)."""
+
+    def test_a_stale_stalled_row_never_makes_a_page_repeat(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from jobtrack.stores import file_index
+
+        clock = ManualClock()
+        tracker = JobTracker(FileStore(tmp_path), clock=clock, stall_after=dt.timedelta(seconds=10))
+        tracker.start("ns", 10, job_id="K")
+        clock.advance(seconds=1)
+        tracker.start("ns", 10, job_id="J")
+        real = file_index.NamespaceIndex.put
+
+        def failing(self: file_index.NamespaceIndex, job: JobStatus) -> None:
+            raise sqlite3.OperationalError("database is locked")
+
+        monkeypatch.setattr(file_index.NamespaceIndex, "put", failing)
+        clock.advance(seconds=4)
+        tracker.record("ns", "J", processed=1)  # its row keeps the beat of its start
+        monkeypatch.setattr(file_index.NamespaceIndex, "put", real)
+        clock.advance(seconds=95)
+        pages, cursor = [], None
+        for _ in range(4):
+            page = tracker.list("ns", status="stalled", limit=1, cursor=cursor)
+            pages.append([job.job_id for job in page.items])
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        assert pages == [["J"], ["K"]]  # was J, J, J...: the cursor sat above the stale row
+
+    def test_a_listing_keeps_its_index_while_reading_other_databases(self, tmp_path: Path) -> None:
+        clock = ManualClock()
+        tracker = JobTracker(FileStore(tmp_path), clock=clock, stall_after=dt.timedelta(seconds=10))
+        tracker.start("ns0", 10, job_id="K")  # ns0's index: the first this thread keeps
+        for i in range(1, 8):
+            tracker.start(f"ns{i}", 10, job_id="x")  # 7 more: as many as a thread keeps
+
+        def elsewhere() -> None:  # another thread: M in ns0's .items.sqlite, S fresh
+            tracker.start("ns0", 10, job_id="M")
+            clock.advance(seconds=1)
+            tracker.record("ns0", "M", failed=1, error="boom")
+            tracker.start("ns0", 10, job_id="S")
+            clock.advance(seconds=94, milliseconds=500)
+            tracker.record("ns0", "S", processed=1)  # in the cutoff's second, after it
+
+        thread = threading.Thread(target=elsewhere)
+        thread.start()
+        thread.join()
+        clock.advance(seconds=9, milliseconds=700)
+        # S is read and left out, M read (opening ns0's .items.sqlite), and the page
+        # goes on: the oldest kept connection, ns0's index in use by this very listing,
+        # was closed under it ("Cannot operate on a closed database")
+        page = tracker.list("ns0", status="stalled", limit=1)
+        assert [job.job_id for job in page.items] == ["M"]
+
+    def test_an_unrepresentable_expiry_is_a_corrupt_document(self, tmp_path: Path) -> None:
+        tracker = JobTracker(FileStore(tmp_path))
+        tracker.start("ns", 0, job_id="j")
+        path = tmp_path / "ns" / "j.json"
+        doc = json.loads(path.read_text())
+        doc["_expires"] = 10**20
+        path.write_text(json.dumps(doc))
+        with pytest.raises(StoreCorrupt, match="_expires"):
+            tracker.get("ns", "j")
+        assert tracker.list("ns").items == ()  # skipped with a warning, not an OverflowError

@@ -37,9 +37,7 @@ import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
-import attrs
-
-from ..clock import from_ms, to_ms
+from ..clock import to_ms
 from ..errors import (
     ConfigurationError,
     JobExists,
@@ -48,9 +46,10 @@ from ..errors import (
     StoreCorrupt,
     StoreUnavailable,
 )
-from ..model import ErrorCount, FailedItem, JobStatus, parse_json
+from ..model import ErrorCount, FailedItem, JobStatus
 from ..names import is_valid_name, validate_name
 from ..rules import Delta, apply
+from .file_document import MAX_DOCUMENT_BYTES, decode_document, encode_document
 from .file_index import INDEX_NAME, NamespaceIndex
 from .file_items import ITEMS_NAME, ItemsDB
 from .protocol import BEAT_MS, Features, ListKey, entry_differs, has_status
@@ -81,8 +80,6 @@ _KEPT_DIRECTORIES = 256
 _PURGE_BATCH = 500
 _KEPT_DATABASES = 8  # per thread
 _NOT_A_FILE = (errno.ELOOP, errno.EISDIR, errno.ENXIO, errno.ENODEV)  # a symlink, directory, socket
-MAX_DOCUMENT_BYTES = 64 * 1024
-"""A job document is a few hundred bytes (at most ~4 KiB of error text): larger is corrupt."""
 
 
 class FileStore:
@@ -255,11 +252,7 @@ class FileStore:
             fd = _open(dfd, tmp, _O_TMP)
         try:
             try:
-                data = job.to_json()
-                if marked:
-                    data = data[:-1] + b',"_items":true}'
-                if job.expires_at is not None:
-                    data = data[:-1] + b',"_expires":%d}' % to_ms(job.expires_at)
+                data = encode_document(job, marked)
                 view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view) :]
@@ -324,30 +317,29 @@ class FileStore:
     def _database(self, kind: type[D], name: str, namespace: str, dfd: int) -> D:
         """The calling thread's connection to the database *name* of a namespace (kept open).
 
-        A few per thread. Each keeps a descriptor of its file open, so that
-        inode is never reused, and each use checks (one ``stat``) that the
-        path still names it: a database deleted or replaced is opened afresh.
+        A few per thread (closed with the thread). Each use checks (one
+        ``stat``) that the path still names the file connected to (its inode
+        stays taken while SQLite holds it open): a database deleted or
+        replaced is opened afresh.
         """
         local = self._local
         if getattr(local, "pid", None) != os.getpid():  # a forked child opens its own
             local.pid, local.dbs = os.getpid(), {}
+        dbs = local.dbs
         st = os.fstat(dfd)
         key = (name, namespace, st.st_dev, st.st_ino)
-        kept = local.dbs.get(key)
+        kept = dbs.get(key)
         if kept is not None:
             if kept[1] == _file_id(dfd, name):
                 return kept[0]  # type: ignore[no-any-return]
-            _close_database(local.dbs.pop(key))
-        if len(local.dbs) >= _KEPT_DATABASES:
-            _close_database(local.dbs.pop(next(iter(local.dbs))))
+            _let_go(dbs.pop(key))
+        if len(dbs) >= _KEPT_DATABASES:  # the oldest that no call of this thread is using
+            idle = next((k for k, v in dbs.items() if not getattr(v[0], "in_use", 0)), None)
+            if idle is not None:
+                _let_go(dbs.pop(idle))
         db = kind(dfd, durable=self.fsync)
-        try:
-            fd = _open(dfd, name, _O_READ)
-        except BaseException:
-            db.close()
-            raise
-        pinned = os.fstat(fd)
-        local.dbs[key] = (db, (pinned.st_dev, pinned.st_ino), fd)
+        # SQLite holds the file open while connected, so its inode is not reused meanwhile
+        dbs[key] = (db, _file_id(dfd, name))
         return db
 
     def _forget_items(self, dfd: int, namespace: str, job_id: str) -> None:
@@ -431,10 +423,10 @@ class FileStore:
             old, new = db.update(document, delta, now)
         except sqlite3.Error as exc:
             raise _unavailable(exc) from exc
+        if new is not old and (new.is_finished or _beat(new) != _beat(old)):
+            self._reindex(dfd, namespace, new)  # first: the row is the truth already
         if new.is_finished and not old.is_finished:  # the document gets the final counters
             self._write(dfd, new, marked=True)
-        if new is not old and (new.is_finished or _beat(new) != _beat(old)):
-            self._reindex(dfd, namespace, new)
         return new
 
     def _reindex(self, dfd: int, namespace: str, job: JobStatus) -> None:
@@ -539,12 +531,13 @@ class FileStore:
                             except StoreCorrupt as exc:
                                 logger.warning("listing skips a corrupt job: %s", exc)
                                 continue
-                            if job is not None and (
+                            keep = job is not None and (
                                 status is None or has_status(job, status, cutoff)
-                            ):
-                                jobs.append(job)
-                            elif job is None or entry_differs(job, status, key):
-                                self._tidy(namespace, key[1], index)
+                            )
+                            if keep:
+                                jobs.append(job)  # type: ignore[arg-type]
+                            if job is None or entry_differs(job, status, key):
+                                self._tidy(namespace, key[1], index)  # (kept: its key moves)
                         if len(keys) < limit:
                             break
                         before = keys[-1]
@@ -630,7 +623,11 @@ class FileStore:
             if not index.is_built():
                 index.build(self._jobs(dfd, namespace))
             index.built = True
-        yield index
+        index.in_use += 1  # never let go of while a call (a listing) pages through it
+        try:
+            yield index
+        finally:
+            index.in_use -= 1
 
     def _jobs(self, dfd: int, namespace: str) -> builtins.list[JobStatus]:
         scan = os.open(".", _O_DIR, dir_fd=dfd)  # its own read position: scans may run at once
@@ -662,7 +659,7 @@ class FileStore:
         dbs = getattr(self._local, "dbs", None)  # the calling thread's item databases
         if dbs is not None and getattr(self._local, "pid", None) == os.getpid():
             for kept in dbs.values():
-                _close_database(kept)
+                _let_go(kept)
             dbs.clear()
 
 
@@ -710,12 +707,14 @@ def _close_all(descriptors: list[int]) -> None:
             os.close(fd)
 
 
-def _close_database(kept: tuple[ItemsDB | NamespaceIndex, tuple[int, int], int]) -> None:
-    """Close a kept database connection and the descriptor that pins its file."""
-    try:
+def _let_go(kept: tuple[ItemsDB | NamespaceIndex, tuple[int, int] | None]) -> None:
+    """Close a kept database connection.
+
+    One a call of this thread is still using (a listing's index) is only
+    dropped: it closes when that call lets go of it (it is then garbage).
+    """
+    if not getattr(kept[0], "in_use", 0):
         kept[0].close()
-    finally:
-        os.close(kept[2])
 
 
 def _file_id(dfd: int, name: str) -> tuple[int, int] | None:
@@ -733,34 +732,6 @@ def _exists(dfd: int, name: str) -> bool:
     except FileNotFoundError:
         return False
     return True
-
-
-def decode(data: bytes) -> JobStatus:
-    """Decode a job document strictly, through the model.
-
-    :raises ValueError: if it is not one (``InvalidDocument`` is a ``ValueError``).
-    """
-    return decode_document(data)[0]
-
-
-def decode_document(data: bytes) -> tuple[JobStatus, bool]:
-    """Decode a job document strictly: the job, and whether it lives in ``.items.sqlite``.
-
-    :raises ValueError: if it is not one (``InvalidDocument`` is a ``ValueError``).
-    """
-    if len(data) > MAX_DOCUMENT_BYTES:
-        raise ValueError(f"larger than {MAX_DOCUMENT_BYTES} bytes")
-    document = parse_json(data)
-    marked = type(document) is dict and "_items" in document
-    if marked and document.pop("_items") is not True:
-        raise ValueError("'_items' must be true")
-    expires = document.pop("_expires", None) if type(document) is dict else None
-    job = JobStatus.from_dict(document)
-    if expires is not None:
-        if type(expires) is not int or not job.is_finished:
-            raise ValueError("'_expires' must be milliseconds, of a completed job")
-        job = attrs.evolve(job, expires_at=from_ms(expires))
-    return job, marked
 
 
 def _unavailable(exc: OSError | sqlite3.Error) -> StoreUnavailable:

@@ -117,6 +117,7 @@ class NamespaceIndex:
 
     def __init__(self, dfd: int, *, durable: bool) -> None:
         self.built = False  # known to be built (the store's note)
+        self.in_use = 0  # calls of its thread using it now (the store's note)
         self.db = connect(dfd, INDEX_NAME, _SCHEMA, durable=durable)
         try:
             if self.db.execute("PRAGMA user_version").fetchone()[0] != _VERSION:

@@ -31,8 +31,9 @@ from collections.abc import Iterator
 
 from ..clock import from_ms, to_ms
 from ..errors import StoreCorrupt
-from ..model import ErrorCount, FailedItem, JobStatus, parse_json
+from ..model import ErrorCount, FailedItem, JobStatus
 from ..rules import MAX_COUNT, Delta, apply, apply_item, error_group, errors_counted
+from .file_document import decode_document, encode_document
 from .file_index import connect
 
 __all__ = ["ITEMS_NAME", "ItemsDB"]
@@ -74,7 +75,9 @@ _COUNT = (
 def decode_row(data: bytes | str, namespace: str, job_id: str) -> JobStatus:
     """The job *job_id* from its row's document, strictly (``StoreCorrupt`` if it is not)."""
     try:
-        job = JobStatus.from_dict(parse_json(data))
+        job, marked = decode_document(data)
+        if marked:
+            raise ValueError("a row is never marked")
         if job.job_id != job_id or job.namespace_name != namespace:
             raise ValueError("it names another job")
     except (ValueError, TypeError) as exc:
@@ -143,12 +146,12 @@ class ItemsDB:
             if key is None:
                 key = db.execute(
                     "INSERT INTO jobs VALUES (NULL, ?, ?, ?) RETURNING id",
-                    (new.job_id, new.to_json(), position),
+                    (new.job_id, encode_document(new), position),
                 ).fetchone()[0]
             else:
                 db.execute(
                     "UPDATE jobs SET doc = ?, position = ? WHERE id = ?",
-                    (new.to_json(), position, key),
+                    (encode_document(new), position, key),
                 )
             if change is not None:
                 if change.listed is None:

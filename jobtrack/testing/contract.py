@@ -562,6 +562,25 @@ class _Retention:
         assert _walk(keeping, None, 1) == running
         assert _walk(keeping, "completed", 2) == []
 
+    def test_a_page_reads_a_bounded_number_of_expired_jobs(
+        self, keeping: JobTracker, clock: ManualClock
+    ) -> None:
+        keeping.start(NS, 1, job_id="live")  # the oldest: every expired job is newer
+        clock.advance(seconds=1)
+        ids = [keeping.start(NS, 1).job_id for _ in range(1200)]
+        keeping.record_many([Update(NS, job_id, successful=1) for job_id in ids])
+        clock.advance(minutes=2)  # all 1,200 expired, still remembered
+        pages: list[list[str]] = []
+        cursor = None
+        while True:  # a page reads about 1,000 it leaves out, then ends short with a cursor
+            page = keeping.list(NS, limit=1, cursor=cursor)
+            pages.append(_page_ids(page))
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        assert pages == [[], ["live"]]
+        assert _page_ids(keeping.list(NS, status="completed")) == []
+
     def test_purge_reclaims_what_has_been_expired_long_enough(
         self, keeping: JobTracker, clock: ManualClock
     ) -> None:

@@ -67,8 +67,9 @@ _COMPLETED = Status.COMPLETED
 _PREFIX_RE = re.compile(PREFIX_PATTERN)
 _KEY_CACHE_SIZE = 4096
 _PURGE_BATCH = 500
-_REMEMBER_AT_START = 30 * 24 * 3600 * 1000
-"""The TTL slack of a job completed at once (total 0), which carries no ``remember``: 30 days."""
+_REMEMBER_AT_START = 400 * 24 * 3600 * 1000
+"""The TTL slack of a job completed at once (total 0): ``create`` gets no ``remember_expired``,
+so its keys live ``retain`` + 400 days (``purge`` removes it by the tracker's setting)."""
 _INDEXES = {None: "jobs", RUNNING: "running", COMPLETED: "done", STALLED: "beat",
             "expiring": "expiring"}  # fmt: skip
 
@@ -390,10 +391,11 @@ class Commands:
                     logger.warning("listing skips a corrupt job: %s", row)
                 elif isinstance(row, JobtrackError):
                     raise row
-                elif row is not None and (status is None or has_status(row, status, cutoff)):
-                    jobs.append(row)
-                elif row is None or entry_differs(row, status, entry):
-                    stale.append(entry[1])
+                else:
+                    if row is not None and (status is None or has_status(row, status, cutoff)):
+                        jobs.append(row)
+                    if row is None or entry_differs(row, status, entry):
+                        stale.append(entry[1])  # (kept: its entry moves)
             if stale:
                 yield from pipelined([self._tidy(namespace, stale)])
             if len(entries) < limit:  # the index has no more
@@ -437,9 +439,8 @@ class Commands:
             results = yield from pipelined(
                 [self.purge_one(namespace, jid, expired_before) for jid in ids]
             )
-            deleted = sum(int(_raise_errors(result)) for result in results)
-            gone += deleted
-            if len(ids) < _PURGE_BATCH or not deleted:
+            gone += sum(int(_raise_errors(result)) for result in results)
+            if len(ids) < _PURGE_BATCH:  # each id left the range, deleted or not: progress
                 return gone
 
 
