@@ -213,15 +213,9 @@ class MemoryStore:
 
     def list(self, namespace: str, limit: int, before: ListKey | None) -> list[JobStatus]:
         """Up to *limit* jobs, newest first, below *before*: a slice of the sorted index."""
-        return self._slice(namespace, None, limit, before, None)
+        return self.list_status(namespace, None, limit, before, None)
 
     def list_status(
-        self, namespace: str, status: str, limit: int, before: ListKey | None, cutoff: int | None
-    ) -> builtins.list[JobStatus]:
-        """A slice of the namespace's index of *status* (stalled: of running jobs by beat)."""
-        return self._slice(namespace, status, limit, before, cutoff)
-
-    def _slice(
         self,
         namespace: str,
         status: str | None,
@@ -229,6 +223,7 @@ class MemoryStore:
         before: ListKey | None,
         cutoff: int | None,
     ) -> builtins.list[JobStatus]:
+        """A slice of the namespace's index (of *status*; stalled: running jobs by beat)."""
         with self._lock:
             keys = self._index.get((namespace, status))
             if not keys:

@@ -358,12 +358,6 @@ class _Extend:
 class _Stalled:
     """SPEC section 6: stalled jobs, and reaping them."""
 
-    @pytest.fixture
-    def stalling(
-        self, tracker_factory: TrackerFactory, store: Store, clock: ManualClock
-    ) -> JobTracker:
-        return tracker_factory(store, clock=clock, stall_after=dt.timedelta(minutes=5))
-
     def test_is_stalled_by_the_trackers_clock(
         self, stalling: JobTracker, clock: ManualClock
     ) -> None:
@@ -625,12 +619,6 @@ class _Retention:
 
 class _StatusListing:
     """SPEC section 7: listings by status, and how a job moves between them."""
-
-    @pytest.fixture
-    def stalling(
-        self, tracker_factory: TrackerFactory, store: Store, clock: ManualClock
-    ) -> JobTracker:
-        return tracker_factory(store, clock=clock, stall_after=dt.timedelta(minutes=5))
 
     def test_each_status_lists_its_jobs_newest_first(
         self, stalling: JobTracker, clock: ManualClock
@@ -1757,3 +1745,10 @@ class StoreContract(
         self, tracker_factory: TrackerFactory, store: Store, clock: ManualClock
     ) -> JobTracker:
         return tracker_factory(store, clock=clock)
+
+    @pytest.fixture
+    def stalling(
+        self, tracker_factory: TrackerFactory, store: Store, clock: ManualClock
+    ) -> JobTracker:
+        """A tracker on ``clock`` whose running jobs stall after 5 minutes."""
+        return tracker_factory(store, clock=clock, stall_after=dt.timedelta(minutes=5))
