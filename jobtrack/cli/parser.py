@@ -232,7 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_retain,
         default=argparse.SUPPRESS,
         metavar="SECONDS",
-        help="how long a job completed by this command stays readable; none: forever (7 days)",
+        help="how long the jobs this command completes (abort, reap) stay readable; "
+        "none: forever (7 days)",
     )
     retention.add_argument(
         "--remember-expired",
@@ -411,7 +412,7 @@ def _retain(text: str) -> datetime.timedelta | None:
 
 def _interval(text: str) -> float:
     """``--purge-every``: seconds >= 0 (0: never)."""
-    return _number(text, 0, ">= 0 (0: never)")
+    return _number(text, 0, ">= 0 and up to 1000 years (0: never)")
 
 
 def _page_size(text: str) -> int:
