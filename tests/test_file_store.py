@@ -812,3 +812,29 @@ class TestReviewedListingFaults:
         with pytest.raises(StoreCorrupt, match="_expires"):
             tracker.get("ns", "j")
         assert tracker.list("ns").items == ()  # skipped with a warning, not an OverflowError
+
+
+def test_an_index_of_jobtrack_0_1_is_rebuilt_with_statuses(tmp_path: Path) -> None:
+    clock = ManualClock()
+    tracker = JobTracker(FileStore(tmp_path), clock=clock)
+    for i in range(4):
+        tracker.start("ns", 2, job_id=f"j{i}")
+        clock.advance(seconds=1)
+    tracker.record("ns", "j2", successful=2)
+    index = tmp_path / "ns" / ".index.sqlite"
+    for path in (tmp_path / "ns").glob(".index.sqlite*"):
+        path.unlink()
+    with sqlite3.connect(index) as db:  # the layout 0.1 wrote: keys only, user_version 0
+        db.executescript(
+            "CREATE TABLE jobs (ms INTEGER NOT NULL, id TEXT NOT NULL, PRIMARY KEY (ms, id))"
+            " WITHOUT ROWID; CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);"
+            "INSERT INTO meta VALUES ('built', '1');"
+        )
+        db.executemany("INSERT INTO jobs VALUES (?, ?)", [(1, "j0"), (2, "j1")])  # partial
+    db.close()
+    fresh = JobTracker(FileStore(tmp_path), clock=clock)
+    assert [j.job_id for j in fresh.list("ns", status="running").items] == ["j3", "j1", "j0"]
+    assert [j.job_id for j in fresh.list("ns", status="completed").items] == ["j2"]
+    with sqlite3.connect(index) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (2,)
+    db.close()

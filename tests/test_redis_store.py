@@ -60,7 +60,8 @@ def test_key_layout(store: RedisStore) -> None:
     p = store.prefix
     keys = sorted(store.client.scan_iter(match=f"{p}:*"))
     assert keys == [
-        f"{p}:{{docs}}:{name}" for name in ("beat", "errors:j1", "job:j1", "jobs", "running")
+        f"{p}:{{docs}}:{name}"
+        for name in ("beat", "errors:j1", "indexed", "job:j1", "jobs", "running")
     ]
     fields = store.client.hgetall(f"{p}:{{docs}}:job:j1")
     assert set(fields) == {"t", "p", "s", "f", "e", "st", "up"}
@@ -92,7 +93,7 @@ def test_key_layout(store: RedisStore) -> None:
     for name in ("job", "items", "failed", "errors"):
         assert keep - 60_000 < store.client.pttl(f"{p}:{{docs}}:{name}:j1") <= keep
     assert tracker.delete("docs", "j1")
-    assert list(store.client.scan_iter(match=f"{p}:*")) == []
+    assert list(store.client.scan_iter(match=f"{p}:*")) == [f"{p}:{{docs}}:indexed"]  # stays
 
 
 @pytest.mark.parametrize(
@@ -863,7 +864,7 @@ def test_pages_read_only_their_own_entries_when_many_share_a_time(
     for i in range(300):
         tracker.start("ties", 2, job_id=f"t{i:03}")
     clock.advance(minutes=2)
-    tracker.list("ties", status="running", limit=1)  # builds the status indexes, once
+    assert store.client.exists(f"{store.prefix}:{{ties}}:indexed")  # from its first job
     for status in (None, "running", "stalled"):
         replies.clear()
         seen, cursor = [], None
@@ -880,3 +881,27 @@ def test_pages_read_only_their_own_entries_when_many_share_a_time(
     assert tracker.delete("ties", page.items[-1].job_id)
     after = tracker.list("ties", limit=5, cursor=page.next_cursor)
     assert [job.job_id for job in after.items] == [f"t{i:03}" for i in range(294, 289, -1)]
+
+
+def test_a_namespace_of_jobtrack_0_1_gets_its_status_indexes_once(store: RedisStore) -> None:
+    clock = ManualClock()
+    tracker = JobTracker(store, clock=clock, stall_after=dt.timedelta(minutes=1))
+    for i in range(5):
+        tracker.start("old", 2, job_id=f"o{i}")
+        clock.advance(seconds=1)
+    tracker.record("old", "o1", successful=2)
+    p = store.prefix
+    for name in ("running", "done", "beat", "expiring", "indexed"):  # as 0.1 left it
+        store.client.delete(f"{p}:{{old}}:{name}")
+    fresh = RedisStore(store.client, prefix=p)  # a process that has not seen it yet
+    later = JobTracker(fresh, clock=clock, stall_after=dt.timedelta(minutes=1))
+    clock.advance(minutes=2)
+    assert [j.job_id for j in later.list("old", status="running").items] == [
+        "o4", "o3", "o2", "o0",
+    ]  # fmt: skip
+    assert [j.job_id for j in later.list("old", status="completed").items] == ["o1"]
+    assert [j.job_id for j in later.list("old", status="stalled").items] == [
+        "o4", "o3", "o2", "o0",
+    ]  # fmt: skip
+    assert store.client.exists(f"{p}:{{old}}:indexed")
+    assert store.client.zcard(f"{p}:{{old}}:running") == 4

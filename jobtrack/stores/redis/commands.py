@@ -272,7 +272,8 @@ class Commands:
                 raise _corrupt("a create", created)
 
         argv = (jid, job.total, started, expires, ttl)
-        return _script("create", self.keys(ns, jid), argv, decode)
+        keys = (*self.keys(ns, jid), self._marker(ns))
+        return _script("create", keys, argv, decode)
 
     def update(self, namespace: str, job_id: str, delta: Delta, now: _dt.datetime) -> Call:
         """``update.lua``: one round trip, atomic on the server."""
@@ -408,9 +409,18 @@ class Commands:
         keys = [*self.index_keys(namespace), *(self.job_key(namespace, j) for j in job_ids)]
         return _script("tidy", keys, job_ids, _raise_errors)
 
+    def _marker(self, namespace: str) -> str:
+        """The key saying a namespace's status indexes are complete.
+
+        ``create.lua`` sets it when the namespace's first job starts; a
+        namespace written by jobtrack 0.1 gets it once they are built.
+        """
+        validate_name(namespace, "namespace")
+        return f"{self.prefix}:{{{namespace}}}:indexed"
+
     def _build_indexes(self, namespace: str) -> Steps[None]:
         """Enter every job of the namespace in its status indexes, once (``tidy.lua``)."""
-        marker = f"{self.prefix}:{{{namespace}}}:indexed"
+        marker = self._marker(namespace)
         (built,) = yield from pipelined([Call(("EXISTS", marker), int)])
         if not _raise_errors(built):
             before: ListKey | None = None

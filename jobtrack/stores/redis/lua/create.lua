@@ -1,7 +1,9 @@
 -- create.lua: start a job unless its id is taken (port of rules.new_job + Store.create).
 --
 -- KEYS     as update.lua: the job's hash, items, failed items, error counts, then the
---          namespace's jobs, running, done, beat and expiring sorted sets
+--          namespace's jobs, running, done, beat and expiring sorted sets; and
+-- KEYS[10] the namespace's marker <prefix>:{<namespace>}:indexed, set when its first job
+--          starts: its status indexes are complete from the start (see commands.py)
 -- ARGV[1]  job id (the index member)
 -- ARGV[2]  total, an integer >= 0 (checked by the tracker)
 -- ARGV[3]  now: milliseconds since the epoch, from the tracker's clock
@@ -18,6 +20,9 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
   return 0
 end
 local id, total, now = ARGV[1], ARGV[2], ARGV[3]
+if redis.call('EXISTS', KEYS[5]) == 0 then  -- a new namespace: nothing to build later
+  redis.call('SET', KEYS[10], 1)
+end
 redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])  -- should an earlier job of that id have left any
 for i = 6, 9 do redis.call('ZREM', KEYS[i], id) end
 redis.call('ZADD', KEYS[5], now, id)
