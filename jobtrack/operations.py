@@ -41,11 +41,11 @@ from .errors import (
     JobNotFound,
     StoreCorrupt,
 )
-from .model import ErrorCount, FailedItem, JobStatus, Page, Status, Update
+from .model import ErrorCount, FailedItem, JobStatus, Page, Update
 from .names import validate_name
 from .rules import Delta, new_job
 from .stores import ListKey, Store, features_of, open_store
-from .stores.protocol import COMPLETED, RUNNING, STALLED, beat_key, list_key
+from .stores.protocol import COMPLETED, RUNNING, STALLED, beat_key, has_status, list_key
 
 __all__ = [
     "DEFAULT_REMEMBER_EXPIRED",
@@ -129,8 +129,7 @@ class TrackerBase:
         """When *status*'s job expired, by the tracker's clock; None if it has not (yet)."""
         if not isinstance(status, JobStatus):
             raise InvalidArgument(f"status must be a JobStatus, got {type(status).__name__}")
-        expires = status.expires_at
-        return expires if expires is not None and self._now() >= expires else None
+        return status.expires_at if _expired(status, self._now()) else None
 
     def _items(self) -> None:
         """Refuse an item call on a store that does not keep items."""
@@ -207,11 +206,7 @@ class TrackerBase:
     def _purge(self) -> Step:
         if not features_of(self.store).expiry:
             raise ConfigurationError(f"{self.store!r} does not keep expiry (Features.expiry)")
-        try:
-            before = self._now() - self.remember_expired
-        except OverflowError:  # before year 1: nothing expired that long ago
-            return Step("purge", (_dt.datetime.min.replace(tzinfo=_dt.timezone.utc),))
-        return Step("purge", (before,))
+        return Step("purge", (_earlier(self._now(), self.remember_expired),))
 
     def _get(self, namespace: str, job_id: str) -> Step:
         ns = validate_name(namespace, "namespace")
@@ -225,13 +220,12 @@ class TrackerBase:
         """The job read, unless it is unknown or has expired (SPEC section 6)."""
         if job is None:
             raise JobNotFound(*args)
-        expires = job.expires_at
-        if expires is not None:
+        if job.expires_at is not None:
             now = self._now()
-            if now >= expires:
-                if now - expires >= self.remember_expired:
+            if _expired(job, now):
+                if now - job.expires_at >= self.remember_expired:
                     raise JobNotFound(*args)
-                raise JobExpired(args[0], args[1], expires)
+                raise JobExpired(args[0], args[1], job.expires_at)
         return job
 
     def _list(self, namespace: str, limit: int, cursor: str | None, status: str | None) -> Step:
@@ -269,13 +263,7 @@ class TrackerBase:
         cutoff = None
         if status == STALLED:
             assert self.stall_after is not None
-            try:
-                cutoff = to_ms(now - self.stall_after)
-            except OverflowError:  # before year 1: nothing can be older
-                cutoff = to_ms(_dt.datetime.min.replace(tzinfo=_dt.timezone.utc))
-        wanted = {None: None, RUNNING: Status.RUNNING, COMPLETED: Status.COMPLETED}.get(
-            status, Status.RUNNING
-        )
+            cutoff = to_ms(_earlier(now, self.stall_after))
         key = beat_key if status == STALLED and indexed else list_key
         found: list[JobStatus] = []
 
@@ -293,15 +281,11 @@ class TrackerBase:
         def step(jobs: list[JobStatus], _: object) -> Any:
             nonlocal scanned, start
             scanned += len(jobs)
-            for job in jobs:
-                expires = job.expires_at
-                if (expires is not None and now >= expires) or (
-                    wanted is not None and job.status is not wanted
-                ):
-                    continue
-                if cutoff is not None and to_ms(job.updated_at) >= cutoff:
-                    continue
-                found.append(job)
+            found.extend(  # (stores with status indexes return their status only; others all)
+                job
+                for job in jobs
+                if not _expired(job, now) and (status is None or has_status(job, status, cutoff))
+            )
             if len(found) > size:
                 page, last = found[:size], key(found[size - 1])
             elif len(jobs) >= batch and scanned < _MOST_SCANNED + 10 * size:
@@ -374,6 +358,19 @@ def _reaped(results: list[JobStatus | Exception], _: object) -> list[JobStatus]:
         ):
             raise result
     return [result for result in results if isinstance(result, JobStatus)]
+
+
+def _expired(job: JobStatus, now: _dt.datetime) -> bool:
+    """Whether *job* has expired at *now* (SPEC section 6: from ``expires_at`` on)."""
+    return job.expires_at is not None and now >= job.expires_at
+
+
+def _earlier(now: _dt.datetime, delta: _dt.timedelta) -> _dt.datetime:
+    """``now - delta``, or the first representable time when that is before year 1."""
+    try:
+        return now - delta
+    except OverflowError:
+        return _dt.datetime.min.replace(tzinfo=_dt.timezone.utc)
 
 
 def _the_job(_: None, args: tuple[JobStatus]) -> JobStatus:

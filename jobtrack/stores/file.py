@@ -52,7 +52,7 @@ from ..rules import Delta, apply
 from .file_document import MAX_DOCUMENT_BYTES, decode_document, encode_document
 from .file_index import INDEX_NAME, NamespaceIndex
 from .file_items import ITEMS_NAME, ItemsDB
-from .protocol import BEAT_MS, Features, ListKey, entry_differs, has_status
+from .protocol import Features, ListKey, beat_key, entry_differs, has_status
 from .registry import StoreURL, boolean
 
 __all__ = ["FileStore"]
@@ -119,7 +119,7 @@ class FileStore:
         self._dirs: dict[str, tuple[int, tuple[int, int]]] = {}  # ns -> (fd, (dev, inode))
         self._opened: list[int] = []  # every descriptor kept, closed with the store
         self._dirs_lock = threading.Lock()
-        self._local = threading.local()  # each thread's open item databases
+        self._local = threading.local()  # each thread's open SQLite databases
         weakref.finalize(self, _close_all, self._opened)
 
     def __repr__(self) -> str:
@@ -392,7 +392,7 @@ class FileStore:
                         return self._update_in_db(dfd, namespace, *document, delta, now)
                     new = apply(document[0], delta, now)
                     self._write(dfd, new)
-                    if new.is_finished or _beat(new) != _beat(document[0]):
+                    if new.is_finished or beat_key(new) != beat_key(document[0]):
                         self._reindex(dfd, namespace, new)
                     return new
                 finally:
@@ -423,7 +423,7 @@ class FileStore:
             old, new = db.update(document, delta, now)
         except sqlite3.Error as exc:
             raise _unavailable(exc) from exc
-        if new is not old and (new.is_finished or _beat(new) != _beat(old)):
+        if new is not old and (new.is_finished or beat_key(new) != beat_key(old)):
             self._reindex(dfd, namespace, new)  # first: the row is the truth already
         if new.is_finished and not old.is_finished:  # the document gets the final counters
             self._write(dfd, new, marked=True)
@@ -651,21 +651,16 @@ class FileStore:
 
         Their descriptors are closed when the store itself is garbage: a thread
         still in a call must never find a descriptor's number reused. The
-        calling thread's item-database connections are closed now; other
+        calling thread's SQLite connections (index and items) are closed now; other
         threads' when those threads end or the store is garbage.
         """
         with self._dirs_lock:
             self._dirs = {}
-        dbs = getattr(self._local, "dbs", None)  # the calling thread's item databases
+        dbs = getattr(self._local, "dbs", None)  # the calling thread's databases
         if dbs is not None and getattr(self._local, "pid", None) == os.getpid():
             for kept in dbs.values():
                 _let_go(kept)
             dbs.clear()
-
-
-def _beat(job: JobStatus) -> int:
-    """The second of the job's ``updated_at``: its row moves when this does."""
-    return to_ms(job.updated_at) // BEAT_MS
 
 
 def _open(dfd: int, name: str, flags: int) -> int:

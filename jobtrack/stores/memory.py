@@ -17,7 +17,6 @@ from ..errors import ConfigurationError, JobExists, JobNotFound, JobtrackError
 from ..model import ErrorCount, FailedItem, JobStatus
 from ..rules import Delta, ItemChange, add_count, apply, apply_item, error_group, errors_counted
 from .protocol import (
-    BEAT_MS,
     COMPLETED,
     RUNNING,
     STALLED,
@@ -111,10 +110,10 @@ class MemoryStore:
         if new.is_finished:  # it completes now (a completed job raised JobFinished)
             self._unindex(job, RUNNING)
             self._completed(new, list_key(new), delta.retain)
-        elif to_ms(new.updated_at) // BEAT_MS != to_ms(job.updated_at) // BEAT_MS:
+        elif (old_beat := beat_key(job)) != (new_beat := beat_key(new)):  # another second
             beats = self._index[job.namespace_name, STALLED]
-            beats.remove(beat_key(job))
-            beats.add(beat_key(new))
+            beats.remove(old_beat)
+            beats.add(new_beat)
         return new
 
     def _completed(self, job: JobStatus, key: ListKey, retain: tuple[int, int] | None) -> None:

@@ -72,6 +72,7 @@ _REMEMBER_AT_START = 400 * 24 * 3600 * 1000
 so its keys live ``retain`` + 400 days (``purge`` removes it by the tracker's setting)."""
 _INDEXES = {None: "jobs", RUNNING: "running", COMPLETED: "done", STALLED: "beat",
             "expiring": "expiring"}  # fmt: skip
+"""A namespace's indexes, in the order the scripts take them (KEYS[5..9])."""
 
 
 @attrs.frozen
@@ -205,16 +206,18 @@ class Commands:
             f"{tail[0]}:errors:{tail[2]}",
         )
 
+    def namespace_key(self, namespace: str, name: str) -> str:
+        """The key *name* of a namespace (its hash tag; the name is re-checked)."""
+        validate_name(namespace, "namespace")
+        return f"{self.prefix}:{{{namespace}}}:{name}"
+
     def index_key(self, namespace: str, status: str | None = None) -> str:
         """The key of a namespace's index of every job, or of one *status* (see the class)."""
-        validate_name(namespace, "namespace")
-        return f"{self.prefix}:{{{namespace}}}:{_INDEXES[status]}"
+        return self.namespace_key(namespace, _INDEXES[status])
 
-    def index_keys(self, namespace: str) -> tuple[str, str, str, str, str]:
+    def index_keys(self, namespace: str) -> tuple[str, ...]:
         """The namespace's five indexes: jobs, running, done, beat, expiring."""
-        validate_name(namespace, "namespace")
-        head = f"{self.prefix}:{{{namespace}}}:"
-        return (head + "jobs", head + "running", head + "done", head + "beat", head + "expiring")
+        return tuple(self.namespace_key(namespace, name) for name in _INDEXES.values())
 
     @property
     def expiring_pattern(self) -> str:
@@ -415,8 +418,7 @@ class Commands:
         ``create.lua`` sets it when the namespace's first job starts; a
         namespace written by jobtrack 0.1 gets it once they are built.
         """
-        validate_name(namespace, "namespace")
-        return f"{self.prefix}:{{{namespace}}}:indexed"
+        return self.namespace_key(namespace, "indexed")
 
     def _build_indexes(self, namespace: str) -> Steps[None]:
         """Enter every job of the namespace in its status indexes, once (``tidy.lua``)."""
