@@ -266,8 +266,8 @@ class StatusApp:
                     lambda: tracker.failed_items(namespace, job_id, limit=limit, cursor=cursor),
                 )
             )
-        except InvalidArgument as exc:
-            raise _BadQuery(f"Invalid cursor: {str(exc)[:200]}") from None
+        except InvalidArgument:
+            raise _bad_cursor(cursor) from None
         items = [item.to_dict() for item in page.items]
         return _dumps({"items": items, "next_cursor": page.next_cursor})
 
@@ -295,8 +295,8 @@ class StatusApp:
             page = await self._call(
                 self.tracker.list(namespace, status=status, limit=limit, cursor=cursor)
             )
-        except InvalidArgument as exc:  # the names, status and limit are checked: the cursor
-            raise _BadQuery(f"Invalid cursor: {str(exc)[:200]}") from None
+        except InvalidArgument:  # the names, status and limit are checked: the cursor
+            raise _bad_cursor(cursor) from None
         jobs = b",".join(job.to_json() for job in page.items)
         return b'{"jobs":[%s],"next_cursor":%s}' % (jobs, _dumps_value(page.next_cursor))
 
@@ -427,6 +427,11 @@ def _query(scope: Scope, names: tuple[str, ...]) -> dict[str, str]:
         if values and values[0]:
             given[name] = values[0]
     return given
+
+
+def _bad_cursor(cursor: str | None) -> _BadQuery:
+    """The 400 of a cursor the tracker could not read."""
+    return _BadQuery(f"Invalid cursor {(cursor or '')[:40]!r}: pass back a next_cursor unchanged.")
 
 
 def _limit(query: Mapping[str, str]) -> int:

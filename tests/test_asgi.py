@@ -594,8 +594,8 @@ class TestListRoute:
             ("limit=1001", "Invalid limit"),
             ("limit=abc", "Invalid limit"),
             ("limit=1&limit=2", "Give limit at most once."),
-            ("cursor=nope", "Invalid cursor"),
-            ("cursor=12.a%2Fb", "Invalid cursor"),
+            ("cursor=nope", "Invalid cursor 'nope': pass back a next_cursor unchanged."),
+            ("cursor=12.a%2Fb", "Invalid cursor '12.a/b': pass back a next_cursor unchanged."),
             ("cursor=1.a&cursor=1.b", "Give cursor at most once."),
         ],
     )

@@ -28,10 +28,11 @@ from jobtrack import (
     MemoryStore,
     StoreUnavailable,
 )
+from jobtrack.arguments import encode_cursor
 from jobtrack.asgi import status_app
 from jobtrack.cli import DEMO_STOPPED
 from jobtrack.cli.serve import Sweeping, sweep
-from jobtrack.clock import format_timestamp
+from jobtrack.clock import format_timestamp, to_ms
 from tests.asgi_driver import call
 
 SCRIPT = str(Path(sys.executable).parent / "jobtrack")
@@ -286,8 +287,12 @@ def test_status_list_abort(env: dict[str, str], store_url: str) -> None:
     assert as_json == tracker.get("ns", job.job_id).to_dict()
     text = run("status", "ns", job.job_id, env=env, check=True).stdout
     assert "running" in text and "last error bad pdf" in text
+    assert "expires" not in text  # running: no expiry yet
     aborted = run("abort", "ns", job.job_id, "--error", "operator gave up", env=env, check=True)
     assert "completed" in aborted.stdout
+    expires_at = tracker.get("ns", job.job_id).expires_at
+    assert expires_at is not None
+    assert f"\n  expires    {format_timestamp(expires_at)}\n" in aborted.stdout
     assert tracker.get("ns", job.job_id).last_error == "operator gave up"
     again = run("abort", "ns", job.job_id, "--error", "x", env=env)
     assert again.returncode == 4 and "already completed" in again.stderr
@@ -318,6 +323,31 @@ def test_list_prints_the_command_for_the_next_page(
         assert command[command.index("--store") + 1] == store_url
         assert command[command.index("--limit") + 1] == "2"
     assert sorted(seen) == sorted(ids) and len(seen) == 5
+
+
+def test_list_aligns_its_columns_and_says_when_a_cursor_is_past_the_end(
+    env: dict[str, str], store_url: str
+) -> None:
+    tracker = JobTracker(store_url)
+    tracker.start("ns", 12_000, job_id="a-much-longer-job-id")
+    short = tracker.start("ns", 3, job_id="b")
+    tracker.record("ns", "b", processed=1, failed=1)
+    lines = run("list", "ns", "--store", store_url, env=env, check=True).stdout.splitlines()
+    assert [line.split()[0] for line in lines] == ["b", "a-much-longer-job-id"]
+    assert len({line.index("running") for line in lines}) == 1  # one column each
+    assert len({line.index("failed") for line in lines}) == 1
+    assert len({line.index("started") for line in lines}) == 1
+    assert "  1/3  failed 1  started" in lines[0]
+    last = encode_cursor((to_ms(short.started_at), "b"))
+    first_page = run("list", "ns", "--store", store_url, "--cursor", last, env=env, check=True)
+    assert first_page.stdout.split()[0] == "a-much-longer-job-id"
+    oldest = tracker.get("ns", "a-much-longer-job-id")
+    past = encode_cursor((to_ms(oldest.started_at), oldest.job_id))
+    end = run("list", "ns", "--store", store_url, "--cursor", past, env=env, check=True)
+    assert end.stdout == "no more jobs in namespace ns\n"
+    running = run("list", "ns", "--store", store_url, "--status", "running", "--cursor", past,
+                  env=env, check=True)  # fmt: skip
+    assert running.stdout == "no more running jobs in namespace ns\n"
 
 
 @pytest.mark.parametrize("command", ["status", "list", "watch", "abort", "purge"])

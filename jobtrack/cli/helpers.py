@@ -14,6 +14,7 @@ import shutil
 import sys
 from typing import Any
 
+from ..clock import format_timestamp
 from ..model import JobStatus
 from ..stores import FileStore, StoreURL, display_url
 from ..tracker import JobTracker
@@ -55,6 +56,8 @@ def summary(job: JobStatus) -> str:
     ]
     if job.finished_at is not None:
         lines.append(f"  finished   {job.to_dict()['finished_at']}")
+    if job.expires_at is not None:
+        lines.append(f"  expires    {format_timestamp(job.expires_at)}")
     if job.last_error is not None:
         lines.append(f"  last error {printable(job.last_error)}")
     return "\n".join(lines)

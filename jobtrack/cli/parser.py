@@ -61,15 +61,26 @@ def cmd_list(args: argparse.Namespace) -> int:
         return EXIT_OK
     if not page.items:
         which = f"{args.status} " if args.status else ""
-        print(f"no {which}jobs in namespace {args.namespace}")
+        if page.next_cursor:  # the page passed over many expired jobs, or jobs of other statuses
+            print(f"no {which}jobs on this page")
+        else:
+            more = "more " if args.cursor else ""
+            print(f"no {more}{which}jobs in namespace {args.namespace}")
     now = utc_now()
-    for job in page.items:
+    rows = [
+        (job, printable(job.job_id), f"{job.successful + job.failed}/{job.total}")
+        for job in page.items
+    ]
+    width = max((len(shown) for _, shown, _ in rows), default=0)
+    done_width = max((len(done) for _, _, done in rows), default=0)
+    failed_width = max((len(str(job.failed)) for job in page.items), default=0)
+    for job, shown, done in rows:
         started = job.to_dict()["started_at"]
         updated = age((now - job.updated_at).total_seconds())
         mark = "  STALLED" if tracker.is_stalled(job) else ""
         print(
-            f"{job.job_id}  {job.status.value:<9}  {job.successful + job.failed:>6}/{job.total:<6}"
-            f"  failed {job.failed:<5}  started {started}  updated {updated} ago{mark}"
+            f"{shown:<{width}}  {job.status.value:<9}  {done:>{done_width}}"
+            f"  failed {job.failed:<{failed_width}}  started {started}  updated {updated} ago{mark}"
         )
     if page.next_cursor:
         limit = f" --limit {args.limit}" if args.limit != DEFAULT_LIST_LIMIT else ""
