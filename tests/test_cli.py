@@ -30,10 +30,12 @@ from jobtrack import (
 )
 from jobtrack.arguments import encode_cursor
 from jobtrack.asgi import status_app
-from jobtrack.cli import DEMO_STOPPED
+from jobtrack.cli import DEMO_STOPPED, main
 from jobtrack.cli.serve import Sweeping, sweep
 from jobtrack.clock import format_timestamp, to_ms
+from jobtrack.stores.registry import SCHEMES
 from tests.asgi_driver import call
+from tests.test_contract import PlainStore
 
 SCRIPT = str(Path(sys.executable).parent / "jobtrack")
 TIMEOUT = 60
@@ -635,6 +637,27 @@ def test_status_of_an_expired_job(env: dict[str, str], store_url: str) -> None:
     assert longer.returncode == 3 and "expired at" in longer.stderr
     listed = run("list", "ns", "--store", store_url, env=env, check=True)
     assert listed.stdout == "no jobs in namespace ns\n"  # expired jobs are never listed
+
+
+def test_list_says_when_a_page_passed_over_expired_jobs(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a store without status indexes (third-party style): the tracker filters
+    # expired jobs out, and a page that passed over ~1,000 of them ends short
+    plain = PlainStore()
+    monkeypatch.setattr(plain, "close", lambda: None)  # shared by the two commands
+    monkeypatch.setitem(SCHEMES, "plain-test", lambda url: plain)
+    tracker_at("plain-test://", 9).start("ns", 1, job_id="live")  # older than all the others
+    week_ago = tracker_at("plain-test://", 8)
+    for i in range(1_500):
+        week_ago.start("ns", 0, job_id=f"expired{i}")
+    assert main(["list", "ns", "--store", "plain-test://", "--limit", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "no jobs on this page" and lines[1].startswith("more: ")
+    more = shlex.split(lines[1])
+    cursor = more[more.index("--cursor") + 1]
+    assert main(["list", "ns", "--store", "plain-test://", "--limit", "1", "--cursor", cursor]) == 0
+    assert capsys.readouterr().out.split()[0] == "live"
 
 
 def test_retain_is_given_to_the_jobs_a_command_completes(
