@@ -22,6 +22,7 @@ It needs pytest, hypothesis and freezegun (``pip install 'jobtrack[dev]'``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import inspect
 import itertools
@@ -34,6 +35,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from multiprocessing.pool import AsyncResult
 from typing import Any
 
 import pytest
@@ -1049,12 +1051,64 @@ operations = st.lists(
 )
 
 
+def _run_against_reference(
+    store: Store, tracker_factory: TrackerFactory, total: int, ops: list[tuple[object, ...]]
+) -> tuple[JobTracker, str, RefJob]:
+    """Apply *ops* to a new job and to a :class:`RefJob`; after each, both must agree.
+
+    An op is ``("clock", ms)``, ``("abort", error)``, ``("extend", more)``,
+    ``("record", p, s, f, error)`` or ``("item", name, p, "s"|"f"|"", error)``.
+    """
+    clock = ManualClock()
+    tracker = tracker_factory(store, clock=clock)
+    job_id = f"p{next(_ids)}"
+    tracker.start(PROP_NS, total, job_id=job_id)
+    ref = RefJob(total, T0)
+    for op in ops:
+        if op[0] == "clock":
+            clock.advance(milliseconds=op[1])  # type: ignore[arg-type]
+            continue
+        try:
+            if op[0] == "abort":
+                expected = ref.abort(op[1], clock.now)  # type: ignore[arg-type]
+                result = tracker.abort(PROP_NS, job_id, op[1])  # type: ignore[arg-type]
+            elif op[0] == "extend":
+                expected = ref.extend(op[1], clock.now)  # type: ignore[arg-type]
+                result = tracker.extend(PROP_NS, job_id, op[1])  # type: ignore[arg-type]
+            elif op[0] == "record":
+                _, p, s, f, error = op
+                error = error if f else None  # an error needs a failure (test_bad_input)
+                expected = ref.record(p, s, f, error, clock.now)  # type: ignore[arg-type]
+                result = tracker.record(PROP_NS, job_id, processed=p, successful=s,  # type: ignore[arg-type]
+                                        failed=f, error=error)  # type: ignore[arg-type]  # fmt: skip
+            else:
+                _, item, p, outcome, error = op
+                s, f = int(outcome == "s"), int(outcome == "f")
+                if not (p or s or f):
+                    p = 1
+                error = error[:1000] if f and error else None  # type: ignore[index]
+                expected = ref.record_item(item, p, s, f, error, clock.now)  # type: ignore[arg-type]
+                result = tracker.record(PROP_NS, job_id, item=item, processed=p,  # type: ignore[arg-type]
+                                        successful=s, failed=f, error=error)  # fmt: skip
+        except JobFinished:
+            assert expected == "finished", op
+        except InvalidUpdate:
+            assert expected == "invalid", op
+        else:
+            assert expected in (("ok", "noop") if op[0] == "item" else ("ok",)), op
+            assert job_tuple(result) == ref.as_tuple(), op
+        assert job_tuple(tracker.get(PROP_NS, job_id)) == ref.as_tuple()
+    return tracker, job_id, ref
+
+
+_property_test = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+"""Hypothesis settings of the property tests: the store fixture is the same for every example."""
+
+
 class _Properties:
-    @settings(
-        max_examples=60,
-        deadline=None,
-        suppress_health_check=[HealthCheck.function_scoped_fixture],
-    )
+    @_property_test
     @given(total=st.integers(0, 20), ops=operations)
     def test_random_updates_match_the_reference_model(
         self,
@@ -1063,38 +1117,7 @@ class _Properties:
         total: int,
         ops: list[tuple[object, ...]],
     ) -> None:
-        clock = ManualClock()
-        tracker = tracker_factory(store, clock=clock)
-        job_id = f"p{next(_ids)}"
-        tracker.start(PROP_NS, total, job_id=job_id)
-        ref = RefJob(total, T0)
-        for op in ops:
-            if op[0] == "clock":
-                clock.advance(milliseconds=op[1])  # type: ignore[arg-type]
-                continue
-            if op[0] == "abort":
-                error = op[1]
-                expected = ref.abort(error, clock.now)  # type: ignore[arg-type]
-                args: dict[str, object] = {"error": error}
-            else:
-                _, p, s, f, error = op
-                if error is not None and f == 0:
-                    error = None  # an error needs a failure (tested in test_bad_input)
-                expected = ref.record(p, s, f, error, clock.now)  # type: ignore[arg-type]
-                args = {"processed": p, "successful": s, "failed": f, "error": error}
-            try:
-                if op[0] == "abort":
-                    result = tracker.abort(PROP_NS, job_id, error)  # type: ignore[arg-type]
-                else:
-                    result = tracker.record(PROP_NS, job_id, **args)  # type: ignore[arg-type]
-            except JobFinished:
-                assert expected == "finished", op
-            except InvalidUpdate:
-                assert expected == "invalid", op
-            else:
-                assert expected == "ok", op
-                assert job_tuple(result) == ref.as_tuple()
-            assert job_tuple(tracker.get(PROP_NS, job_id)) == ref.as_tuple()
+        tracker, job_id, _ = _run_against_reference(store, tracker_factory, total, ops)
         assert tracker.delete(PROP_NS, job_id)
 
     def test_reference_model_sanity(self) -> None:
@@ -1426,11 +1449,7 @@ item_operations = st.lists(
 
 
 class _ItemProperties:
-    @settings(
-        max_examples=60,
-        deadline=None,
-        suppress_health_check=[HealthCheck.function_scoped_fixture],
-    )
+    @_property_test
     @given(total=st.integers(0, 12), ops=item_operations)
     def test_random_redeliveries_and_retries_match_the_reference_model(
         self,
@@ -1440,50 +1459,32 @@ class _ItemProperties:
         ops: list[tuple[object, ...]],
     ) -> None:
         _items_or_skip(store)
-        clock = ManualClock()
-        tracker = tracker_factory(store, clock=clock)
-        job_id = f"q{next(_ids)}"
-        tracker.start(PROP_NS, total, job_id=job_id)
-        ref = RefJob(total, T0)
-        for op in ops:
-            if op[0] == "clock":
-                clock.advance(milliseconds=op[1])  # type: ignore[arg-type]
-                continue
-            try:
-                if op[0] == "abort":
-                    expected = ref.abort(op[1], clock.now)  # type: ignore[arg-type]
-                    result = tracker.abort(PROP_NS, job_id, op[1])  # type: ignore[arg-type]
-                elif op[0] == "extend":
-                    expected = ref.extend(op[1], clock.now)  # type: ignore[arg-type]
-                    result = tracker.extend(PROP_NS, job_id, op[1])  # type: ignore[arg-type]
-                elif op[0] == "record":
-                    _, p, s, f, error = op
-                    error = error if f else None
-                    expected = ref.record(p, s, f, error, clock.now)  # type: ignore[arg-type]
-                    result = tracker.record(PROP_NS, job_id, processed=p, successful=s,  # type: ignore[arg-type]
-                                            failed=f, error=error)  # type: ignore[arg-type]  # fmt: skip
-                else:
-                    _, item, p, outcome, error = op
-                    s, f = int(outcome == "s"), int(outcome == "f")
-                    if not (p or s or f):
-                        p = 1
-                    error = error[:1000] if f and error else None  # type: ignore[index]
-                    expected = ref.record_item(item, p, s, f, error, clock.now)  # type: ignore[arg-type]
-                    result = tracker.record(PROP_NS, job_id, item=item, processed=p,  # type: ignore[arg-type]
-                                            successful=s, failed=f, error=error)  # fmt: skip
-            except JobFinished:
-                assert expected == "finished", op
-            except InvalidUpdate:
-                assert expected == "invalid", op
-            else:
-                assert expected in ("ok", "noop"), op
-                assert job_tuple(result) == ref.as_tuple(), op
-            assert job_tuple(tracker.get(PROP_NS, job_id)) == ref.as_tuple()
+        tracker, job_id, ref = _run_against_reference(store, tracker_factory, total, ops)
         failed = tracker.failed_items(PROP_NS, job_id, limit=1000).items
         assert [(f.item, f.error, f.failed_at) for f in failed] == ref.failed_list
         errors = tracker.errors(PROP_NS, job_id)
         assert [(e.message, e.count, e.first_at, e.last_at) for e in errors] == ref.error_list()
         assert tracker.delete(PROP_NS, job_id)
+
+
+@contextlib.contextmanager
+def _racing_writers(
+    url: str, writer: JobTracker, job_ids: list[str]
+) -> Iterator[AsyncResult[list[list[tuple[str, int]]]]]:
+    """Three spawned processes updating *job_ids* (``worker.write_while_reaped``).
+
+    Yields once they have written 60 updates; their result is, per process,
+    the (job id, updated ms) of each update the store acknowledged.
+    """
+    with multiprocessing.get_context("spawn").Pool(3) as pool:
+        pending = pool.starmap_async(
+            worker.write_while_reaped, [(url, NS, job_ids, 300, seed) for seed in range(3)]
+        )
+        started = dt.datetime.now(UTC)
+        while sum(writer.get(NS, job_id).processed for job_id in job_ids) < 60:
+            assert not pending.ready(), "the writers ended before they wrote"
+            assert dt.datetime.now(UTC) - started < dt.timedelta(seconds=60)
+        yield pending
 
 
 class _Processes:
@@ -1544,16 +1545,7 @@ class _Processes:
         job_ids = [writer.start(NS, 10_000, job_id=f"race{i}").job_id for i in range(12)]
         for job_id in job_ids:
             writer.record(NS, job_id, processed=1, successful=1)
-        ctx = multiprocessing.get_context("spawn")
-        with ctx.Pool(3) as pool:
-            pending = pool.starmap_async(
-                worker.write_while_reaped,
-                [(shared_url, NS, job_ids, 300, seed) for seed in range(3)],
-            )
-            started = dt.datetime.now(UTC)
-            while sum(writer.get(NS, job_id).processed for job_id in job_ids) < 60:
-                assert not pending.ready(), "the writers ended before they wrote"
-                assert dt.datetime.now(UTC) - started < dt.timedelta(seconds=60)
+        with _racing_writers(shared_url, writer, job_ids) as pending:
             reaped: dict[str, JobStatus] = {}
             while len(reaped) < len(job_ids):  # every job looks stalled: all end reaped
                 ahead.now = dt.datetime.now(UTC) + dt.timedelta(hours=1)
@@ -1588,16 +1580,7 @@ class _Processes:
         )
         writer = JobTracker(shared_url)
         job_ids = [writer.start(NS, 10_000, job_id=f"gone{i}").job_id for i in range(12)]
-        ctx = multiprocessing.get_context("spawn")
-        with ctx.Pool(3) as pool:
-            pending = pool.starmap_async(
-                worker.write_while_reaped,
-                [(shared_url, NS, job_ids, 300, seed) for seed in range(3)],
-            )
-            started = dt.datetime.now(UTC)
-            while sum(writer.get(NS, job_id).processed for job_id in job_ids) < 60:
-                assert not pending.ready(), "the writers ended before they wrote"
-                assert dt.datetime.now(UTC) - started < dt.timedelta(seconds=60)
+        with _racing_writers(shared_url, writer, job_ids) as pending:
             reaped: dict[str, JobStatus] = {}
             left = set(job_ids)
             purged = 0
