@@ -4,6 +4,8 @@ features), concurrency on one loop."""
 from __future__ import annotations
 
 import asyncio
+import gc
+import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,9 @@ from jobtrack import (
     RedisStore,
     Status,
 )
+from jobtrack.asgi import status_app
 from jobtrack.stores.redis import AsyncRedisStore
+from tests.asgi_driver import call
 from tests.redis_fixtures import redis_url
 
 
@@ -138,6 +142,36 @@ def test_redis_takes_more_concurrent_calls_than_redis_py_8s_default_pool(
 
     final = asyncio.run(main())
     assert final.processed == final.successful == tasks and final.is_finished
+
+
+@pytest.mark.redis
+def test_redis_works_from_one_event_loop_after_another(redis_server: Any) -> None:
+    # a redis.asyncio client belongs to its loop: each loop gets its own, closed
+    # when that loop shuts down (asyncio.run after asyncio.run, a test client
+    # running each request in a new loop)
+    import redis
+
+    raw = redis.Redis(redis_server.host, redis_server.port)
+    connections = len(raw.client_list())
+    tracker = AsyncJobTracker(f"{redis_url(redis_server)}?prefix=loops")
+    job = asyncio.run(tracker.start("ns", 3))
+    assert len(raw.client_list()) == connections  # the first loop's client closed with it
+    for _ in range(3):
+        assert asyncio.run(tracker.record("ns", job.job_id, processed=1)).processed >= 1
+    assert asyncio.run(tracker.get("ns", job.job_id)).processed == 3
+    app = status_app(JobTracker(f"{redis_url(redis_server)}?prefix=loops"))
+    for _ in range(2):
+        response = call(app, "GET", f"/namespaces/ns/upload-jobs/{job.job_id}")  # a new loop each
+        assert response.status == 200 and json.loads(response.body)["processed"] == 3
+
+    async def close_in_loop() -> None:
+        await tracker.get("ns", job.job_id)
+        await tracker.aclose()  # closes this loop's client; asyncio.run has nothing left to do
+
+    asyncio.run(close_in_loop())
+    gc.collect()  # a transport left open would warn (an error here) when collected
+    assert len(raw.client_list()) == connections
+    raw.close()
 
 
 def test_from_tracker_shares_store_and_clock(tmp_path: Path) -> None:

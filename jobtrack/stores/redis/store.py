@@ -8,10 +8,13 @@ names the extra to install.
 
 from __future__ import annotations
 
+import asyncio
 import builtins
+import contextlib
 import datetime as _dt
 import warnings
-from collections.abc import Sequence
+import weakref
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 from ...clock import to_ms
@@ -239,23 +242,31 @@ class RedisStore:
 class AsyncRedisStore:
     """Awaitable twin of a :class:`RedisStore`: the same commands, sent by ``redis.asyncio``.
 
-    Its client is built from the store's URL on first use (it must be created
-    inside the running event loop) and closed by :meth:`aclose`.
+    A ``redis.asyncio`` client belongs to the event loop it was first used
+    in, so each running loop gets its own, built from the store's URL on
+    first use there. It is closed by :meth:`aclose`, or when its loop shuts
+    down its async generators (``asyncio.run`` does): a store used from one
+    ``asyncio.run`` after another, or by a test client that runs each request
+    in a new loop, works and leaves no connection open.
     """
 
     def __init__(self, store: RedisStore) -> None:
         self.sync = store
         self.commands = store.commands
-        self._runner: AsyncRunner | None = None
+        self._runners: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, tuple[AsyncRunner, AsyncGenerator[None, None]]
+        ] = weakref.WeakKeyDictionary()
 
     @property
     def runner(self) -> AsyncRunner:
-        """The runner over the ``redis.asyncio`` client (built on first use)."""
-        if self._runner is None:
+        """The runner over the running loop's ``redis.asyncio`` client (built on first use)."""
+        loop = asyncio.get_running_loop()
+        mine = self._runners.get(loop)
+        if mine is None:
             assert self.sync._parsed is not None  # open_async() checked it
-            client = connect(self.sync._parsed, self.sync.timeout, asynchronous=True)
-            self._runner = AsyncRunner(client)
-        return self._runner
+            runner = AsyncRunner(connect(self.sync._parsed, self.sync.timeout, asynchronous=True))
+            mine = self._runners[loop] = (runner, _closed_with_its_loop(runner))
+        return mine[0]
 
     async def create(self, job: JobStatus) -> None:
         """Run ``create.lua`` (the first job also checks the eviction policy)."""
@@ -331,13 +342,38 @@ class AsyncRedisStore:
         return await self.runner.run(self.commands.errors(namespace, job_id))
 
     async def aclose(self) -> None:
-        """Close the async client, if one was built."""
-        runner, self._runner = self._runner, None
-        if runner is not None:
+        """Close the running loop's async client, if one was built."""
+        mine = self._runners.pop(asyncio.get_running_loop(), None)
+        if mine is not None:
+            runner, closer = mine
             try:
                 await runner.client.aclose()
             except runner.errors as exc:
                 raise driver_error(exc) from exc
+            finally:
+                await closer.aclose()  # its own close of the client is then a no-op
+
+
+def _closed_with_its_loop(runner: AsyncRunner) -> AsyncGenerator[None, None]:
+    """An async generator that closes *runner*'s client when the running loop shuts it down.
+
+    Started here, it is tracked by the loop, whose ``shutdown_asyncgens()``
+    (run by ``asyncio.run`` and every runner built on it) closes it while
+    the loop still runs: the client's connections close cleanly instead of
+    being left to a loop that is gone.
+    """
+
+    async def closer() -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:
+            with contextlib.suppress(*runner.errors):
+                await runner.client.aclose()
+
+    generator = closer()
+    with contextlib.suppress(StopIteration):  # runs to its yield: no await before it
+        generator.asend(None).send(None)
+    return generator
 
 
 def _warn_if_evicting(policy: str | None, store: RedisStore) -> str | None:
