@@ -251,6 +251,23 @@ def test_watch_rate_counts_only_what_is_done_while_watching(
     assert rates and max(rates) < 10_000, bar
 
 
+def test_watch_follows_a_total_raised_by_extend(
+    env: dict[str, str], store_url: str, popen: list[Any]
+) -> None:
+    tracker = JobTracker(store_url)
+    job = tracker.start("ns", 2)
+    proc = _spawn(
+        popen, "watch", "ns", job.job_id, "--store", store_url, "--interval", "0.05", env=env
+    )
+    assert proc.stderr is not None
+    first = proc.stderr.read(100)  # the bar is drawn, with the total of 2
+    tracker.extend("ns", job.job_id, 3)
+    tracker.record("ns", job.job_id, processed=5, successful=5)
+    assert proc.wait(timeout=TIMEOUT) == 0
+    bar = first + proc.stderr.read()
+    assert "/2 " in first and "5/5 " in bar, bar
+
+
 _COMPLETE = (
     "import sys; from jobtrack import JobTracker; "
     "JobTracker(sys.argv[1]).record('ns', sys.argv[2], processed=3, successful=3)"
@@ -352,6 +369,27 @@ def test_list_aligns_its_columns_and_says_when_a_cursor_is_past_the_end(
     assert running.stdout == "no more running jobs in namespace ns\n"
 
 
+def test_the_next_page_command_works_before_1970_and_for_a_namespace_like_an_option(
+    env: dict[str, str], store_url: str, tmp_path: Path
+) -> None:
+    in_1969 = JobTracker(store_url, clock=lambda: datetime.datetime(1969, 6, 1, tzinfo=UTC))
+    ids = [in_1969.start("-ns", 1, job_id=f"j{i}").job_id for i in range(3)]
+    seen: list[str] = []
+    command = [SCRIPT, "list", "--store", store_url, "--limit", "1", "--", "-ns"]
+    for _ in range(4):
+        out = subprocess.run(
+            command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=TIMEOUT,
+            check=True,
+        ).stdout  # fmt: skip
+        seen += [line.split()[0] for line in out.splitlines() if line.startswith("j")]
+        more = [line for line in out.splitlines() if line.startswith("more: ")]
+        if not more:
+            break
+        assert " --cursor=-" in more[0] and more[0].endswith(" -- -ns")
+        command = shlex.split(more[0][len("more: ") :])
+    assert seen == ids[::-1]
+
+
 @pytest.mark.parametrize("command", ["status", "list", "watch", "abort", "purge"])
 def test_a_mistyped_store_path_is_an_error_and_creates_nothing(
     env: dict[str, str], tmp_path: Path, command: str
@@ -398,6 +436,15 @@ def test_watch_of_a_finished_job_prints_it_at_once(env: dict[str, str], store_ur
         (["list", "ns", "--limit", "x"], 2, "--limit: must be an integer from 1 to 1000"),
         (["watch", "ns", "x", "--interval", "0"], 4, "interval"),
         (["serve", "--port", "1", "--host", "127.0.0.1"], 4, "cannot listen"),
+        (["serve", "--port", "70000"], 2, "--port: must be a port number from 0 to 65535"),
+        (["demo", "--port", "-1"], 2, "--port: must be a port number from 0 to 65535"),
+        (["watch", "ns", "x", "--interval", "nan"], 4, "--interval must be a number of seconds"),
+        (["watch", "ns", "x", "--interval", "inf"], 4, "--interval must be a number of seconds"),
+        (
+            ["status", "ns", "x", "--store", "redis+cluster://127.0.0.1:1?timeout=1"],
+            4,
+            "Redis Cluster 'redis+cluster://127.0.0.1:1?timeout=1' cannot be reached",
+        ),
         (["demo", "--items", "0"], 4, "--items"),
         (
             ["status", "ns", "x", "--store", "redis://127.0.0.1:1/0?timeout=inf"],
@@ -429,7 +476,7 @@ def test_watch_of_a_finished_job_prints_it_at_once(env: dict[str, str], store_ur
 def test_errors_are_one_line(
     env: dict[str, str], busy_port: int, args: list[str], status: int, message: str
 ) -> None:
-    if args[:2] == ["serve", "--port"]:  # root may bind port 1: take a port in use instead
+    if args[:3] == ["serve", "--port", "1"]:  # root may bind port 1: take a port in use instead
         args = ["serve", "--port", str(busy_port), "--host", "127.0.0.1"]
     result = run(*args, env=env)
     assert result.returncode == status

@@ -838,3 +838,25 @@ def test_an_index_of_jobtrack_0_1_is_rebuilt_with_statuses(tmp_path: Path) -> No
     with sqlite3.connect(index) as db:
         assert db.execute("PRAGMA user_version").fetchone() == (2,)
     db.close()
+
+
+def test_purge_passes_over_what_is_not_a_namespace_and_goes_on_past_a_broken_one(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    root, elsewhere = tmp_path / "jobs", tmp_path / "elsewhere"
+    in_2020 = ManualClock(dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc))
+    for where, namespaces in ((root, "amz"), (elsewhere, "o")):
+        tracker = JobTracker(FileStore(where), clock=in_2020)
+        for ns in namespaces:
+            tracker.start(ns, 1, job_id="j")
+            tracker.record(ns, "j", successful=1)  # expired years ago
+    (root / "README").write_text("jobs of the ingestion pipeline\n")  # a name, not a directory
+    (root / "linked").symlink_to(elsewhere / "o")  # never followed
+    for index in (root / "m").glob(".index.sqlite*"):
+        index.unlink()
+    (root / "m" / ".index.sqlite").mkdir()  # a broken namespace: its index cannot be opened
+    assert JobTracker(FileStore(root)).purge() == 2
+    assert not (root / "a" / "j.json").exists() and not (root / "z" / "j.json").exists()
+    assert (root / "m" / "j.json").exists()  # its index is broken: left, with a warning
+    assert "purge skips namespace 'm'" in caplog.text
+    assert (elsewhere / "o" / "j.json").exists()

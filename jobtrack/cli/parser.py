@@ -86,9 +86,12 @@ def cmd_list(args: argparse.Namespace) -> int:
         limit = f" --limit {args.limit}" if args.limit != DEFAULT_LIST_LIMIT else ""
         status = f" --status {args.status}" if args.status else ""
         stall = "" if args.stall_after is None else f" --stall-after {_shown(args.stall_after)}"
+        cursor = page.next_cursor  # (one of a job started before 1970 begins with '-')
+        cursor = f"--cursor={cursor}" if cursor.startswith("-") else f"--cursor {cursor}"
+        ns = args.namespace  # a name may begin with '-' too: then it goes after '--'
+        first, last = ("", f" -- {ns}") if ns.startswith("-") else (f" {ns}", "")
         print(
-            f"more: {program()} list {args.namespace}{store_flag(args)}{limit}{status}{stall}"
-            f" --cursor {page.next_cursor}"
+            f"more: {program()} list{first}{store_flag(args)}{limit}{status}{stall} {cursor}{last}"
         )
     return EXIT_OK
 
@@ -186,8 +189,8 @@ def _failed_pages(tracker: JobTracker, namespace: str, job_id: str) -> Iterator[
 def cmd_watch(args: argparse.Namespace) -> int:
     """Show a live progress bar until the job completes."""
     tqdm = need("tqdm", "watch").tqdm
-    if args.interval <= 0:
-        raise CliError("--interval must be > 0")
+    if not 0 < args.interval < float("inf"):  # (NaN too)
+        raise CliError("--interval must be a number of seconds > 0")
     with open_tracker(args, existing=True) as tracker:
         job = tracker.get(args.namespace, args.job_id)
         if job.is_finished:  # nothing to watch: a bar would show a meaningless rate
@@ -205,6 +208,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
             ) as bar
         ):
             while True:
+                bar.total = job.total  # extend() may have raised it
                 bar.n = job.successful + job.failed
                 bar.set_postfix(
                     processed=job.processed, ok=job.successful, failed=job.failed, refresh=False
@@ -259,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", parents=[store], help="serve the route and run a demo pipeline"
     )
     demo.add_argument("--host", default="127.0.0.1")
-    demo.add_argument("--port", type=int, default=8080)
+    demo.add_argument("--port", type=_port, default=8080)
     demo.add_argument("--namespace", default="demo")
     demo.add_argument("--items", type=int, default=200, help="items in the job (200)")
     demo.add_argument("--workers", type=int, default=4, help="worker threads (4)")
@@ -273,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
         "serve", parents=[store, retention], help="serve the status route (uvicorn)"
     )
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--port", type=_port, default=8080)
     serve.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
@@ -424,6 +428,13 @@ def _retain(text: str) -> datetime.timedelta | None:
 def _interval(text: str) -> float:
     """``--purge-every``: seconds >= 0 (0: never)."""
     return _number(text, 0, ">= 0 and up to 1000 years (0: never)")
+
+
+def _port(text: str) -> int:
+    """``--port``: 0 (any free port) to 65535."""
+    if not (text.isascii() and text.isdigit() and int(text) <= 65535):
+        raise argparse.ArgumentTypeError(f"must be a port number from 0 to 65535, got {text!r}")
+    return int(text)
 
 
 def _page_size(text: str) -> int:

@@ -551,24 +551,36 @@ class FileStore:
         gone = 0
         try:
             with os.scandir(self.root) as entries:
-                namespaces = [e.name for e in entries if is_valid_name(e.name)]
+                namespaces = [
+                    e.name
+                    for e in entries
+                    if is_valid_name(e.name) and e.is_dir(follow_symlinks=False)
+                ]
             for namespace in namespaces:
-                with self._directory(namespace) as dfd:
-                    if dfd is None:
-                        continue
-                    with self._index(dfd, namespace) as index:
-                        keys = index.expired(before, _PURGE_BATCH)
-                        while keys:
-                            deleted = sum(self._delete(namespace, jid, before) for _, jid in keys)
-                            if deleted < len(keys):  # deleted or started again: set the rows
-                                for _, jid in keys:
-                                    self._tidy(namespace, jid, index)
-                            gone += deleted
-                            if len(keys) < _PURGE_BATCH or not deleted:
-                                break  # (not deleted: rows of corrupt jobs only, left)
-                            keys = index.expired(before, _PURGE_BATCH)
+                try:
+                    gone += self._purge_namespace(namespace, before)
+                except StoreCorrupt as exc:  # one broken namespace stops no other's purge
+                    logger.warning("purge skips namespace %r: %s", namespace, exc)
         except (OSError, sqlite3.Error) as exc:
             raise _unavailable(exc) from exc
+        return gone
+
+    def _purge_namespace(self, namespace: str, before: int) -> int:
+        gone = 0
+        with self._directory(namespace) as dfd:
+            if dfd is None:
+                return 0
+            with self._index(dfd, namespace) as index:
+                keys = index.expired(before, _PURGE_BATCH)
+                while keys:
+                    deleted = sum(self._delete(namespace, jid, before) for _, jid in keys)
+                    if deleted < len(keys):  # deleted or started again: set the rows
+                        for _, jid in keys:
+                            self._tidy(namespace, jid, index)
+                    gone += deleted
+                    if len(keys) < _PURGE_BATCH or not deleted:
+                        break  # (not deleted: rows of corrupt jobs only, left)
+                    keys = index.expired(before, _PURGE_BATCH)
         return gone
 
     def failed_items(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import urllib.parse
 from typing import Any
 
-from ...errors import ConfigurationError
+from ...errors import ConfigurationError, StoreUnavailable
 from ..registry import Option, StoreURL, boolean, integer, seconds, text
 
 __all__ = ["DEFAULT_PREFIX", "DEFAULT_TIMEOUT", "OPTIONS", "UNBOUNDED", "connect", "import_redis"]
@@ -102,7 +102,13 @@ def connect(url: StoreURL, timeout: float, *, asynchronous: bool = False) -> Any
         if database and "db" in kwargs:
             raise ConfigurationError(f"bad Redis URL {url.shown!r}: give the db once, path or ?db=")
         return module.Redis.from_url(url.url.partition("?")[0], **kwargs)
-    except (ValueError, TypeError, redis.RedisError) as exc:
+    except (redis.RedisError, redis.exceptions.RedisClusterException) as exc:
+        if url.scheme == "redis+cluster":  # it asks its nodes for the slot map at once
+            raise StoreUnavailable(
+                f"Redis Cluster {url.shown!r} cannot be reached: {type(exc).__name__}: {exc}"
+            ) from exc
+        raise ConfigurationError(f"bad Redis URL {url.shown!r}: {exc}") from exc
+    except (ValueError, TypeError) as exc:
         raise ConfigurationError(f"bad Redis URL {url.shown!r}: {exc}") from exc
 
 
