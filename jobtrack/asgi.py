@@ -367,12 +367,13 @@ def _match(scope: Scope) -> tuple[str, str | None, str] | None:
     # decoded tail must then be the whole path below root_path.
     text = raw.decode("latin-1") if raw else relative
     parts = text.split("/")
-    if parts[-1] == "upload-jobs":  # a namespace's list, or a job named "upload-jobs"
+    last = urllib.parse.unquote(parts[-1]) if raw and "%" in parts[-1] else parts[-1]
+    if last == "upload-jobs":  # a namespace's list, or a job named "upload-jobs"
         listing = _list_path(relative, parts[-3:], decode=bool(raw))
         if listing is not None:
             return listing
-    if parts[-1] in _ITEM_ROUTES:  # a route below a job, or a job named "errors"
-        found = _job_path(relative, parts[-5:-1], parts[-1], decode=bool(raw))
+    if last in _ITEM_ROUTES:  # a route below a job, or a job named "errors"
+        found = _job_path(relative, parts[-5:-1], last, decode=bool(raw))
         if found is not None:
             return found
     return _job_path(relative, parts[-4:], "", decode=bool(raw))

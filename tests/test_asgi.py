@@ -435,6 +435,24 @@ class TestItemRoutes:
         assert body["status"] == "failure" and message in body["message"]
         assert (body["namespace_name"], body["job_id"]) == (NS, "j2")
 
+    def test_route_words_may_be_percent_encoded(self, items_app: Any) -> None:
+        # %75 is "u", %65 "e", %2D "-": unreserved characters, the same path decoded
+        for encoded, plain in (
+            (f"/namespaces/{NS}/%75pload-jobs/j2", f"/namespaces/{NS}/upload-jobs/j2"),
+            (f"/namespaces/{NS}/%75pload-jobs", f"/namespaces/{NS}/upload-jobs"),
+            (
+                f"/namespaces/{NS}/upload-jobs/j2/%65rrors",
+                f"/namespaces/{NS}/upload-jobs/j2/errors",
+            ),
+            (
+                f"/namespaces/{NS}/upload%2Djobs/j2/failed%2Ditems",
+                f"/namespaces/{NS}/upload-jobs/j2/failed-items",
+            ),
+        ):
+            response = call(items_app, "GET", encoded)
+            assert response.status == 200, encoded
+            assert response.body == call(items_app, "GET", plain).body
+
     @pytest.mark.parametrize("below", ["failed-items", "errors"])
     def test_names_methods_and_unknown_jobs(self, items_app: Any, below: str) -> None:
         assert call(items_app, "GET", f"/namespaces/{NS}/upload-jobs/nope/{below}").status == 404

@@ -860,3 +860,27 @@ def test_purge_passes_over_what_is_not_a_namespace_and_goes_on_past_a_broken_one
     assert (root / "m" / "j.json").exists()  # its index is broken: left, with a warning
     assert "purge skips namespace 'm'" in caplog.text
     assert (elsewhere / "o" / "j.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("sql", "then"),
+    [
+        ("UPDATE items SET state = 'abc'", {"successful": 1, "item": "a"}),
+        ("UPDATE items SET state = 99", {"successful": 1, "item": "a"}),
+        ("UPDATE jobs SET position = 'abc'", {"failed": 1, "error": "e1", "item": "b"}),
+        ("UPDATE items SET error = x'00ff'", {"failed": 1, "error": "e2", "item": "a"}),
+    ],
+)
+def test_item_rows_of_the_wrong_type_are_corrupt_and_change_nothing(
+    tmp_path: Path, sql: str, then: dict[str, Any]
+) -> None:
+    tracker = JobTracker(FileStore(tmp_path))
+    tracker.start("ns", 5, job_id="j")
+    tracker.record("ns", "j", processed=1, failed=1, error="e1", item="a")
+    with contextlib.closing(sqlite3.connect(tmp_path / "ns" / ".items.sqlite")) as db:
+        db.execute(sql)
+        db.commit()
+    before = tracker.get("ns", "j")
+    with pytest.raises(StoreCorrupt, match="corrupt item rows of job 'j'"):
+        tracker.record("ns", "j", processed=1, **then)
+    assert tracker.get("ns", "j") == before

@@ -58,6 +58,8 @@ def test_file_create_option(tmp_path: Path) -> None:
         ("redis://127.0.0.1:6380/0", "redis://127.0.0.1:6380/0"),
         ("memory://", "memory://"),
         ("nothing", "nothing"),
+        ("redis://:secret@[::1/0", "redis://***@[::1/0"),  # malformed: still masked
+        ("redis://u:secret@[::1/0?x=1", "redis://***@[::1/0?x=1"),
     ],
 )
 def test_display_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str, shown: str) -> None:

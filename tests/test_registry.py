@@ -80,7 +80,9 @@ root = pathlib.Path(tempfile.mkdtemp())
 info = root / "fakestore-1.0.dist-info"
 info.mkdir()
 (info / "METADATA").write_text("Metadata-Version: 2.1\\nName: fakestore\\nVersion: 1.0\\n")
-(info / "entry_points.txt").write_text("[jobtrack.stores]\\nfake = fakestore:Fake.factory\\n")
+(info / "entry_points.txt").write_text(
+    "[jobtrack.stores]\\nbroken = nosuchmodule:factory\\nfake = fakestore:Fake.factory\\n"
+)
 (root / "fakestore.py").write_text(
     "from jobtrack import MemoryStore, register_store\\n"
     "class Fake(MemoryStore):\\n"
@@ -91,7 +93,22 @@ info.mkdir()
     "register_store('fake', Fake.factory)  # at import, as docs/testing.md shows\\n"
 )
 sys.path.insert(0, str(root))
-from jobtrack import open_store, MemoryStore
+from jobtrack import ConfigurationError, open_store, MemoryStore
+try:  # an unknown scheme loads no plugin, and names the ones installed
+    open_store("typo://x")
+except ConfigurationError as exc:
+    assert "unknown store URL 'typo://x'" in str(exc) and "broken://, fake://" in str(exc), exc
+else:
+    raise SystemExit("typo:// opened")
+try:  # a broken plugin fails its own URLs, clearly, and no other
+    open_store("broken://")
+except ConfigurationError as exc:
+    assert str(exc).startswith(
+        "the store plugin for broken:// (nosuchmodule:factory) cannot be loaded: "
+        "ModuleNotFoundError"
+    ), exc
+else:
+    raise SystemExit("broken:// opened")
 assert type(open_store("fake://")) is MemoryStore
 print("ok")
 """
@@ -114,6 +131,9 @@ print("ok")
         ("redis://127.0.0.1:1/0?ssl_cert_reqs=none", "need a rediss:// URL"),
         ("redis://127.0.0.1:1/0?timeout=1&timeout=2", "given twice"),
         ("redis+cluster://h:1?db=2", "database 0"),
+        ("redis://127.0.0.1:1/2147483648", r"the path must be a db number \(0 to 2147483647\)"),
+        ("unix://", "give the socket's path"),
+        ("unix://?timeout=1", "give the socket's path"),
         ("file:///tmp/x?fsync=true&fsync=false", "given twice"),
     ],
 )

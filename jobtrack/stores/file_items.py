@@ -127,6 +127,13 @@ class ItemsDB:
         with self._transaction() as db:
             row = db.execute(_READ, (delta.item, document.job_id)).fetchone()
             key, doc, position, state, error = row or (None, None, 0, 0, None)
+            if not (
+                type(position) is int
+                and position >= 0
+                and (state is None or (type(state) is int and 0 <= state < 8))
+                and (error is None or type(error) is str)
+            ):
+                raise _corrupt_rows(document.job_id, "item rows")
             job = (  # a completed job's document has its final counters and its expiry
                 document
                 if doc is None or document.is_finished

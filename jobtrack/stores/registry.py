@@ -186,8 +186,6 @@ StoreFactory = Callable[[StoreURL], Store]
 SCHEMES: dict[str, StoreFactory] = {}
 """Scheme -> factory. Fill it with :func:`register_store`."""
 
-_entry_points_loaded = False
-
 
 def register_store(scheme: str, factory: StoreFactory, *, replace: bool = False) -> None:
     """Make ``open_store`` open URLs of *scheme* with *factory*.
@@ -208,20 +206,30 @@ def register_store(scheme: str, factory: StoreFactory, *, replace: bool = False)
     SCHEMES[scheme] = factory
 
 
-def _load_entry_points() -> None:
-    global _entry_points_loaded
-    if _entry_points_loaded:
-        return
-    _entry_points_loaded = True
-    for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        if entry.name not in SCHEMES:
+def _from_entry_point(scheme: str) -> StoreFactory | None:
+    """The factory a ``jobtrack.stores`` entry point names for *scheme*, loaded (once) now.
+
+    Only the plugin asked for is imported: a broken one fails its own URLs,
+    with a ``ConfigurationError`` naming it, and no other.
+    """
+    for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP, name=scheme):
+        try:
             factory = entry.load()  # importing it may register it already
-            if entry.name not in SCHEMES:
-                register_store(entry.name, factory)
+        except Exception as exc:  # whatever a third party's import raises
+            raise ConfigurationError(
+                f"the store plugin for {scheme}:// ({entry.value}) cannot be loaded: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        if scheme not in SCHEMES:
+            register_store(scheme, factory)
+        return SCHEMES[scheme]
+    return None
 
 
 def _known() -> str:
-    return "known schemes: " + ", ".join(f"{name}://" for name in SCHEMES)
+    plugins = {entry.name for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+    names = [*SCHEMES, *sorted(plugins - SCHEMES.keys())]
+    return "known schemes: " + ", ".join(f"{name}://" for name in names)
 
 
 def open_store(url: str) -> Store:
@@ -240,8 +248,7 @@ def open_store(url: str) -> Store:
     parsed = StoreURL.parse(url)
     factory = SCHEMES.get(parsed.scheme)
     if factory is None:
-        _load_entry_points()
-        factory = SCHEMES.get(parsed.scheme)
+        factory = _from_entry_point(parsed.scheme)
     if factory is None:
         raise ConfigurationError(f"unknown store URL {parsed.shown!r}; {_known()}")
     return factory(parsed)
@@ -260,8 +267,10 @@ def display_url(url: str) -> str:
         return url
     try:
         parts = urllib.parse.urlsplit(url)
-    except ValueError:
-        return url
+    except ValueError:  # (an unclosed "[" ...): mask whatever stands before an "@"
+        head, sep, rest = url.partition("://")
+        userinfo, at, _ = rest.partition("?")[0].rpartition("@")
+        return f"{head}://***@{rest[len(userinfo) + 1 :]}" if sep and at else url
     if scheme.lower() == "file" and parts.netloc in ("", "localhost") and parts.path:
         path = os.path.abspath(urllib.parse.unquote(parts.path))
         query = f"?{parts.query}" if parts.query else ""

@@ -97,8 +97,14 @@ def connect(url: StoreURL, timeout: float, *, asynchronous: bool = False) -> Any
                 **kwargs,
             )
         database = url.path.strip("/") if url.scheme != "unix" else ""
-        if database and not (database.isascii() and database.isdigit()):
-            raise ConfigurationError(f"bad Redis URL {url.shown!r}: the path must be a db number")
+        if database and not (database.isascii() and database.isdigit() and int(database) < 2**31):
+            raise ConfigurationError(
+                f"bad Redis URL {url.shown!r}: the path must be a db number (0 to {2**31 - 1})"
+            )
+        if url.scheme == "unix" and not url.path.strip("/"):
+            raise ConfigurationError(
+                f"bad Redis URL {url.shown!r}: give the socket's path, unix:///run/redis.sock"
+            )
         if database and "db" in kwargs:
             raise ConfigurationError(f"bad Redis URL {url.shown!r}: give the db once, path or ?db=")
         return module.Redis.from_url(url.url.partition("?")[0], **kwargs)
