@@ -24,6 +24,7 @@ from .errors import InvalidDocument
 from .names import is_valid_name
 
 __all__ = [
+    "MAX_COUNT",
     "ErrorCount",
     "FailedItem",
     "JobStatus",
@@ -35,6 +36,10 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+
+MAX_COUNT = 2**53 - 1
+"""The largest total or delta: exact in JSON numbers and Lua doubles alike."""
 
 
 class Status(str, enum.Enum):
@@ -184,6 +189,8 @@ def _semantic_problem(job: JobStatus) -> str | None:
         return "processed exceeds total"
     if job.successful + job.failed > job.total:
         return "successful + failed exceeds total"
+    if job.total > MAX_COUNT:  # (and so every counter)
+        return f"total exceeds {MAX_COUNT}"
     if job.updated_at < job.started_at:
         return "updated_at precedes started_at"
     completed = job.successful + job.failed == job.total

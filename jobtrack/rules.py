@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from .clock import to_ms
 from .errors import InvalidUpdate, JobChanged, JobFinished
-from .model import JobStatus, Status
+from .model import MAX_COUNT, JobStatus, Status
 
 __all__ = [
     "FAILED",
@@ -37,9 +37,6 @@ __all__ = [
 
 MAX_ERROR_LENGTH = 1000
 """``last_error`` is truncated to at most this many characters before any store sees it."""
-
-MAX_COUNT = 2**53 - 1
-"""The largest total or delta: exact in JSON numbers and Lua doubles alike."""
 
 MAX_ITEM_LENGTH = 512
 """An item name is 1 to this many characters, none of them a control character."""

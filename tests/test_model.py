@@ -92,6 +92,8 @@ MALFORMED = [
     ("bad-name", {**GOOD, "namespace_name": "a/b"}, "name rules"),
     ("negative", {**GOOD, "failed": -1}, ">= 0"),
     ("over-total", {**GOOD, "processed": 2}, "exceeds total"),
+    ("huge-total", {**GOOD, "total": 2**70}, "total exceeds 9007199254740991"),
+    ("huge-counts", {**GOOD, "total": 2**53, "processed": 2**53}, "total exceeds"),
     ("done-but-running", {**GOOD, "successful": 1}, "disagrees"),
     ("finished-while-running", {**GOOD, "finished_at": "2026-05-21T12:00:00.000Z"}, "finished_at"),
     ("updated-before-started", {**GOOD, "updated_at": "2026-05-21T11:59:59.999Z"}, "precedes"),

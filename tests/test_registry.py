@@ -53,6 +53,12 @@ def test_register_store_then_open_it_by_url(scheme: str) -> None:
     assert type(open_store("tagged://")) is MemoryStore
 
 
+def test_a_factory_that_returns_no_store_is_refused(scheme: str) -> None:
+    register_store(scheme, lambda url: None)  # type: ignore[arg-type,return-value]
+    with pytest.raises(ConfigurationError, match="the factory of tagged:// returned NoneType"):
+        JobTracker("tagged://")
+
+
 @pytest.mark.parametrize("bad", ["", "Upper", "1abc", "a/b", "a:b", "x" * 40, 5])
 def test_bad_schemes_are_refused(bad: object) -> None:
     with pytest.raises(ConfigurationError, match="invalid store scheme"):

@@ -251,7 +251,12 @@ def open_store(url: str) -> Store:
         factory = _from_entry_point(parsed.scheme)
     if factory is None:
         raise ConfigurationError(f"unknown store URL {parsed.shown!r}; {_known()}")
-    return factory(parsed)
+    store = factory(parsed)
+    if not isinstance(store, Store):
+        raise ConfigurationError(
+            f"the factory of {parsed.scheme}:// returned {type(store).__name__}, not a store"
+        )
+    return store
 
 
 def display_url(url: str) -> str:
