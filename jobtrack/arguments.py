@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 
 from .clock import Clock, normalize, utc_now
-from .errors import ConfigurationError, InvalidArgument, InvalidUpdate
+from .errors import ConfigurationError, InvalidArgument, InvalidUpdate, shown
 from .model import Update
 from .names import _fullmatch as _name_match
 from .names import new_job_id, validate_name
@@ -50,11 +50,11 @@ _NOT_IN_ITEMS = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 def _count(value: object, what: str) -> int:
     if type(value) is not int:
-        raise InvalidUpdate(f"{what} must be an int, got {type(value).__name__} {value!r}")
+        raise InvalidUpdate(f"{what} must be an int, got {type(value).__name__} {shown(value)}")
     if value < 0:
-        raise InvalidUpdate(f"{what} must be >= 0, got {value}")
+        raise InvalidUpdate(f"{what} must be >= 0, got {shown(value)}")
     if value > MAX_COUNT:
-        raise InvalidUpdate(f"{what} must be <= {MAX_COUNT} (2**53 - 1), got {value}")
+        raise InvalidUpdate(f"{what} must be <= {MAX_COUNT} (2**53 - 1), got {shown(value)}")
     return value
 
 
@@ -202,7 +202,7 @@ def check_item_cursor(cursor: object) -> int | None:
         return None
     if isinstance(cursor, str) and cursor.isascii() and cursor.isdigit() and len(cursor) <= 16:
         return int(cursor)
-    raise InvalidArgument(f"malformed cursor {cursor!r}: pass back a next_cursor unchanged")
+    raise InvalidArgument(f"malformed cursor {shown(cursor)}: pass back a next_cursor unchanged")
 
 
 def check_extend(namespace: object, job_id: object, more: object) -> tuple[str, str, Delta]:
@@ -210,7 +210,7 @@ def check_extend(namespace: object, job_id: object, more: object) -> tuple[str, 
     ns = validate_name(namespace, "namespace")
     jid = validate_name(job_id, "job id")
     if type(more) is not int or not 1 <= more <= MAX_COUNT:
-        raise InvalidUpdate(f"more must be an int from 1 to {MAX_COUNT}, got {more!r}")
+        raise InvalidUpdate(f"more must be an int from 1 to {MAX_COUNT}, got {shown(more)}")
     return ns, jid, Delta(more=more)
 
 
@@ -222,7 +222,8 @@ def check_stall_after(stall_after: object) -> _dt.timedelta | None:
         _dt.timedelta(0) < stall_after <= MAX_STALL_AFTER
     ):
         raise ConfigurationError(
-            f"stall_after must be None or a timedelta > 0 and <= 1000 years, got {stall_after!r}"
+            "stall_after must be None or a timedelta > 0 and <= 1000 years, "
+            f"got {shown(stall_after)}"
         )
     return stall_after
 
@@ -239,7 +240,7 @@ def check_retention(retain: object, remember_expired: object) -> tuple[int, int]
         ):
             none = "None or " if name == "retain" else ""
             raise ConfigurationError(
-                f"{name} must be {none}a timedelta >= 0 and <= 1000 years, got {value!r}"
+                f"{name} must be {none}a timedelta >= 0 and <= 1000 years, got {shown(value)}"
             )
     if retain is None:
         return None
@@ -253,7 +254,9 @@ _MS = _dt.timedelta(milliseconds=1)
 def check_limit(limit: object) -> int:
     """Check a page size: an int from 1 to :data:`MAX_LIST_LIMIT`."""
     if type(limit) is not int or not 1 <= limit <= MAX_LIST_LIMIT:
-        raise InvalidArgument(f"limit must be an int from 1 to {MAX_LIST_LIMIT}, got {limit!r}")
+        raise InvalidArgument(
+            f"limit must be an int from 1 to {MAX_LIST_LIMIT}, got {shown(limit)}"
+        )
     return limit
 
 
@@ -274,7 +277,7 @@ def decode_cursor(cursor: object) -> ListKey | None:
                 return int(ms), validate_name(job_id, "job id")
             except ValueError:
                 pass
-    raise InvalidArgument(f"malformed cursor {cursor!r}: pass back a next_cursor unchanged")
+    raise InvalidArgument(f"malformed cursor {shown(cursor)}: pass back a next_cursor unchanged")
 
 
 def make_now(clock: Clock | None) -> Clock:
@@ -294,6 +297,6 @@ def make_now(clock: Clock | None) -> Clock:
         try:
             return normalize(value)
         except (TypeError, ValueError, OverflowError) as exc:  # Overflow: year 1 at +01:00
-            raise ConfigurationError(f"the tracker's clock returned {value!r}: {exc}") from exc
+            raise ConfigurationError(f"the tracker's clock returned {shown(value)}: {exc}") from exc
 
     return now

@@ -32,6 +32,7 @@ from .errors import (
     JobNotFound,
     StoreCorrupt,
     StoreUnavailable,
+    shown,
 )
 from .logs import Throttle
 from .names import MAX_NAME_LENGTH, is_valid_name
@@ -439,7 +440,10 @@ def _limit(query: Mapping[str, str]) -> int:
     """The page size ``limit`` of a query (100 when not given)."""
     limit_text = query.get("limit", "100")
     if not (
-        limit_text.isascii() and limit_text.isdigit() and 1 <= int(limit_text) <= MAX_LIST_LIMIT
+        limit_text.isascii()
+        and limit_text.isdigit()
+        and len(limit_text) <= 4  # (int() of thousands of digits raises)
+        and 1 <= int(limit_text) <= MAX_LIST_LIMIT
     ):
         shown = limit_text[:20]
         raise _BadQuery(f"Invalid limit {shown!r}: use an integer from 1 to {MAX_LIST_LIMIT}.")
@@ -483,9 +487,11 @@ def status_app(
     long an expired job answers 410 before it is unknown (404).
     """
     if type(max_store_calls) is not int or max_store_calls < 1:
-        raise ConfigurationError(f"max_store_calls must be an int >= 1, got {max_store_calls!r}")
+        raise ConfigurationError(
+            f"max_store_calls must be an int >= 1, got {shown(max_store_calls)}"
+        )
     if type(store_wait) not in (int, float) or not 0 < store_wait < float("inf"):
-        raise ConfigurationError(f"store_wait must be seconds > 0, got {store_wait!r}")
+        raise ConfigurationError(f"store_wait must be seconds > 0, got {shown(store_wait)}")
     if not isinstance(tracker, (JobTracker, AsyncJobTracker)):
         raise ConfigurationError(
             f"status_app needs a JobTracker or AsyncJobTracker, got {type(tracker).__name__}"

@@ -10,7 +10,7 @@ from types import TracebackType
 from typing import Any
 
 from .clock import Clock
-from .errors import JobtrackError
+from .errors import ConfigurationError, JobtrackError
 from .model import ErrorCount, FailedItem, JobStatus, Page, Update
 from .operations import DEFAULT_REMEMBER_EXPIRED, DEFAULT_RETAIN, Step, TrackerBase
 from .stores import AsyncStore, Store, features_of
@@ -68,6 +68,8 @@ class AsyncJobTracker(TrackerBase):
     @classmethod
     def from_tracker(cls, tracker: JobTracker) -> AsyncJobTracker:
         """An async tracker over the same store, clock and options as a sync *tracker*."""
+        if not isinstance(tracker, JobTracker):
+            raise ConfigurationError(f"tracker must be a JobTracker, got {type(tracker).__name__}")
         new = cls.__new__(cls)
         new.__dict__.update(tracker.__dict__)
         new._bind()

@@ -24,6 +24,7 @@ __all__ = [
     "JobtrackWarning",
     "StoreCorrupt",
     "StoreUnavailable",
+    "shown",
 ]
 
 
@@ -149,3 +150,18 @@ class JobtrackWarning(UserWarning):
 
 class ConfigurationError(JobtrackError):
     """jobtrack is configured wrongly: unknown store URL scheme, missing extra, bad option."""
+
+
+def shown(value: object, limit: int = 60) -> str:
+    """*value* as an error message shows it: its repr, cut to *limit* characters.
+
+    Never fails: an int too long to print, or a repr that raises, is
+    described instead (an error message must not raise an error of its own).
+    """
+    if isinstance(value, int) and value.bit_length() > 128:
+        return f"an int of {value.bit_length()} bits"
+    try:
+        text = repr(value)
+    except Exception:  # whatever a foreign object's __repr__ does
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -26,12 +26,19 @@ def is_valid_name(value: object) -> bool:
 def validate_name(value: object, what: str = "name") -> str:
     """Return *value* if it follows the name rules, else raise ``InvalidName``.
 
+    A str subclass (say, a ``StrEnum`` member) is returned as the plain
+    ``str`` it holds.
+
     *what* names the argument in the message (``"namespace"``, ``"job id"``).
     """
     if type(value) is str and _fullmatch(value) is not None:
         return value
     if not isinstance(value, str):
         raise InvalidName(f"{what} must be a string, got {type(value).__name__}")
+    if type(value) is not str:  # a str subclass (a StrEnum member...): the text it holds
+        value = str.__str__(value)
+        if _fullmatch(value) is not None:
+            return value
     shown = value if len(value) <= 40 else value[:40] + "..."
     raise InvalidName(
         f"invalid {what} {shown!r} (length {len(value)}): use 1-{MAX_NAME_LENGTH} characters "

@@ -40,6 +40,7 @@ from .errors import (
     JobFinished,
     JobNotFound,
     StoreCorrupt,
+    shown,
 )
 from .model import ErrorCount, FailedItem, JobStatus, Page, Update
 from .names import validate_name
@@ -88,10 +89,9 @@ def resolve_store(store: Store | str) -> Store:
     """A store object, opening it first when *store* is a URL."""
     if isinstance(store, str):
         return open_store(store)
-    if not isinstance(store, Store):
-        raise ConfigurationError(
-            f"store must be a store object or a store URL, got {type(store).__name__}"
-        )
+    if isinstance(store, type) or not isinstance(store, Store):  # (a class has the methods too)
+        what = f"the class {store.__name__}" if isinstance(store, type) else type(store).__name__
+        raise ConfigurationError(f"store must be a store object or a store URL, got {what}")
     return store
 
 
@@ -107,10 +107,10 @@ class TrackerBase:
         retain: _dt.timedelta | None = DEFAULT_RETAIN,
         remember_expired: _dt.timedelta = DEFAULT_REMEMBER_EXPIRED,
     ) -> None:
-        self.store: Store = resolve_store(store)
-        self._now = make_now(clock)
+        self._now = make_now(clock)  # every option checked before a store is opened
         self.stall_after = check_stall_after(stall_after)
         self._retain = check_retention(retain, remember_expired)
+        self.store: Store = resolve_store(store)
         self.retain = retain
         self.remember_expired = remember_expired
 
@@ -234,7 +234,7 @@ class TrackerBase:
         before = decode_cursor(cursor)
         if status not in _STATUSES:
             raise InvalidArgument(
-                f"status must be None, 'running', 'completed' or 'stalled', got {status!r}"
+                f"status must be None, 'running', 'completed' or 'stalled', got {shown(status)}"
             )
         if status == STALLED and self.stall_after is None:
             raise ConfigurationError("listing stalled jobs needs a tracker with stall_after")

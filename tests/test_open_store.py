@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import enum
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from jobtrack import ConfigurationError, FileStore, JobTracker, MemoryStore, Store, open_store
+from jobtrack import (
+    AsyncJobTracker,
+    ConfigurationError,
+    FileStore,
+    JobTracker,
+    MemoryStore,
+    Store,
+    open_store,
+)
 from jobtrack.stores import display_url
 
 
@@ -116,3 +127,56 @@ def test_clock_must_be_callable_and_aware() -> None:
             tracker.start("ns", 1)
         with pytest.raises(ConfigurationError, match="clock returned"):  # leaves out expired jobs
             tracker.list("ns")
+
+
+def test_a_store_class_is_not_a_store(tmp_path: Path) -> None:
+    for make in (JobTracker, AsyncJobTracker):
+        with pytest.raises(ConfigurationError, match="got the class MemoryStore"):
+            make(MemoryStore)  # type: ignore[arg-type]  # (MemoryStore() was meant)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"clock": 5}, {"stall_after": dt.timedelta(0)}, {"retain": dt.timedelta(days=-1)}],
+    ids=["clock", "stall_after", "retain"],
+)
+def test_a_refused_tracker_opens_no_store(tmp_path: Path, options: dict[str, Any]) -> None:
+    with pytest.raises(ConfigurationError):
+        JobTracker(f"file://{tmp_path}/refused", **options)
+    assert not (tmp_path / "refused").exists()
+
+
+def test_from_tracker_takes_a_tracker() -> None:
+    for bad in (None, "memory://", MemoryStore()):
+        with pytest.raises(ConfigurationError, match="tracker must be a JobTracker"):
+            AsyncJobTracker.from_tracker(bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        (None, "got NoneType"),
+        (123, "got int"),
+        (b"/tmp/jobs", "got bytes"),
+        ("", "must name a directory, got ''"),
+    ],
+)
+def test_file_store_paths_are_checked(path: object, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        FileStore(path)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("url", ["file:/tmp/a\tb", "memory://\n", "file:///tmp/x\r"])
+def test_control_characters_in_a_url_are_refused(url: str) -> None:
+    with pytest.raises(ConfigurationError, match="cannot hold control characters"):
+        open_store(url)  # (urlsplit would drop them: another store would open)
+
+
+def test_a_str_subclass_is_a_name_as_the_text_it_holds() -> None:
+    class Namespace(str, enum.Enum):
+        DOCS = "docs"
+
+    tracker = JobTracker("memory://")
+    job = tracker.start(Namespace.DOCS, 1, job_id=Namespace.DOCS)
+    assert type(job.namespace_name) is str and job.namespace_name == "docs"
+    assert type(job.job_id) is str and tracker.get("docs", "docs") == job

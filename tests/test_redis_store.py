@@ -645,6 +645,11 @@ class TestUrls:
         with pytest.raises(ConfigurationError, match="client or a URL"):
             RedisStore(42)
 
+    @pytest.mark.parametrize("timeout", [0, -1, 1e10, 10**400, float("inf"), float("nan"), True])
+    def test_bad_timeouts(self, timeout: object) -> None:
+        with pytest.raises(ConfigurationError, match="timeout must be a number of seconds > 0"):
+            RedisStore("redis://127.0.0.1:1/0", timeout=timeout)  # type: ignore[arg-type]
+
 
 def test_missing_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "redis", None)

@@ -19,6 +19,7 @@ from jobtrack import (
 )
 from jobtrack.stores import SCHEMES, features_of
 from jobtrack.stores.registry import boolean, integer, seconds
+from jobtrack.testing.contract import unopenable_elsewhere
 
 
 class Tagged(MemoryStore):
@@ -51,6 +52,24 @@ def test_register_store_then_open_it_by_url(scheme: str) -> None:
         register_store(scheme, lambda url: MemoryStore())
     register_store(scheme, MemoryStore.from_url, replace=True)
     assert type(open_store("tagged://")) is MemoryStore
+
+
+def test_store_author_mistakes_are_named(scheme: str) -> None:
+    with pytest.raises(ConfigurationError, match="replace must be True or False, got 'no'"):
+        register_store(scheme, Tagged.open, replace="no")  # type: ignore[arg-type]
+    register_store(scheme, lambda url: Tagged(**url.options(tag=1)))  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="option tag must be an Option"):
+        open_store("tagged://")
+    register_store(scheme, lambda url: MemoryStore, replace=True)  # type: ignore[arg-type,return-value]
+    with pytest.raises(ConfigurationError, match="returned the class MemoryStore, not a store"):
+        open_store("tagged://")
+
+
+def test_the_contract_says_when_worker_processes_cannot_open_a_store(scheme: str) -> None:
+    register_store(scheme, Tagged.open)  # in this interpreter only: no entry point
+    problem = unopenable_elsewhere("tagged://")
+    assert problem is not None and "tagged:// has no 'jobtrack.stores' entry point" in problem
+    assert unopenable_elsewhere("file:///tmp/jobs") is None  # jobtrack's own
 
 
 def test_a_factory_that_returns_no_store_is_refused(scheme: str) -> None:
@@ -137,6 +156,8 @@ print("ok")
         ("redis://127.0.0.1:1/0?ssl_cert_reqs=none", "need a rediss:// URL"),
         ("redis://127.0.0.1:1/0?timeout=1&timeout=2", "given twice"),
         ("redis+cluster://h:1?db=2", "database 0"),
+        ("redis://127.0.0.1:1/0?timeout=1e10", r"at most 3.1536e\+07 \(a year\)"),
+        ("redis://127.0.0.1:1/0?health_check_interval=1e300", "at most"),
         ("redis://127.0.0.1:1/2147483648", r"the path must be a db number \(0 to 2147483647\)"),
         ("unix://", "give the socket's path"),
         ("unix://?timeout=1", "give the socket's path"),

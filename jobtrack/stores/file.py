@@ -45,6 +45,7 @@ from ..errors import (
     JobtrackError,
     StoreCorrupt,
     StoreUnavailable,
+    shown,
 )
 from ..model import ErrorCount, FailedItem, JobStatus
 from ..names import is_valid_name, validate_name
@@ -102,8 +103,13 @@ class FileStore:
     ) -> None:
         for name, value in (("fsync", fsync), ("create", create)):
             if not isinstance(value, bool):
-                raise ConfigurationError(f"{name} must be True or False, got {value!r}")
-        root = os.path.abspath(os.fspath(path))
+                raise ConfigurationError(f"{name} must be True or False, got {shown(value)}")
+        if not isinstance(path, (str, os.PathLike)) or isinstance(path, bytes):
+            raise ConfigurationError(f"path must be a str or a path, got {type(path).__name__}")
+        text = os.fspath(path)
+        if not isinstance(text, str) or not text:
+            raise ConfigurationError(f"path must name a directory, got {shown(text)}")
+        root = os.path.abspath(text)
         if "\x00" in root:
             raise ConfigurationError(f"a file store path cannot hold a NUL byte: {root!r}")
         if not create and not os.path.lexists(root):

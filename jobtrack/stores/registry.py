@@ -20,7 +20,7 @@ from typing import Any
 
 import attrs
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, shown
 from .protocol import Store
 
 __all__ = [
@@ -62,16 +62,28 @@ def boolean(default: bool | None) -> Option:
     return Option(parse, default)
 
 
+MAX_SECONDS = 365 * 86400.0
+"""The longest timeout or interval an option may give: a year (sockets take no more)."""
+
+
 def seconds(default: float | None, *, minimum: float = 0.0, allow_zero: bool = False) -> Option:
-    """A finite number of seconds above *minimum* (or equal to it with *allow_zero*)."""
+    """A finite number of seconds above *minimum* (or equal to it with *allow_zero*), <= a year."""
 
     def parse(value: str) -> float:
         try:
             number = float(value)
         except ValueError:
             raise ValueError("not a number of seconds") from None
-        if not math.isfinite(number) or number < minimum or (number == minimum and not allow_zero):
-            raise ValueError(f"must be a finite number of seconds > {minimum:g}")
+        if (
+            not math.isfinite(number)
+            or number < minimum
+            or (number == minimum and not allow_zero)
+            or number > MAX_SECONDS
+        ):
+            raise ValueError(
+                f"must be a finite number of seconds > {minimum:g}, "
+                f"at most {MAX_SECONDS:g} (a year)"
+            )
         return number
 
     return Option(parse, default)
@@ -100,6 +112,9 @@ def text(default: str | None, pattern: str = r".{1,1024}") -> Option:
     return Option(parse, default)
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
 @attrs.frozen
 class StoreURL:
     """A store URL, parsed once; store factories read everything from it.
@@ -123,6 +138,12 @@ class StoreURL:
         if not sep or not _SCHEME_RE.fullmatch(scheme.lower()):
             hint = f"; for a directory, say file:{url}" if url and not sep else ""
             raise ConfigurationError(f"{display_url(url)!r} is not a store URL ({_known()}){hint}")
+        control = _CONTROL.search(url)  # urlsplit would drop a tab or newline without a word
+        if control:
+            raise ConfigurationError(
+                "a store URL cannot hold control characters: "
+                f"{control.group()!r} at position {control.start()}"
+            )
         try:
             parts = urllib.parse.urlsplit(url)
             query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
@@ -164,6 +185,12 @@ class StoreURL:
         :raises ConfigurationError: for an option not in *known* (the message
             lists the known ones) or a value its parser refuses.
         """
+        for name, given in known.items():
+            if not isinstance(given, Option):  # a store author's mistake, named
+                raise ConfigurationError(
+                    f"option {name} must be an Option (boolean(), seconds()...), "
+                    f"got {type(given).__name__}"
+                )
         values = {name: option.default for name, option in known.items()}
         for name, raw in self.query:
             option = known.get(name)
@@ -176,7 +203,7 @@ class StoreURL:
                 values[name] = option.parse(raw)
             except ValueError as exc:
                 raise ConfigurationError(
-                    f"bad option {name}={raw!r} in {self.shown!r}: {exc}"
+                    f"bad option {name}={shown(raw)} in {self.shown!r}: {exc}"
                 ) from None
         return values
 
@@ -201,6 +228,8 @@ def register_store(scheme: str, factory: StoreFactory, *, replace: bool = False)
         )
     if not callable(factory):
         raise ConfigurationError(f"the factory of {scheme}:// must be callable")
+    if type(replace) is not bool:
+        raise ConfigurationError(f"replace must be True or False, got {shown(replace)}")
     if scheme in SCHEMES and not replace and SCHEMES[scheme] != factory:  # ==: bound methods
         raise ConfigurationError(f"store scheme {scheme}:// is registered already")
     SCHEMES[scheme] = factory
@@ -252,10 +281,9 @@ def open_store(url: str) -> Store:
     if factory is None:
         raise ConfigurationError(f"unknown store URL {parsed.shown!r}; {_known()}")
     store = factory(parsed)
-    if not isinstance(store, Store):
-        raise ConfigurationError(
-            f"the factory of {parsed.scheme}:// returned {type(store).__name__}, not a store"
-        )
+    if isinstance(store, type) or not isinstance(store, Store):
+        what = f"the class {store.__name__}" if isinstance(store, type) else type(store).__name__
+        raise ConfigurationError(f"the factory of {parsed.scheme}:// returned {what}, not a store")
     return store
 
 

@@ -18,11 +18,11 @@ from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 from ...clock import to_ms
-from ...errors import ConfigurationError, JobtrackError, JobtrackWarning
+from ...errors import ConfigurationError, JobtrackError, JobtrackWarning, shown
 from ...model import ErrorCount, FailedItem, JobStatus
 from ...rules import Delta
 from ..protocol import Features, ListKey
-from ..registry import StoreURL
+from ..registry import MAX_SECONDS, StoreURL
 from .client import OPTIONS, UNBOUNDED, connect, import_redis
 from .commands import Call, Commands, driver_error, pipelined
 from .connections import ThreadConnections
@@ -55,9 +55,12 @@ class RedisStore:
         if timeout is not None and (
             isinstance(timeout, bool)
             or not isinstance(timeout, (int, float))
-            or not 0 < timeout < float("inf")
+            or not 0 < timeout <= MAX_SECONDS
         ):
-            raise ConfigurationError(f"timeout must be a number of seconds > 0, got {timeout!r}")
+            raise ConfigurationError(
+                f"timeout must be a number of seconds > 0, at most {MAX_SECONDS:g} (a year), "
+                f"got {shown(timeout)}"
+            )
         self.url: str | None = None
         self._parsed: StoreURL | None = None
         if isinstance(client, (str, StoreURL)):
