@@ -439,15 +439,16 @@ def _bad_cursor(cursor: str | None) -> _BadQuery:
 def _limit(query: Mapping[str, str]) -> int:
     """The page size ``limit`` of a query (100 when not given)."""
     limit_text = query.get("limit", "100")
+    digits = limit_text.lstrip("0")  # (int() of thousands of digits raises: they are cut first)
     if not (
         limit_text.isascii()
         and limit_text.isdigit()
-        and len(limit_text) <= 4  # (int() of thousands of digits raises)
-        and 1 <= int(limit_text) <= MAX_LIST_LIMIT
+        and len(digits) <= 4
+        and 1 <= int(digits or "0") <= MAX_LIST_LIMIT
     ):
         shown = limit_text[:20]
         raise _BadQuery(f"Invalid limit {shown!r}: use an integer from 1 to {MAX_LIST_LIMIT}.")
-    return int(limit_text)
+    return int(digits)
 
 
 def _page_query(scope: Scope) -> tuple[int, str | None]:

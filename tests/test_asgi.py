@@ -602,6 +602,11 @@ class TestListRoute:
         assert page_of(call(app, "GET", LIST))[0] == ["j5", "j4", "j3", "j2"]
         assert page_of(call(app, "GET", f"{LIST}?status=completed")) == ([], None)
 
+    def test_a_limit_with_leading_zeros_is_its_number(self, app: Any) -> None:
+        for zeros in (1, 5000):  # (int() of 5,000 digits would raise)
+            response = call(app, "GET", f"{LIST}?limit={'0' * zeros}1")
+            assert response.status == 200 and len(json.loads(response.body)["jobs"]) == 1
+
     @pytest.mark.parametrize(
         ("query", "message"),
         [
