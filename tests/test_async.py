@@ -24,7 +24,7 @@ from jobtrack import (
 from jobtrack.asgi import status_app
 from jobtrack.stores.redis import AsyncRedisStore
 from tests.asgi_driver import call
-from tests.redis_fixtures import redis_url
+from tests.redis_fixtures import Cluster, redis_url
 
 
 def test_memory_is_called_directly_on_the_loop() -> None:
@@ -172,6 +172,21 @@ def test_redis_works_from_one_event_loop_after_another(redis_server: Any) -> Non
     gc.collect()  # a transport left open would warn (an error here) when collected
     assert len(raw.client_list()) == connections
     raw.close()
+
+
+@pytest.mark.redis
+@pytest.mark.cluster
+def test_redis_cluster_works_from_one_event_loop_after_another(redis_cluster: Cluster) -> None:
+    tracker = AsyncJobTracker(f"{redis_cluster.url}?prefix=loops")
+    job = asyncio.run(tracker.start("ns", 3))
+    for _ in range(3):
+        asyncio.run(tracker.record("ns", job.job_id, processed=1))
+    assert asyncio.run(tracker.get("ns", job.job_id)).processed == 3
+    app = status_app(JobTracker(f"{redis_cluster.url}?prefix=loops"))
+    for _ in range(2):
+        response = call(app, "GET", f"/namespaces/ns/upload-jobs/{job.job_id}")  # a new loop each
+        assert response.status == 200 and json.loads(response.body)["processed"] == 3
+    gc.collect()  # a transport left open would warn (an error here) when collected
 
 
 def test_from_tracker_shares_store_and_clock(tmp_path: Path) -> None:
