@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -327,21 +327,33 @@ def test_list_prints_the_command_for_the_next_page(
 ) -> None:
     tracker = JobTracker(store_url)
     ids = [tracker.start("ns", 1, job_id=f"j{i}").job_id for i in range(5)]
-    seen: list[str] = []
-    command = [SCRIPT, "list", "ns", "--store", store_url, "--limit", "2"]
-    for _ in range(5):
-        out = subprocess.run(
-            command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=TIMEOUT,
-            check=True,
-        ).stdout  # fmt: skip
-        seen += [line.split()[0] for line in out.splitlines() if line.startswith("j")]
-        more = [line for line in out.splitlines() if line.startswith("more: ")]
-        if not more:
-            break
-        command = shlex.split(more[0][len("more: ") :])
+
+    def check(more: str) -> None:
+        command = shlex.split(more)
         assert command[command.index("--store") + 1] == store_url
         assert command[command.index("--limit") + 1] == "2"
+
+    command = [SCRIPT, "list", "ns", "--store", store_url, "--limit", "2"]
+    seen = _follow_pages(command, env, tmp_path, check)
     assert sorted(seen) == sorted(ids) and len(seen) == 5
+
+
+def _follow_pages(
+    command: list[str], env: dict[str, str], cwd: Path, check: Callable[[str], None]
+) -> list[str]:
+    """Run ``jobtrack list`` and each printed next-page command (*check* each); the ids seen."""
+    seen: list[str] = []
+    for _ in range(10):
+        out = subprocess.run(
+            command, env=env, cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT, check=True
+        ).stdout
+        seen += [line.split()[0] for line in out.splitlines() if line.startswith("j")]
+        more = [line[len("more: ") :] for line in out.splitlines() if line.startswith("more: ")]
+        if not more:
+            return seen
+        check(more[0])
+        command = shlex.split(more[0])
+    raise AssertionError("more than 10 pages")
 
 
 def test_list_aligns_its_columns_and_says_when_a_cursor_is_past_the_end(
@@ -374,20 +386,12 @@ def test_the_next_page_command_works_before_1970_and_for_a_namespace_like_an_opt
 ) -> None:
     in_1969 = JobTracker(store_url, clock=lambda: datetime.datetime(1969, 6, 1, tzinfo=UTC))
     ids = [in_1969.start("-ns", 1, job_id=f"j{i}").job_id for i in range(3)]
-    seen: list[str] = []
+
+    def check(more: str) -> None:
+        assert " --cursor=-" in more and more.endswith(" -- -ns")
+
     command = [SCRIPT, "list", "--store", store_url, "--limit", "1", "--", "-ns"]
-    for _ in range(4):
-        out = subprocess.run(
-            command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=TIMEOUT,
-            check=True,
-        ).stdout  # fmt: skip
-        seen += [line.split()[0] for line in out.splitlines() if line.startswith("j")]
-        more = [line for line in out.splitlines() if line.startswith("more: ")]
-        if not more:
-            break
-        assert " --cursor=-" in more[0] and more[0].endswith(" -- -ns")
-        command = shlex.split(more[0][len("more: ") :])
-    assert seen == ids[::-1]
+    assert _follow_pages(command, env, tmp_path, check) == ids[::-1]
 
 
 @pytest.mark.parametrize("command", ["status", "list", "watch", "abort", "purge"])
