@@ -260,26 +260,17 @@ def check_limit(limit: object) -> int:
     return limit
 
 
-def encode_cursor(key: ListKey, *, beat: bool = False) -> str:
-    """The opaque cursor that resumes a listing after the job of *key*.
-
-    A key of the stalled index (*beat*: last update, not start) is marked
-    with an ``s``, so that it is never taken for a key of another listing.
-    """
-    return f"{'s' if beat else ''}{key[0]}.{key[1]}"
+def encode_cursor(key: ListKey) -> str:
+    """The opaque cursor that resumes a listing after the job of *key*."""
+    return f"{key[0]}.{key[1]}"
 
 
-def decode_cursor(cursor: object, *, beat: bool = False) -> ListKey | None:
+def decode_cursor(cursor: object) -> ListKey | None:
     """Parse a cursor from :func:`encode_cursor` (None stays None)."""
     if cursor is None:
         return None
     if isinstance(cursor, str):
-        if cursor.startswith("s") != beat:
-            raise InvalidArgument(
-                f"cursor {shown(cursor)} is of another listing: pass back the next_cursor "
-                "of this one (the same status)"
-            )
-        ms, sep, job_id = cursor[1:].partition(".") if beat else cursor.partition(".")
+        ms, sep, job_id = cursor.partition(".")
         digits = ms[1:] if ms.startswith("-") else ms  # before 1970: negative
         if sep and digits.isascii() and digits.isdigit() and len(digits) <= 16:
             try:

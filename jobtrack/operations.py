@@ -231,18 +231,16 @@ class TrackerBase:
     def _list(self, namespace: str, limit: int, cursor: str | None, status: str | None) -> Step:
         ns = validate_name(namespace, "namespace")
         size = check_limit(limit)
+        before = decode_cursor(cursor)
         if status not in _STATUSES:
             raise InvalidArgument(
                 f"status must be None, 'running', 'completed' or 'stalled', got {shown(status)}"
             )
         if status == STALLED and self.stall_after is None:
             raise ConfigurationError("listing stalled jobs needs a tracker with stall_after")
-        beat = status == STALLED and features_of(self.store).statuses  # (keys: see _pages)
-        before = decode_cursor(cursor, beat=beat)
 
         def page(jobs: list[JobStatus], next_key: ListKey | None) -> Page[JobStatus]:
-            next_cursor = None if next_key is None else encode_cursor(next_key, beat=beat)
-            return Page(tuple(jobs), next_cursor)
+            return Page(tuple(jobs), None if next_key is None else encode_cursor(next_key))
 
         return self._pages(ns, status, size, before, self._now(), page)
 

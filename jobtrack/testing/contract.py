@@ -696,22 +696,6 @@ class _StatusListing:
         assert sorted(_walk(stalling, "stalled", 1)) == ["q0", "q1"]
         assert [j.job_id for j in stalling.list(NS, status="stalled", limit=1).items] == ["q1"]
 
-    def test_a_cursor_belongs_to_its_listing(
-        self, stalling: JobTracker, clock: ManualClock
-    ) -> None:
-        for i in range(3):
-            stalling.start(NS, 1, job_id=f"j{i}")
-            clock.advance(seconds=1)
-        clock.advance(minutes=6)
-        every = stalling.list(NS, limit=1).next_cursor
-        stalled = stalling.list(NS, status="stalled", limit=1).next_cursor
-        assert every is not None and stalled is not None
-        if not features_of(stalling.store).statuses:  # its stalled listing is by start too
-            return
-        for status, cursor in ((None, stalled), ("running", stalled), ("stalled", every)):
-            with pytest.raises(InvalidArgument, match="is of another listing"):
-                stalling.list(NS, status=status, cursor=cursor)
-
     @pytest.mark.parametrize(
         "status", ["", "Running", "failed", "stalled ", 1, b"running", 10**5000], ids=shown
     )
