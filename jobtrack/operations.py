@@ -119,16 +119,14 @@ class TrackerBase:
 
         By the tracker's clock; never, without ``stall_after``.
         """
-        if not isinstance(status, JobStatus):
-            raise InvalidArgument(f"status must be a JobStatus, got {type(status).__name__}")
+        _check_status(status)
         if self.stall_after is None or status.is_finished:
             return False
         return self._now() - status.updated_at > self.stall_after
 
     def expired_at(self, status: JobStatus) -> _dt.datetime | None:
         """When *status*'s job expired, by the tracker's clock; None if it has not (yet)."""
-        if not isinstance(status, JobStatus):
-            raise InvalidArgument(f"status must be a JobStatus, got {type(status).__name__}")
+        _check_status(status)
         return status.expires_at if _expired(status, self._now()) else None
 
     def _items(self) -> None:
@@ -318,6 +316,17 @@ class TrackerBase:
         jid = validate_name(job_id, "job id")
         self._items()
         return Step("errors", (ns, jid), _sorted_errors)
+
+
+def _check_status(status: object) -> None:
+    """A status as a store gives it: a JobStatus with aware timestamps (hand-built ones too)."""
+    if not isinstance(status, JobStatus):
+        raise InvalidArgument(f"status must be a JobStatus, got {type(status).__name__}")
+    times = (status.updated_at, status.expires_at)
+    if any(
+        t is not None and (not isinstance(t, _dt.datetime) or t.utcoffset() is None) for t in times
+    ):
+        raise InvalidArgument("status must have aware datetimes (updated_at, expires_at)")
 
 
 def _item_page(

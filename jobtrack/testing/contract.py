@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterator
 from multiprocessing.pool import AsyncResult
 from typing import Any
 
+import attrs
 import pytest
 from freezegun import freeze_time
 from hypothesis import HealthCheck, given, settings
@@ -380,6 +381,10 @@ class _Stalled:
         assert not stalling.is_stalled(done)  # completed jobs never stall
         with pytest.raises(InvalidArgument):
             stalling.is_stalled("job-1")  # type: ignore[arg-type]
+        naive = attrs.evolve(job, updated_at=job.updated_at.replace(tzinfo=None))
+        for check in (stalling.is_stalled, stalling.expired_at):  # a status built by hand
+            with pytest.raises(InvalidArgument, match="aware datetimes"):
+                check(naive)
 
     def test_never_stalled_without_stall_after(
         self, tracker: JobTracker, clock: ManualClock
