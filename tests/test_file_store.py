@@ -156,13 +156,27 @@ def test_a_job_path_that_is_not_a_regular_file_is_corrupt(tmp_path: Path) -> Non
     assert tracker.list("ns").items == ()
 
 
+def test_paths_of_the_wrong_kind_are_corrupt_not_unavailable(tmp_path: Path) -> None:
+    # a retry cannot help with these: StoreCorrupt (not retryable), never StoreUnavailable
+    tracker = JobTracker(FileStore(tmp_path))
+    (tmp_path / "ns").write_text("not a directory")
+    with pytest.raises(StoreCorrupt, match="is not a namespace directory"):
+        tracker.start("ns", 1)
+    tracker.start("ok", 1, job_id="j")
+    (tmp_path / "ok" / "j.json").unlink()
+    (tmp_path / "ok" / "j.json").mkdir()
+    with pytest.raises(StoreCorrupt, match=r"j\.json in 'ok' is a directory"):
+        tracker.delete("ok", "j")
+    assert (tmp_path / "ok" / "j.json").is_dir()  # left for a person to look at
+
+
 def test_unwritable_store_is_unavailable(tmp_path: Path) -> None:
-    if os.geteuid() == 0:
-        # root ignores permissions; a file where the namespace directory should be does it
-        (tmp_path / "ns").write_text("in the way")
+    if os.geteuid() == 0:  # root ignores permissions: sysfs refuses a new directory to all
+        root = Path("/sys")
     else:  # pragma: no cover
         tmp_path.chmod(0o500)
-    tracker = JobTracker(FileStore(tmp_path))
+        root = tmp_path
+    tracker = JobTracker(FileStore(root))
     with pytest.raises(StoreUnavailable, match="file store I/O failed"):
         tracker.start("ns", 3)
 

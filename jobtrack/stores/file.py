@@ -177,7 +177,10 @@ class FileStore:
             if now is not None and (now.st_dev, now.st_ino) == kept[1]:
                 return kept[0], False
         if create:
-            os.makedirs(path, exist_ok=True)
+            try:
+                os.makedirs(path, exist_ok=True)
+            except FileExistsError:  # something else by that name
+                raise StoreCorrupt(f"{path!r} is not a namespace directory") from None
         try:
             fd = os.open(path, _O_DIR)
         except FileNotFoundError:
@@ -494,6 +497,8 @@ class FileStore:
                     existed = True
                 except FileNotFoundError:
                     existed = False
+                except IsADirectoryError:  # not ours to remove: a person must look
+                    raise StoreCorrupt(f"{job_id}.json in {namespace!r} is a directory") from None
                 if existed:  # while the lock is held: a create of the same id waits
                     with self._index(dfd, namespace) as index:
                         index.remove(job_id, None if job is None else to_ms(job.started_at))
