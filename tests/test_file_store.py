@@ -565,7 +565,7 @@ class TestHostileRetest:
             old.record("ns", "j", processed=1)
         assert JobTracker(FileStore(tmp_path)).get("ns", "j").processed == 200
 
-    @pytest.mark.parametrize("kind", ["fifo", "directory", "wal-symlink"])
+    @pytest.mark.parametrize("kind", ["fifo", "directory", "wal-symlink", "journal-symlink"])
     def test_a_planted_index_file_is_corrupt_and_its_target_untouched(
         self, tmp_path: Path, kind: str
     ) -> None:
@@ -580,7 +580,8 @@ class TestHostileRetest:
         elif kind == "directory":
             (tmp_path / "ns" / ".index.sqlite").mkdir()
         else:
-            (tmp_path / "ns" / ".index.sqlite-wal").symlink_to(victim)
+            suffix = kind.removesuffix("-symlink")
+            (tmp_path / "ns" / f".index.sqlite-{suffix}").symlink_to(victim)
         with pytest.raises(StoreCorrupt, match="not a regular file"):
             tracker.list("ns")
         assert victim.read_text() == "precious"

@@ -72,13 +72,13 @@ def row(job: JobStatus) -> Row:
 def connect(dfd: int, name: str, schema: str, *, durable: bool) -> sqlite3.Connection:
     """Open (and set up) the SQLite database *name* in the directory open as *dfd*.
 
-    The database and its ``-wal`` / ``-shm`` files must be regular files (never
-    symlinks): anything else there is ``StoreCorrupt``. WAL mode, autocommit
+    The database and its ``-wal`` / ``-shm`` / ``-journal`` files must be regular
+    files (never symlinks): anything else there is ``StoreCorrupt``. WAL mode, autocommit
     (``isolation_level=None``: transactions are explicit), *schema* applied.
     A connection that fails to open is an ``OSError`` (retryable).
     """
     try:
-        for suffix in ("", "-wal", "-shm"):
+        for suffix in ("", "-wal", "-shm", "-journal"):
             try:
                 mode = os.stat(name + suffix, dir_fd=dfd, follow_symlinks=False).st_mode
             except FileNotFoundError:
