@@ -144,11 +144,14 @@ def test_demo_serves_while_it_runs(env: dict[str, str], popen: list[Any]) -> Non
     assert proc.wait(timeout=TIMEOUT) == 0
 
 
-def test_demo_stops_cleanly_on_ctrl_c(env: dict[str, str], popen: list[Any]) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_demo_stops_cleanly_on_ctrl_c(
+    env: dict[str, str], popen: list[Any], sig: signal.Signals
+) -> None:
     proc = _spawn(popen, "demo", "--port", "0", "--items", "100000", "--item-seconds", "1", env=env)
     banner = "".join(_started(proc, "Ctrl-C"))
     job_id = re.search(r"job (job-[0-9a-f]{32})", banner).group(1)  # type: ignore[union-attr]
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     assert proc.wait(timeout=TIMEOUT) == 0
     assert "Traceback" not in proc.stderr.read()  # type: ignore[union-attr]
     assert f"job {job_id} aborted" in proc.stdout.read()  # type: ignore[union-attr]

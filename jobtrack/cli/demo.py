@@ -7,8 +7,12 @@ import contextlib
 import json
 import queue
 import random
+import signal
 import sys
 import threading
+from collections.abc import Iterator
+from types import FrameType
+from typing import Any
 
 from ..model import JobStatus
 from ..stores import features_of
@@ -36,8 +40,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     job = tracker.start(args.namespace, args.items)
     stop = threading.Event()
     pipeline = _Pipeline(tracker, job, args, stop)
-    try:
-        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C at any moment stops it cleanly
+    with _stopped_by_signals(stop, server):  # Ctrl-C at any moment stops it cleanly
+        try:
             _demo_banner(args, job, port, features_of(tracker.store).processes)
             pipeline.start()
 
@@ -47,11 +51,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
                     server.should_exit = True
 
             threading.Thread(target=finished, name="demo-done", daemon=True).start()
-            run_until_signal(server, sock)
-    finally:
-        stop.set()
-        pipeline.join()
-        sock.close()
+            if not stop.is_set():
+                run_until_signal(server, sock)  # (uvicorn takes the signals while it runs)
+        finally:
+            stop.set()
+            pipeline.join()
+            sock.close()
     final = tracker.get(args.namespace, job.job_id)
     if not final.is_finished:  # stopped early: say so in the job, not leave it running forever
         final = tracker.abort(args.namespace, job.job_id, DEMO_STOPPED)
@@ -60,6 +65,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if pipeline.errors:
         raise CliError(f"the demo pipeline failed: {pipeline.errors[0]}")
     return EXIT_OK
+
+
+@contextlib.contextmanager
+def _stopped_by_signals(stop: threading.Event, server: Any) -> Iterator[None]:
+    """SIGINT and SIGTERM set *stop* and end *server*, instead of raising anywhere.
+
+    A ``KeyboardInterrupt`` raised at a random point of the main thread (inside
+    ``Thread.start``, say) can leave a lock of ``threading`` held and hang the
+    exit; a flag cannot.
+    """
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+        server.should_exit = True
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _demo_banner(args: argparse.Namespace, job: JobStatus, port: int, shared: bool) -> None:
