@@ -446,8 +446,8 @@ def _limit(query: Mapping[str, str]) -> int:
         and len(digits) <= 4
         and 1 <= int(digits or "0") <= MAX_LIST_LIMIT
     ):
-        shown = limit_text[:20]
-        raise _BadQuery(f"Invalid limit {shown!r}: use an integer from 1 to {MAX_LIST_LIMIT}.")
+        cut = limit_text[:20]
+        raise _BadQuery(f"Invalid limit {cut!r}: use an integer from 1 to {MAX_LIST_LIMIT}.")
     return int(digits)
 
 

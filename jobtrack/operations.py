@@ -47,6 +47,7 @@ from .names import validate_name
 from .rules import Delta, new_job
 from .stores import ListKey, Store, features_of, open_store
 from .stores.protocol import COMPLETED, RUNNING, STALLED, beat_key, has_status, list_key
+from .stores.registry import not_a_store
 
 __all__ = [
     "DEFAULT_REMEMBER_EXPIRED",
@@ -89,8 +90,8 @@ def resolve_store(store: Store | str) -> Store:
     """A store object, opening it first when *store* is a URL."""
     if isinstance(store, str):
         return open_store(store)
-    if isinstance(store, type) or not isinstance(store, Store):  # (a class has the methods too)
-        what = f"the class {store.__name__}" if isinstance(store, type) else type(store).__name__
+    what = not_a_store(store)
+    if what:
         raise ConfigurationError(f"store must be a store object or a store URL, got {what}")
     return store
 

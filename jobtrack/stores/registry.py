@@ -281,10 +281,17 @@ def open_store(url: str) -> Store:
     if factory is None:
         raise ConfigurationError(f"unknown store URL {parsed.shown!r}; {_known()}")
     store = factory(parsed)
-    if isinstance(store, type) or not isinstance(store, Store):
-        what = f"the class {store.__name__}" if isinstance(store, type) else type(store).__name__
+    what = not_a_store(store)
+    if what:
         raise ConfigurationError(f"the factory of {parsed.scheme}:// returned {what}, not a store")
     return store
+
+
+def not_a_store(value: object) -> str | None:
+    """What *value* is, if it is not a store object (a store class is not one); else None."""
+    if isinstance(value, type):  # (a class has the protocol's methods too)
+        return f"the class {value.__name__}"
+    return None if isinstance(value, Store) else type(value).__name__
 
 
 def display_url(url: str) -> str:

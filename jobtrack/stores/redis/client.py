@@ -108,13 +108,11 @@ def connect(url: StoreURL, timeout: float, *, asynchronous: bool = False) -> Any
         if database and "db" in kwargs:
             raise ConfigurationError(f"bad Redis URL {url.shown!r}: give the db once, path or ?db=")
         return module.Redis.from_url(url.url.partition("?")[0], **kwargs)
-    except (redis.RedisError, redis.exceptions.RedisClusterException) as exc:
-        if url.scheme == "redis+cluster":  # it asks its nodes for the slot map at once
-            raise StoreUnavailable(
+    except (ValueError, TypeError, redis.RedisError, redis.exceptions.RedisClusterException) as exc:
+        if url.scheme == "redis+cluster" and not isinstance(exc, (ValueError, TypeError)):
+            raise StoreUnavailable(  # it asks its nodes for the slot map at once
                 f"Redis Cluster {url.shown!r} cannot be reached: {type(exc).__name__}: {exc}"
             ) from exc
-        raise ConfigurationError(f"bad Redis URL {url.shown!r}: {exc}") from exc
-    except (ValueError, TypeError) as exc:
         raise ConfigurationError(f"bad Redis URL {url.shown!r}: {exc}") from exc
 
 
