@@ -73,6 +73,27 @@ def check_common(response: Any) -> None:
     assert int(response.headers["content-length"]) == len(response.body)
 
 
+def one_call_held(
+    app: Any, path: str, entered: threading.Event, release: threading.Event
+) -> tuple[httpx.Response, httpx.Response]:
+    """GET *path* twice: the second while the first holds the app's only store call.
+
+    The store sets *entered* when the first call reaches it and waits for
+    *release*, which is set once the second request has its answer.
+    """
+
+    async def main() -> tuple[httpx.Response, httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            first = asyncio.ensure_future(client.get(path))
+            assert await asyncio.to_thread(entered.wait, 10)  # it holds the only store call
+            second = await client.get(path)
+            release.set()
+            return await first, second
+
+    return asyncio.run(main())
+
+
 class TestInProcess:
     def test_spec_example_byte_for_byte(self, app: Any) -> None:
         response = call(app, "GET", ROUTE)
@@ -239,17 +260,7 @@ class TestInProcess:
         with freeze_time("2026-05-21T12:00:00Z"):
             tracker.start(NS, 1, job_id=JOB)
         app = status_app(tracker, max_store_calls=1, store_wait=0.2)
-
-        async def main() -> list[Any]:
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-                first = asyncio.ensure_future(client.get(ROUTE))
-                assert await asyncio.to_thread(entered.wait, 10)  # it holds the only store call
-                second = await client.get(ROUTE)
-                release.set()
-                return [await first, second]
-
-        first, second = asyncio.run(main())
+        first, second = one_call_held(app, ROUTE, entered, release)
         assert first.status_code == 200
         assert second.status_code == 503 and second.headers["retry-after"] == "2"
         assert second.json() == error("The job store is busy; retry later.", NS, JOB)
@@ -706,17 +717,7 @@ class TestListRoute:
                 return super().list(*args)
 
         app = status_app(JobTracker(Slow()), max_store_calls=1, store_wait=0.2)
-
-        async def main() -> list[Any]:
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-                first = asyncio.ensure_future(client.get(LIST))
-                assert await asyncio.to_thread(entered.wait, 10)  # it holds the only store call
-                second = await client.get(LIST)
-                release.set()
-                return [await first, second]
-
-        first, second = asyncio.run(main())
+        first, second = one_call_held(app, LIST, entered, release)
         assert first.status_code == 200 and first.json() == {"jobs": [], "next_cursor": None}
         assert second.status_code == 503 and second.headers["retry-after"] == "2"
         assert second.json() == error("The job store is busy; retry later.", NS)
