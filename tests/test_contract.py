@@ -61,3 +61,13 @@ class TestPlainStore(StoreContract):
     @pytest.fixture
     def store(self) -> Store:
         return PlainStore()  # type: ignore[return-value]
+
+
+class TestSQLiteStore(StoreContract):
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> Iterator[Store]:
+        from jobtrack.stores.sql import SQLiteStore
+
+        store = SQLiteStore(tmp_path / "jobs.db")
+        yield store
+        store.close()

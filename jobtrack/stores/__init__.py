@@ -5,14 +5,15 @@ jobtrack, a call to :func:`register_store` or a ``jobtrack.stores`` entry
 point).
 """
 
-from .file import FileStore
 from .memory import MemoryStore
 from .protocol import AsyncStore, Features, ItemStore, ListKey, Store, features_of
 from .redis import RedisStore
 from .registry import SCHEMES, StoreURL, display_url, open_store, register_store
+from .sql import FileStore, SQLiteStore
 
 register_store("memory", MemoryStore.from_url)
 register_store("file", FileStore.from_url)
+register_store("sqlite", SQLiteStore.from_url)
 for _scheme in ("redis", "rediss", "unix", "redis+cluster"):
     register_store(_scheme, RedisStore.from_url)
 
@@ -25,6 +26,7 @@ __all__ = [
     "ListKey",
     "MemoryStore",
     "RedisStore",
+    "SQLiteStore",
     "Store",
     "StoreURL",
     "display_url",

@@ -1,0 +1,396 @@
+"""SQLiteStore: every job in one SQLite database, shared by the processes of a host.
+
+The database runs in WAL mode with a busy timeout: readers never wait for
+writers, writers queue for the write lock, and a process killed at any
+moment (``kill -9`` included) leaves the last committed update in place.
+Connections are kept in a small pool, whatever the number of threads or
+namespaces. Only the standard library's :mod:`sqlite3` is used, and nothing
+specific to one operating system: the store runs on Linux, macOS and Windows.
+
+``file:DIR`` opens the same store on ``DIR/jobtrack.sqlite3``, after
+importing once the jobs a jobtrack 0.1/0.2 file store left in ``DIR``
+(see :mod:`.legacy`).
+"""
+
+from __future__ import annotations
+
+import builtins
+import collections
+import datetime as _dt
+import logging
+import os
+import sqlite3
+import stat
+import threading
+import urllib.parse
+from collections.abc import Sequence
+from typing import Any
+
+from ...errors import (
+    ConfigurationError,
+    JobtrackError,
+    StoreCorrupt,
+    StoreUnavailable,
+    shown,
+)
+from ...model import ErrorCount, FailedItem, JobStatus
+from ...rules import Delta
+from ..protocol import Features, ListKey
+from ..registry import StoreURL, boolean, seconds
+from . import operations as ops
+from .schema import SCHEMA_VERSION, Dialect
+
+__all__ = ["FileStore", "SQLiteStore"]
+
+logger = logging.getLogger("jobtrack.stores.sql")
+
+DIALECT = Dialect(
+    "sqlite", named=True, jobs_options=" WITHOUT ROWID", rows_options=" WITHOUT ROWID"
+)
+_SQL = {**DIALECT.statements(), "begin": "BEGIN IMMEDIATE", "commit": "COMMIT"}
+_KEPT_CONNECTIONS = 8
+_SIDE_FILES = ("-wal", "-shm", "-journal")
+DATABASE_NAME = "jobtrack.sqlite3"
+"""The database a ``file:DIR`` store keeps in ``DIR``."""
+
+
+class SQLiteStore:
+    """Jobs in the SQLite database at *path* (made when missing, unless ``create=False``).
+
+    Safe for many threads and processes of one host at once. ``durable=True``
+    (``synchronous=FULL``) makes every acknowledged update survive a power
+    loss too; by default (``synchronous=NORMAL``, WAL) it survives any crash of
+    a process, and a power loss may take the last updates. A writer waits up
+    to *timeout* seconds for the write lock, then gets ``StoreUnavailable``.
+    """
+
+    features = Features(processes=True, items=True, expiry=True, statuses=True)
+    """Blocking (async trackers run it in a worker thread), shared by processes."""
+
+    scheme = "sqlite"
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        durable: bool = False,
+        create: bool = True,
+        timeout: float = 5.0,
+    ) -> None:
+        for name, value in (("durable", durable), ("create", create)):
+            if not isinstance(value, bool):
+                raise ConfigurationError(f"{name} must be True or False, got {shown(value)}")
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, (int, float))
+            or not (0 < timeout <= 3600)
+        ):
+            raise ConfigurationError(f"timeout must be 0 < seconds <= 3600, got {shown(timeout)}")
+        self.path = _database_path(path)
+        self.durable = durable
+        self.timeout = float(timeout)
+        self._idle: collections.deque[sqlite3.Connection] = collections.deque()
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+        if not create and not os.path.lexists(self.path):
+            raise ConfigurationError(f"no SQLite store at {self.path!r}: the file does not exist")
+        folder = os.path.dirname(self.path)
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as exc:
+            raise ConfigurationError(f"cannot make the folder {folder!r}: {exc}") from exc
+        self._release(self._open_schema())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.path!r})"
+
+    @classmethod
+    def from_url(cls, url: StoreURL) -> SQLiteStore:
+        """The factory of ``sqlite:///abs/path.db`` and ``sqlite:rel/path.db``.
+
+        Options: ``durable`` (true/false), ``create`` (true/false), ``timeout``
+        (seconds a writer waits for the lock).
+        """
+        path = _url_path(url)
+        options = url.options(durable=boolean(False), create=boolean(True), timeout=seconds(5.0))
+        return cls(path, **options)
+
+    @property
+    def url(self) -> str:
+        """The URL that opens this store (in another process, say)."""
+        query = "?durable=true" if self.durable else ""
+        return f"{self.scheme}://{urllib.parse.quote(self.path)}{query}"
+
+    # -- connections ---------------------------------------------------------
+
+    def _check_files(self) -> None:
+        """Refuse a database (or its WAL, shared memory, journal) that is not a plain file."""
+        for suffix in ("", *_SIDE_FILES):
+            path = self.path + suffix
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise StoreUnavailable(f"cannot look at {path!r}: {exc}") from exc
+            if not stat.S_ISREG(st.st_mode):
+                what = "a symlink" if stat.S_ISLNK(st.st_mode) else "not a regular file"
+                raise StoreCorrupt(f"{path!r} is {what}: the SQLite store never follows or uses it")
+
+    def _connect(self) -> sqlite3.Connection:
+        self._check_files()
+        try:
+            conn = sqlite3.connect(
+                self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise _translated(exc, self.path) from exc
+        try:
+            conn.execute(f"PRAGMA synchronous = {'FULL' if self.durable else 'NORMAL'}")
+            conn.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.Error as exc:
+            conn.close()
+            raise _translated(exc, self.path) from exc
+        return conn
+
+    def _open_schema(self) -> sqlite3.Connection:
+        """The first connection: WAL, incremental vacuum, the schema (made or checked)."""
+        conn = self._connect()
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA auto_vacuum = INCREMENTAL")  # before any table: a new file
+                conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("BEGIN IMMEDIATE")
+            for statement in DIALECT.schema():
+                conn.execute(statement)
+            row = conn.execute(_SQL["version"]).fetchone()
+            if row is None:
+                conn.execute(_SQL["set_version"], {"version": str(SCHEMA_VERSION)})
+            elif row[0] != str(SCHEMA_VERSION):
+                raise ConfigurationError(
+                    f"{self.path!r} has jobtrack schema version {row[0]!r}; this jobtrack "
+                    f"reads version {SCHEMA_VERSION}: upgrade jobtrack"
+                )
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            conn.close()
+            raise _translated(exc, self.path) from exc
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _acquire(self) -> sqlite3.Connection:
+        if self._pid != os.getpid():  # a forked child: never use the parent's connections
+            self._idle = collections.deque()
+            self._pid = os.getpid()
+        try:
+            return self._idle.pop()
+        except IndexError:
+            return self._connect()
+
+    def _release(self, conn: sqlite3.Connection) -> None:
+        if conn.in_transaction:  # an operation that failed midway
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                conn.close()
+                return
+        if len(self._idle) < _KEPT_CONNECTIONS:
+            self._idle.append(conn)
+        else:
+            conn.close()
+
+    def _run(self, op: ops.Op[Any]) -> Any:
+        """Execute the statements *op* yields, on one connection, until it returns."""
+        conn = self._acquire()
+        try:
+            query = next(op)
+            while True:
+                name, params = query
+                query = op.send(conn.execute(_SQL[name], params).fetchall())
+        except StopIteration as stop:
+            return stop.value
+        except sqlite3.Error as exc:
+            raise _translated(exc, self.path) from exc
+        finally:
+            self._release(conn)
+
+    # -- the protocol ---------------------------------------------------------
+
+    def create(self, job: JobStatus) -> None:
+        """Insert *job*; ``JobExists`` if its id is taken in its namespace."""
+        self._run(ops.create(job))
+
+    def update(self, namespace: str, job_id: str, delta: Delta, now: _dt.datetime) -> JobStatus:
+        """Apply *delta* in one transaction (see :mod:`.operations`)."""
+        result: JobStatus = self._run(ops.update(namespace, job_id, delta, now, ops.apply_locked))
+        return result
+
+    def update_many(
+        self, updates: Sequence[tuple[str, str, Delta]], now: _dt.datetime
+    ) -> builtins.list[JobStatus | JobtrackError]:
+        """Apply each update in its own transaction; report each result."""
+        results: builtins.list[JobStatus | JobtrackError] = []
+        for namespace, job_id, delta in updates:
+            try:
+                results.append(self.update(namespace, job_id, delta, now))
+            except JobtrackError as exc:
+                results.append(exc)
+        return results
+
+    def get(self, namespace: str, job_id: str) -> JobStatus | None:
+        """The job, or None."""
+        result: JobStatus | None = self._run(ops.get(namespace, job_id))
+        return result
+
+    def delete(self, namespace: str, job_id: str) -> bool:
+        """Remove the job, its items and error groups; True if it existed."""
+        result: bool = self._run(ops.delete(namespace, job_id))
+        return result
+
+    def list(self, namespace: str, limit: int, before: ListKey | None) -> builtins.list[JobStatus]:
+        """Up to *limit* jobs, newest first, below *before*."""
+        result: builtins.list[JobStatus] = self._run(
+            ops.list_jobs(namespace, None, limit, before, None)
+        )
+        return result
+
+    def list_status(
+        self, namespace: str, status: str, limit: int, before: ListKey | None, cutoff: int | None
+    ) -> builtins.list[JobStatus]:
+        """Up to *limit* jobs of *status* (an index each), below *before*."""
+        result: builtins.list[JobStatus] = self._run(
+            ops.list_jobs(namespace, status, limit, before, cutoff)
+        )
+        return result
+
+    def failed_items(
+        self, namespace: str, job_id: str, limit: int, after: int | None
+    ) -> builtins.list[tuple[int, FailedItem]] | None:
+        """A page of the job's failed items."""
+        result: builtins.list[tuple[int, FailedItem]] | None = self._run(
+            ops.failed_items(namespace, job_id, limit, after)
+        )
+        return result
+
+    def errors(self, namespace: str, job_id: str) -> builtins.list[ErrorCount] | None:
+        """The job's error groups."""
+        result: builtins.list[ErrorCount] | None = self._run(ops.errors(namespace, job_id))
+        return result
+
+    def purge(self, expired_before: _dt.datetime) -> int:
+        """Remove every job expired at or before *expired_before*, then give the space back.
+
+        The freed pages go back to the file system (incremental vacuum) and
+        the write-ahead log is truncated once no reader needs it.
+        """
+        gone: int = self._run(ops.purge(expired_before))
+        if gone:
+            conn = self._acquire()
+            try:
+                conn.execute("PRAGMA incremental_vacuum").fetchall()
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            except sqlite3.Error as exc:
+                raise _translated(exc, self.path) from exc
+            finally:
+                self._release(conn)
+        return gone
+
+    def close(self) -> None:
+        """Close the pooled connections (the store opens new ones if used again)."""
+        while self._idle:
+            self._idle.pop().close()
+
+
+class FileStore(SQLiteStore):
+    """``file:DIR``: a :class:`SQLiteStore` on ``DIR/jobtrack.sqlite3``.
+
+    The first time it opens a directory a jobtrack 0.1/0.2 file store wrote,
+    it imports every job there once (see :mod:`.legacy`); the old files are
+    then left for the user to remove. ``fsync=True`` is ``durable=True``.
+    """
+
+    scheme = "file"
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, fsync: bool = False, create: bool = True
+    ) -> None:
+        if not isinstance(path, (str, os.PathLike)) or isinstance(path, bytes):
+            raise ConfigurationError(f"path must be a str or a path, got {type(path).__name__}")
+        root = _absolute(os.fspath(path), "a file store")
+        if not create and not os.path.isdir(root):
+            raise ConfigurationError(f"no file store at {root!r}: the directory does not exist")
+        if os.path.lexists(root) and not os.path.isdir(root):
+            raise ConfigurationError(f"cannot use {root!r} as a file store: not a directory")
+        self.root = root
+        super().__init__(
+            os.path.join(root, DATABASE_NAME),
+            durable=fsync,
+            create=create or os.path.isdir(root),
+        )
+        from .importer import import_legacy  # noqa: PLC0415 (only for directories)
+
+        import_legacy(self)
+
+    @property
+    def fsync(self) -> bool:
+        """Whether every update is made durable against a power loss (``durable``)."""
+        return self.durable
+
+    @classmethod
+    def from_url(cls, url: StoreURL, *, create: bool | None = None) -> FileStore:
+        """The factory of ``file:///abs/path`` and ``file:rel/path`` (``?fsync=``, ``?create=``)."""
+        path = _url_path(url)
+        options = url.options(fsync=boolean(False), create=boolean(True))
+        if create is not None:  # the caller's word wins (the CLI's read-only commands)
+            options["create"] = create
+        return cls(path, **options)
+
+    @property
+    def url(self) -> str:
+        """The URL that opens this store (in another process, say)."""
+        query = "?fsync=true" if self.durable else ""
+        return f"file://{urllib.parse.quote(self.root)}{query}"
+
+
+def _url_path(url: StoreURL) -> str:
+    """The path of a ``sqlite:`` or ``file:`` URL, checked."""
+    what = f"{url.scheme} store URL {url.shown!r}"
+    if url.netloc not in ("", "localhost"):
+        raise ConfigurationError(
+            f"{what} names host {url.netloc!r}; use {url.scheme}:///abs/path or "
+            f"{url.scheme}:rel/path"
+        )
+    if not url.path:
+        raise ConfigurationError(f"{what} has no path")
+    if url.url.partition("?")[0].startswith(f"{url.scheme}://") and not os.path.isabs(url.path):
+        raise ConfigurationError(f"{what} must have an absolute path")
+    return url.path
+
+
+def _absolute(text: str, what: str) -> str:
+    if not isinstance(text, str) or not text:
+        raise ConfigurationError(f"{what} path must name a place on disk, got {shown(text)}")
+    if "\x00" in text:
+        raise ConfigurationError(f"{what} path cannot hold a NUL byte: {text!r}")
+    return os.path.abspath(text)
+
+
+def _database_path(path: object) -> str:
+    if not isinstance(path, (str, os.PathLike)) or isinstance(path, bytes):
+        raise ConfigurationError(f"path must be a str or a path, got {type(path).__name__}")
+    text = os.fspath(path)
+    full = _absolute(text, "an SQLite store")
+    if os.path.isdir(full):
+        raise ConfigurationError(f"{full!r} is a directory; an SQLite store is a file")
+    return full
+
+
+def _translated(exc: sqlite3.Error, path: str) -> JobtrackError:
+    """The jobtrack error for an SQLite error: corrupt data, or a store unavailable for now."""
+    if isinstance(exc, sqlite3.OperationalError) or not isinstance(exc, sqlite3.DatabaseError):
+        return StoreUnavailable(f"SQLite store {path!r}: {exc}")
+    if isinstance(exc, (sqlite3.IntegrityError, sqlite3.ProgrammingError)):
+        return StoreCorrupt(f"SQLite store {path!r} refused a write: {exc}")
+    return StoreCorrupt(f"SQLite store {path!r} is not a valid jobtrack database: {exc}")
