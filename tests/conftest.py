@@ -9,7 +9,7 @@ import pytest
 
 from jobtrack import FileStore, MemoryStore, Store
 
-pytest_plugins = ["tests.redis_fixtures"]
+pytest_plugins = ["tests.redis_fixtures", "tests.pg_fixtures"]
 
 STORE_KINDS = [
     "memory",

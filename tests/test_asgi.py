@@ -8,6 +8,7 @@ import json
 import logging
 import re
 import socket
+import sqlite3
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -225,7 +226,9 @@ class TestInProcess:
     def test_corrupt_job_is_a_clear_500(self, tmp_path: Any, caplog: Any) -> None:
         tracker = JobTracker(FileStore(tmp_path))
         tracker.start(NS, 1, job_id=JOB)
-        (tmp_path / NS / f"{JOB}.json").write_text('{"total": NaN}')
+        with sqlite3.connect(tmp_path / "jobtrack.sqlite3") as db:  # a row broken by hand
+            db.execute("UPDATE jobtrack_jobs SET processed = 7, last_error = 'NaN'")
+        db.close()
         response = call(status_app(tracker), "GET", ROUTE)
         assert response.status == 500
         assert json.loads(response.body) == error(

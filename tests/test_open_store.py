@@ -158,7 +158,7 @@ def test_from_tracker_takes_a_tracker() -> None:
         (None, "got NoneType"),
         (123, "got int"),
         (b"/tmp/jobs", "got bytes"),
-        ("", "must name a directory, got ''"),
+        ("", "must name a place on disk, got ''"),
     ],
 )
 def test_file_store_paths_are_checked(path: object, message: str) -> None:

@@ -9,7 +9,6 @@ its medium) with its size before.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from jobtrack import FileStore, JobTracker, MemoryStore, RedisStore, Update
+from jobtrack import FileStore, JobTracker, MemoryStore, RedisStore, SQLiteStore, Update
 from jobtrack.testing.reference import ManualClock
 
 RETAIN = {"retain": dt.timedelta(minutes=1), "remember_expired": dt.timedelta(minutes=1)}
@@ -59,35 +58,51 @@ def test_memory_store_reclaims_lazily_and_by_purge() -> None:
     assert store._index == {} and store._jobs == {}
 
 
-def _file_size(root: Path) -> tuple[int, int, int]:
-    """Files in the namespace directory (not the index), index rows, index pages in use."""
-    directory = root / NS
-    files = sum(1 for path in directory.iterdir() if not path.name.startswith(".index"))
-    with sqlite3.connect(directory / ".index.sqlite") as db:
-        rows = db.execute("SELECT count(*) FROM jobs").fetchone()[0]
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        pages = db.execute("PRAGMA page_count").fetchone()[0]
-        free = db.execute("PRAGMA freelist_count").fetchone()[0]
+def _disk(path: Path) -> tuple[int, int, int]:
+    """Jobs and item rows in an SQLite store, and its bytes on disk (database and WAL)."""
+    with sqlite3.connect(path) as db:
+        jobs = db.execute("SELECT count(*) FROM jobtrack_jobs").fetchone()[0]
+        items = db.execute("SELECT count(*) FROM jobtrack_items").fetchone()[0]
     db.close()
-    return files, rows, pages - free
+    wal = Path(f"{path}-wal")
+    return jobs, items, path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
 
 
-def test_file_store_returns_to_its_starting_size_after_a_purge(tmp_path: Path) -> None:
-    # (3,000 jobs, not 100,000: creating a file costs ~1 ms on these VMs' disks; the
-    # memory and Redis tests below show 100,000, and the file store reclaims per job)
+@pytest.mark.parametrize("kind", ["sqlite", "file"])
+def test_sqlite_store_gives_its_disk_back_after_a_purge(tmp_path: Path, kind: str) -> None:
     clock = ManualClock()
-    tracker = JobTracker(FileStore(tmp_path), clock=clock, **RETAIN)
-    tracker.start(NS, 1, job_id="first")
-    assert tracker.delete(NS, "first")  # the namespace directory and its index exist
-    start = _file_size(tmp_path)
-    complete(tracker, 0, 3_000)
-    assert _file_size(tmp_path)[:2] == (6_000, 3_000)  # a document and a lock file per job
+    if kind == "file":
+        store: SQLiteStore = FileStore(tmp_path)
+        path = tmp_path / "jobtrack.sqlite3"
+    else:
+        path = tmp_path / "jobs.db"
+        store = SQLiteStore(path)
+    tracker = JobTracker(store, clock=clock, **RETAIN)
+    start = _disk(path)
+    complete(tracker, 0, 5_000)
+    big = tracker.start(NS, 10_000, job_id="big")  # a job with many items, failed ones too
+    tracker.record_many(
+        [
+            Update(NS, "big", item=f"s3://bucket/{i:06}.pdf", failed=1, error="e")
+            for i in range(10_000)
+        ]
+    )
+    assert tracker.get(NS, big.job_id).is_finished
+    full = _disk(path)
+    assert full[:2] == (5_001, 10_000) and full[2] > start[2] + 1_000_000
     clock.advance(minutes=2, milliseconds=-1)
     assert tracker.purge() == 0  # not yet
     clock.advance(milliseconds=1)
-    assert tracker.purge() == 3_000
-    assert _file_size(tmp_path) == start
-    assert all(name.startswith(".index.sqlite") for name in os.listdir(tmp_path / NS))
+    assert tracker.purge() == 5_001
+    jobs, items, size = _disk(path)
+    assert (jobs, items) == (0, 0)
+    assert size <= start[2] + 64 * 1024  # the pages went back to the file system, the WAL too
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        name
+        for name in (path.name, f"{path.name}-wal", f"{path.name}-shm")
+        if (tmp_path / name).exists()
+    )
+    store.close()
 
 
 @pytest.fixture

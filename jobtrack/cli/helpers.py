@@ -88,8 +88,9 @@ def program() -> str:
 def default_store_url() -> str:
     """The store used when neither ``--store`` nor ``JOBTRACK_STORE`` names one.
 
-    A file store in ``$XDG_STATE_HOME/jobtrack/jobs`` (by default
-    ``~/.local/state/jobtrack/jobs``), so separate commands share their jobs.
+    The SQLite database of ``file:`` in ``$XDG_STATE_HOME/jobtrack/jobs`` (by
+    default ``~/.local/state/jobtrack/jobs``), so separate commands share their
+    jobs; the jobs jobtrack 0.1/0.2 kept there as files are imported once.
     """
     state = os.environ.get("XDG_STATE_HOME") or os.path.join(
         os.path.expanduser("~"), ".local", "state"

@@ -194,6 +194,10 @@ STATEMENTS = {
         f"count = CASE WHEN {{p}}errors.count + :n > {MAX_COUNT} THEN {MAX_COUNT} "
         "ELSE {p}errors.count + :n END, last_ms = :at"
     ),
+    "put_error": (  # (imports)
+        "INSERT INTO {p}errors (namespace, job_id, grp, message, count, first_ms, last_ms) "
+        "VALUES (:ns, :id, :grp, :message, :count, :first_ms, :last_ms)"
+    ),
     "list": (
         f"SELECT {JOB_COLUMNS} FROM {{p}}jobs WHERE namespace = :ns{{where}} "
         "AND (started_ms < :ms OR (started_ms = :ms AND job_id < :key)) "

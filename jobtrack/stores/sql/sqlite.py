@@ -289,7 +289,7 @@ class SQLiteStore:
         if gone:
             conn = self._acquire()
             try:
-                conn.execute("PRAGMA incremental_vacuum").fetchall()
+                conn.executescript("PRAGMA incremental_vacuum")  # stepped to the end
                 conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
             except sqlite3.Error as exc:
                 raise _translated(exc, self.path) from exc
@@ -331,7 +331,7 @@ class FileStore(SQLiteStore):
         )
         from .importer import import_legacy  # noqa: PLC0415 (only for directories)
 
-        import_legacy(self)
+        import_legacy(self, _SQL)
 
     @property
     def fsync(self) -> bool:
