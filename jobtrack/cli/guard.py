@@ -26,8 +26,12 @@ still do.
 from __future__ import annotations
 
 import logging
-import resource
 from typing import Any
+
+try:
+    import resource
+except ImportError:  # Windows: no file-descriptor limit to read
+    resource = None  # type: ignore[assignment]
 
 from ..logs import Throttle
 
@@ -51,7 +55,7 @@ def connection_limits(store_calls: int) -> tuple[int, int]:
     closes those over the cap, and the store needs its own descriptors; the
     rest, less a margin for files and logs, is for connections (at most 10,000).
     """
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    soft = 8192 if resource is None else resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     backlog = max(8, min(128, soft // 8))
     return max(4, min(10_000, soft - backlog - store_calls - 64)), backlog
 

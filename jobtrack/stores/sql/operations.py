@@ -150,22 +150,19 @@ def apply_locked(namespace: str, job_id: str, delta: Delta, now: _dt.datetime) -
     is read and written under the database's write lock, with its item and
     error groups.
     """
-    key = {"ns": namespace, "id": job_id}
+    key = {"ns": namespace, "id": job_id, "item": delta.item}
     yield "begin", {}
     rows = yield "get_for_update", key
     if not rows:
         raise JobNotFound(namespace, job_id)
-    job = decode_job(rows[0][:-1])
-    listed = rows[0][-1]
+    *columns, listed, state, error = rows[0]
+    job = decode_job(tuple(columns))
     if delta.item is None:
         new = apply(job, delta, now)
         if delta.error is not None:
             yield from _count(key, delta.error, errors_counted(job, delta, new), new.updated_at)
     else:
-        key["item"] = delta.item
-        rows = yield "item", key
-        state, error = rows[0] if rows else (0, None)
-        change = apply_item(job, state, error, delta, now)
+        change = apply_item(job, state or 0, error, delta, now)
         if change is None:  # a redelivery: nothing changes
             yield "commit", {}
             return job

@@ -111,6 +111,8 @@ CREATE TABLE IF NOT EXISTS {p}errors (
 ){rows_options};
 """
 
+JOB_COLUMNS_OF_J = ", ".join(f"j.{name}" for name in JOB_COLUMNS.split(", "))
+
 _NEW_UPDATED = "CASE WHEN updated_ms < :now THEN :now ELSE updated_ms END"
 _COMPLETES = "successful + failed + :done = total"
 
@@ -128,8 +130,10 @@ STATEMENTS = {
         ":expires_ms, :beat_ms) ON CONFLICT (namespace, job_id) DO NOTHING RETURNING 1"
     ),
     "get": f"SELECT {JOB_COLUMNS} FROM {{p}}jobs WHERE namespace = :ns AND job_id = :id",
-    "get_for_update": (
-        f"SELECT {JOB_COLUMNS}, listed FROM {{p}}jobs WHERE namespace = :ns AND job_id = :id"
+    "get_for_update": (  # the job, what it listed, and the state of one of its items
+        f"SELECT {JOB_COLUMNS_OF_J}, j.listed, i.state, i.error FROM {{p}}jobs j "
+        "LEFT JOIN {p}items i ON i.namespace = j.namespace AND i.job_id = j.job_id "
+        "AND i.item = :item WHERE j.namespace = :ns AND j.job_id = :id"
     ),
     "delete": "DELETE FROM {p}jobs WHERE namespace = :ns AND job_id = :id RETURNING 1",
     # counters only, the rules of jobtrack.rules.apply in SQL. "add": the hot path, for an
@@ -169,9 +173,6 @@ STATEMENTS = {
         "failed = :failed, last_error = :last_error, updated_ms = :updated_ms, "
         "beat_ms = :beat_ms, finished_ms = :finished_ms, expires_ms = :expires_ms, "
         "listed = :listed WHERE namespace = :namespace AND job_id = :job_id"
-    ),
-    "item": (
-        "SELECT state, error FROM {p}items WHERE namespace = :ns AND job_id = :id AND item = :item"
     ),
     "put_item": (
         "INSERT INTO {p}items (namespace, job_id, item, state, error, position, failed_ms) "
