@@ -17,7 +17,7 @@ from .model import Update
 from .names import _fullmatch as _name_match
 from .names import new_job_id, validate_name
 from .rules import MAX_COUNT, MAX_ERROR_LENGTH, MAX_ITEM_LENGTH, Delta
-from .stores.protocol import ListKey
+from .stores.protocol import STALLED, STATUSES, ListKey
 
 __all__ = [
     "MAX_LIST_LIMIT",
@@ -31,6 +31,7 @@ __all__ = [
     "check_retention",
     "check_stall_after",
     "check_start",
+    "check_status",
     "check_updates",
     "decode_cursor",
     "encode_cursor",
@@ -258,6 +259,23 @@ def check_limit(limit: object) -> int:
             f"limit must be an int from 1 to {MAX_LIST_LIMIT}, got {shown(limit)}"
         )
     return limit
+
+
+def check_status(status: object, stall_after: _dt.timedelta | None) -> str | None:
+    """Check a listing's status filter: None (every job) or one of :data:`STATUSES`.
+
+    ``stalled`` needs a tracker with *stall_after* (else ``ConfigurationError``).
+    """
+    if status is not None and status not in STATUSES:
+        raise InvalidArgument(
+            f"status must be one of {', '.join(STATUSES)} (or none: every job), got {shown(status)}"
+        )
+    if status == STALLED and stall_after is None:
+        raise ConfigurationError(
+            "listing stalled jobs needs a tracker with stall_after "
+            "(jobtrack: --stall-after SECONDS)"
+        )
+    return status
 
 
 def encode_cursor(key: ListKey) -> str:

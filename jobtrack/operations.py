@@ -26,6 +26,7 @@ from .arguments import (
     check_retention,
     check_stall_after,
     check_start,
+    check_status,
     check_updates,
     decode_cursor,
     encode_cursor,
@@ -40,13 +41,12 @@ from .errors import (
     JobFinished,
     JobNotFound,
     StoreCorrupt,
-    shown,
 )
 from .model import ErrorCount, FailedItem, JobStatus, Page, Update
 from .names import validate_name
 from .rules import Delta, new_job
 from .stores import ListKey, Store, features_of, open_store
-from .stores.protocol import COMPLETED, RUNNING, STALLED, beat_key, has_status, list_key
+from .stores.protocol import STALLED, beat_key, has_status, list_key
 from .stores.registry import not_a_store
 
 __all__ = [
@@ -143,7 +143,10 @@ class TrackerBase:
 
     def _start(self, namespace: str, total: int, job_id: str | None) -> Step:
         ns, count, jid = check_start(namespace, total, job_id)
-        job = new_job(ns, jid, count, self._now(), self._retain)
+        now = self._now()
+        job = new_job(ns, jid, count, now, self._retain)
+        if features_of(self.store).expiry:  # a forgotten job of that id does not count
+            return Step("create", (job, _earlier(now, self.remember_expired)), _the_job)
         return Step("create", (job,), _the_job)
 
     def _record(
@@ -231,12 +234,7 @@ class TrackerBase:
         ns = validate_name(namespace, "namespace")
         size = check_limit(limit)
         before = decode_cursor(cursor)
-        if status not in _STATUSES:
-            raise InvalidArgument(
-                f"status must be None, 'running', 'completed' or 'stalled', got {shown(status)}"
-            )
-        if status == STALLED and self.stall_after is None:
-            raise ConfigurationError("listing stalled jobs needs a tracker with stall_after")
+        check_status(status, self.stall_after)
 
         def page(jobs: list[JobStatus], next_key: ListKey | None) -> Page[JobStatus]:
             return Page(tuple(jobs), None if next_key is None else encode_cursor(next_key))
@@ -310,13 +308,29 @@ class TrackerBase:
         size = check_limit(limit)
         after = check_item_cursor(cursor)
         self._items()
-        return Step("failed_items", (ns, jid, size + 1, after), _item_page)
+        return self._readable(ns, jid, Step("failed_items", (ns, jid, size + 1, after), _item_page))
 
     def _errors(self, namespace: str, job_id: str) -> Step:
         ns = validate_name(namespace, "namespace")
         jid = validate_name(job_id, "job id")
         self._items()
-        return Step("errors", (ns, jid), _sorted_errors)
+        return self._readable(ns, jid, Step("errors", (ns, jid), _sorted_errors))
+
+    def _readable(self, ns: str, jid: str, then: Step) -> Step:
+        """*then*, once the job is found readable: an expired or forgotten job's items are gone.
+
+        (``JobExpired``, ``JobNotFound``: SPEC section 7, for every caller.)
+        """
+
+        def found(job: JobStatus | None, args: tuple[str, str]) -> Step:
+            self._found(job, args)
+            return then
+
+        return Step("get", (ns, jid), found)
+
+    def now(self) -> _dt.datetime:
+        """The tracker's current time: what its clock says (aware UTC, whole milliseconds)."""
+        return self._now()
 
 
 def _check_status(status: object) -> None:
@@ -351,7 +365,6 @@ _MOST_SCANNED = 1000
 """A page reads at most this many jobs (plus ten pages' worth) that it leaves out (expired,
 or of another status on a store without status indexes) before it ends short, with a
 cursor: a page's cost stays bounded, and the next page reads on from there."""
-_STATUSES = (None, RUNNING, COMPLETED, STALLED)
 
 
 def _reaped(results: list[JobStatus | Exception], _: object) -> list[JobStatus]:
@@ -383,7 +396,7 @@ def _earlier(now: _dt.datetime, delta: _dt.timedelta) -> _dt.datetime:
         return _dt.datetime.min.replace(tzinfo=_dt.timezone.utc)
 
 
-def _the_job(_: None, args: tuple[JobStatus]) -> JobStatus:
+def _the_job(_: None, args: tuple[JobStatus, ...]) -> JobStatus:
     return args[0]
 
 

@@ -432,14 +432,14 @@ class TestItemRoutes:
     @pytest.mark.parametrize(
         ("query", "message"),
         [
-            ("limit=0", "Invalid limit"),
-            ("limit=1001", "Invalid limit"),
-            ("limit=-1", "Invalid limit"),
-            ("limit=abc", "Invalid limit"),
-            ("limit=%C2%B2", "Invalid limit"),
-            ("limit=" + "1" * 5000, "Invalid limit '11111111111111111111'"),
+            ("limit=0", "limit must be an int from 1 to 1000, got 0"),
+            ("limit=1001", "limit must be an int from 1 to 1000, got 1001"),
+            ("limit=-1", "limit must be an integer, got '-1'"),
+            ("limit=abc", "limit must be an integer, got 'abc'"),
+            ("limit=%C2%B2", "limit must be an integer, got '²'"),
+            ("limit=" + "1" * 5000, "got 11111111111111111111"),
             ("limit=1&limit=2", "at most once"),
-            ("cursor=nope", "Invalid cursor"),
+            ("cursor=nope", "malformed cursor 'nope'"),
             ("cursor=1&cursor=2", "at most once"),
         ],
     )
@@ -624,17 +624,20 @@ class TestListRoute:
     @pytest.mark.parametrize(
         ("query", "message"),
         [
-            ("status=x", "Invalid status 'x': use running, completed or stalled."),
-            ("status=Running", "Invalid status 'Running'"),
-            ("status=failure", "Invalid status 'failure'"),
+            (
+                "status=x",
+                "status must be one of running, completed, stalled (or none: every job), got 'x'",
+            ),
+            ("status=Running", "got 'Running'"),
+            ("status=failure", "got 'failure'"),
             ("status=running&status=completed", "Give status at most once."),
-            ("limit=0", "Invalid limit '0': use an integer from 1 to 1000."),
-            ("limit=1001", "Invalid limit"),
-            ("limit=abc", "Invalid limit"),
-            ("limit=" + "9" * 5000, "Invalid limit '99999999999999999999'"),
+            ("limit=0", "limit must be an int from 1 to 1000, got 0"),
+            ("limit=1001", "limit must be an int from 1 to 1000, got 1001"),
+            ("limit=abc", "limit must be an integer, got 'abc'"),
+            ("limit=" + "9" * 5000, "got 99999999999999999999"),
             ("limit=1&limit=2", "Give limit at most once."),
-            ("cursor=nope", "Invalid cursor 'nope': pass back a next_cursor unchanged."),
-            ("cursor=12.a%2Fb", "Invalid cursor '12.a/b': pass back a next_cursor unchanged."),
+            ("cursor=nope", "malformed cursor 'nope': pass back a next_cursor unchanged"),
+            ("cursor=12.a%2Fb", "malformed cursor '12.a/b': pass back a next_cursor unchanged"),
             ("cursor=1.a&cursor=1.b", "Give cursor at most once."),
         ],
     )
@@ -654,8 +657,8 @@ class TestListRoute:
         response = call(app, "GET", f"{LIST}?status=stalled")
         assert response.status == 400
         assert json.loads(response.body) == error(
-            "status=stalled is not available: this server has no stall_after "
-            "(jobtrack serve --stall-after SECONDS).",
+            "listing stalled jobs needs a tracker with stall_after "
+            "(jobtrack: --stall-after SECONDS)",
             NS,
         )
         assert page_of(call(app, "GET", f"{LIST}?status=running")) == (["j"], None)

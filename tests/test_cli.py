@@ -90,7 +90,7 @@ def test_demo_runs_to_completion(env: dict[str, str]) -> None:
     assert final["failed"] > 0 and final["last_error"].startswith("item ")
     # the demo's job is in the default store, where the other commands find it
     listed = run("list", "demo", "--json", env=env, check=True)
-    assert json.loads(listed.stdout)["items"][0]["job_id"] == final["job_id"]
+    assert json.loads(listed.stdout)["jobs"][0]["job_id"] == final["job_id"]
 
 
 def _started(proc: subprocess.Popen[str], marker: str) -> list[str]:
@@ -467,7 +467,11 @@ def test_watch_of_a_finished_job_prints_it_at_once(env: dict[str, str], store_ur
         (["status", "ns", "x", "--store", "jobs8"], 4, "for a directory, say file:jobs8"),
         (["status", "ns", "x", "--store", ""], 4, "--store needs a store URL"),
         (["serve", "--max-store-calls", "0"], 4, "--max-store-calls must be >= 1"),
-        (["list", "ns", "--status", "stalled"], 2, "--status stalled needs --stall-after"),
+        (
+            ["list", "ns", "--status", "stalled"],
+            4,
+            "needs a tracker with stall_after (jobtrack: --stall-after SECONDS)",
+        ),
         (["list", "ns", "--status", "failure"], 2, "argument --status: invalid choice"),
         (["status", "ns", "x", "--retain", "-1"], 2, "--retain: must be a number of seconds"),
         (["status", "ns", "x", "--retain", "soon"], 2, "or none, got 'soon'"),
@@ -641,7 +645,7 @@ def test_list_by_status_and_the_next_page_repeats_it(
     listed = run("list", "ns", "--store", store_url, "--status", "completed", env=env, check=True)
     assert sorted(line.split()[0] for line in listed.stdout.splitlines()) == ["done0", "done1"]
     as_json = run("list", "ns", "--store", store_url, "--status", "running", "--json", env=env)
-    running = [job["job_id"] for job in json.loads(as_json.stdout)["items"]]
+    running = [job["job_id"] for job in json.loads(as_json.stdout)["jobs"]]
     assert sorted(running) == ["fresh0", "fresh1", "stale0", "stale1", "stale2"]
     empty = run("list", "other", "--store", store_url, "--status", "running", env=env, check=True)
     assert empty.stdout == "no running jobs in namespace other\n"

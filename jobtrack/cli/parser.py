@@ -18,6 +18,7 @@ from ..arguments import MAX_LIST_LIMIT, MAX_STALL_AFTER, check_limit
 from ..asgi import DEFAULT_MAX_STORE_CALLS, DEFAULT_STORE_WAIT
 from ..clock import utc_now
 from ..model import FailedItem
+from ..stores.protocol import STATUSES
 from ..tracker import JobTracker
 from .demo import cmd_demo
 from .guard import DEFAULT_HEAD_TIMEOUT
@@ -49,14 +50,12 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     """Print a page of a namespace's jobs, newest first (``--status``: of that status only)."""
-    if args.status == "stalled" and args.stall_after is None:
-        args.usage.error("--status stalled needs --stall-after SECONDS")
     with open_tracker(args, existing=True) as tracker:
         page = tracker.list(
             args.namespace, status=args.status, limit=args.limit, cursor=args.cursor
         )
     if args.json:
-        doc = {"items": [job.to_dict() for job in page.items], "next_cursor": page.next_cursor}
+        doc = {"jobs": [job.to_dict() for job in page.items], "next_cursor": page.next_cursor}
         print(json.dumps(doc, indent=2))
         return EXIT_OK
     if not page.items:
@@ -343,7 +342,7 @@ def _job_commands(commands: Any, parents: list[argparse.ArgumentParser]) -> None
     listing.add_argument("--cursor", default=None)
     listing.add_argument(
         "--status",
-        choices=["running", "completed", "stalled"],
+        choices=STATUSES,
         default=None,
         help="only the jobs of that status (stalled needs --stall-after)",
     )

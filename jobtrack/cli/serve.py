@@ -188,6 +188,7 @@ def make_server(
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the status route under uvicorn until SIGINT or SIGTERM."""
     from ..asgi import status_app  # noqa: PLC0415
+    from ..async_tracker import AsyncJobTracker  # noqa: PLC0415
 
     tracker = open_tracker(args)
     check = getattr(tracker.store, "check_eviction", None)  # Redis: would it drop jobs?
@@ -199,10 +200,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(f"jobtrack serve: warning: {message}", file=sys.stderr)
     if args.max_store_calls < 1 or not 0 < args.store_wait < float("inf"):
         raise CliError("--max-store-calls must be >= 1 and --store-wait a number of seconds > 0")
-    app: Any = status_app(tracker, max_store_calls=args.max_store_calls, store_wait=args.store_wait)
+    served = AsyncJobTracker.from_tracker(tracker)
+    app: Any = status_app(served, max_store_calls=args.max_store_calls, store_wait=args.store_wait)
     if args.purge_every > 0:
         if features_of(tracker.store).expiry:
-            app = Sweeping(app, app.tracker.purge, args.purge_every)
+            app = Sweeping(app, served.purge, args.purge_every)
         else:
             print(
                 "jobtrack serve: warning: this store keeps no expiry; expired jobs are not purged",

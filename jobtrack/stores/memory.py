@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import bisect
 import builtins
 import datetime as _dt
 import heapq
+import itertools
 import threading
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from sortedcontainers import SortedList
+from sortedcontainers import SortedDict, SortedList
 
 from ..clock import to_ms
 from ..errors import ConfigurationError, JobExists, JobNotFound, JobtrackError
@@ -64,12 +64,16 @@ class MemoryStore:
             )
         return cls()
 
-    def create(self, job: JobStatus) -> None:
-        """Insert *job*; raise ``JobExists`` if its id is taken in its namespace."""
+    def create(self, job: JobStatus, forgotten_before: _dt.datetime | None = None) -> None:
+        """Insert *job*; ``JobExists`` if a job not forgotten has its id in its namespace."""
         with self._lock:
             jobs = self._jobs.setdefault(job.namespace_name, {})
-            if job.job_id in jobs:
-                raise JobExists(job.namespace_name, job.job_id)
+            old = jobs.get(job.job_id)
+            if old is not None:
+                if not _forgotten(old, forgotten_before):
+                    raise JobExists(job.namespace_name, job.job_id)
+                self._remove(old)
+                jobs = self._jobs.setdefault(job.namespace_name, {})
             jobs[job.job_id] = job
             self._items.pop((job.namespace_name, job.job_id), None)
             ns, key = job.namespace_name, list_key(job)
@@ -263,13 +267,18 @@ class MemoryStore:
         """Nothing to release; the jobs stay readable."""
 
 
+def _forgotten(job: JobStatus, before: _dt.datetime | None) -> bool:
+    """Whether *job* expired at or before *before* (a forgotten job's id is free again)."""
+    return before is not None and job.expires_at is not None and job.expires_at <= before
+
+
 class JobItems:
     """One job's items, failed-items list and error counts, as plain Python values."""
 
     def __init__(self) -> None:
         self.states: dict[str, tuple[int, str | None]] = {}  # item -> (state, error)
-        self.listed: dict[str, tuple[int, FailedItem]] = {}  # failed item -> (position, entry)
-        self.order: list[tuple[int, str]] = []  # (position, item), growing; stale entries skipped
+        self.listed: SortedDict[int, FailedItem] = SortedDict()  # position -> failed item
+        self.positions: dict[str, int] = {}  # failed item -> its position
         self.position = 0
         self.counts: dict[str | None, tuple[int, _dt.datetime, _dt.datetime]] = {}
 
@@ -277,20 +286,16 @@ class JobItems:
         """Store what :func:`apply_item` decided for *item*."""
         self.states[item] = (change.state, change.error)
         at = change.job.updated_at
+        if change.listed is not None:  # (re)listed last, or no longer failed
+            old = self.positions.pop(item, None)
+            if old is not None:
+                del self.listed[old]
         if change.listed:
             self.position += 1
-            self.listed[item] = (self.position, FailedItem(item, change.error, at))
-            self.order.append((self.position, item))
-        elif change.listed is False:
-            del self.listed[item]
-        if len(self.order) > 2 * len(self.listed) + 64:  # drop stale entries, O(1) amortized
-            self.order = [(pos, it) for pos, it in self.order if self._listed_at(it) == pos]
+            self.positions[item] = self.position
+            self.listed[self.position] = FailedItem(item, change.error, at)
         if change.counted and error is not None:
             self.count(error, change.counted, at)
-
-    def _listed_at(self, item: str) -> int | None:
-        entry = self.listed.get(item)
-        return None if entry is None else entry[0]
 
     def count(self, message: str | None, n: int, at: _dt.datetime) -> None:
         """Count *n* failures under *message* (see :func:`jobtrack.rules.error_group`)."""
@@ -303,15 +308,9 @@ class JobItems:
         self.counts[group] = (add_count(count, n), first, at)
 
     def page(self, limit: int, after: int | None) -> builtins.list[tuple[int, FailedItem]]:
-        """Up to *limit* listed failed items after position *after*."""
-        start = 0 if after is None else bisect.bisect_right(self.order, (after, "\U0010ffff"))
-        page = []
-        for pos, item in self.order[start:]:
-            if self._listed_at(item) == pos:
-                page.append(self.listed[item])
-                if len(page) == limit:
-                    break
-        return page
+        """Up to *limit* listed failed items after position *after*: O(log n + limit)."""
+        positions = self.listed.irange(minimum=after, inclusive=(False, True))
+        return [(pos, self.listed[pos]) for pos in itertools.islice(positions, limit)]
 
     def groups(self) -> builtins.list[ErrorCount]:
         """The error groups, unsorted."""

@@ -19,6 +19,7 @@ __all__ = [
     "COMPLETED",
     "RUNNING",
     "STALLED",
+    "STATUSES",
     "AsyncStore",
     "Features",
     "ItemStore",
@@ -42,7 +43,8 @@ use :func:`beat_key` instead.)
 """
 
 RUNNING, COMPLETED, STALLED = "running", "completed", "stalled"
-"""The status filters of ``list`` (SPEC section 7)."""
+STATUSES = (RUNNING, COMPLETED, STALLED)
+"""The status filters of ``list`` (SPEC section 7), in the order they are documented."""
 
 BEAT_MS = 1000
 """The grain of the stalled index: ``updated_at`` rounded down to the second.
@@ -101,11 +103,10 @@ class Features:
       over the same data, used by async trackers instead of a thread;
     * ``processes``: processes (and, for network stores, hosts) may share its
       jobs, by opening its ``url`` (the contract's multi-process checks apply);
-    * ``push``: it can notify watchers of changes (planned: SPEC section 8);
     * ``expiry``: it keeps ``expires_at`` (its ``update`` and ``create`` store
-      what :data:`Delta.retain <jobtrack.rules.Delta>` gives) and reclaims
-      expired jobs, by itself or in ``purge(now)`` (SPEC section 6; see
-      :class:`StatusStore`);
+      what :data:`Delta.retain <jobtrack.rules.Delta>` gives), reclaims
+      expired jobs, by itself or in ``purge(now)``, and lets ``create`` replace
+      a forgotten job (SPEC section 6; see :class:`StatusStore`);
     * ``statuses``: it keeps per-status indexes moved atomically with each job,
       and has ``list_status`` (:class:`StatusStore`): a page of running,
       completed or stalled jobs costs the same whatever the namespace holds.
@@ -118,7 +119,6 @@ class Features:
     blocking: bool = True
     native_async: bool = False
     processes: bool = False
-    push: bool = False
     expiry: bool = False
     items: bool = False
     statuses: bool = False
@@ -225,8 +225,18 @@ class ItemStore(Store, Protocol):
 class StatusStore(Store, Protocol):
     """**Protocol**: what ``Features(statuses=True)`` and ``Features(expiry=True)`` add.
 
-    With ``statuses``: ``list_status``. With ``expiry``: ``purge``.
+    With ``statuses``: ``list_status``. With ``expiry``: ``purge``, and
+    ``create`` takes *forgotten_before*.
     """
+
+    def create(self, job: JobStatus, forgotten_before: _dt.datetime | None = None) -> None:
+        """:meth:`Store.create`, where a forgotten job does not count (SPEC section 6).
+
+        A job of that id whose ``expires_at`` is at or before *forgotten_before*
+        is forgotten: it is replaced, with its items and error groups, in the
+        same atomic step.
+        """
+        ...
 
     def list_status(
         self, namespace: str, status: str, limit: int, before: ListKey | None, cutoff: int | None
@@ -256,8 +266,8 @@ class AsyncStore(Protocol):
     they do not block).
     """
 
-    async def create(self, job: JobStatus) -> None:
-        """See :meth:`Store.create`."""
+    async def create(self, job: JobStatus, forgotten_before: _dt.datetime | None = None) -> None:
+        """See :meth:`Store.create` and :meth:`StatusStore.create`."""
         ...
 
     async def update(

@@ -518,6 +518,47 @@ class _Retention:
         clock.advance(days=3650)
         assert keeping.get(NS, "running") == running  # running jobs never expire
 
+    def test_an_expired_or_forgotten_job_has_no_items_to_read(
+        self, keeping: JobTracker, clock: ManualClock
+    ) -> None:
+        if not features_of(keeping.store).items:
+            pytest.skip(f"{type(keeping.store).__name__} keeps no items")
+        keeping.start(NS, 2, job_id=JOB)
+        keeping.record(NS, JOB, item="customer-42/contract.pdf", failed=1, error="bad page")
+        keeping.record(NS, JOB, item="b", successful=1)
+        assert [i.item for i in keeping.failed_items(NS, JOB).items] == ["customer-42/contract.pdf"]
+        clock.advance(minutes=1)
+        for read in (keeping.failed_items, keeping.errors):
+            with pytest.raises(JobExpired):
+                read(NS, JOB)
+        clock.advance(minutes=10)
+        for read in (keeping.failed_items, keeping.errors):
+            with pytest.raises(JobNotFound) as unknown:
+                read(NS, JOB)
+            assert not isinstance(unknown.value, JobExpired)
+
+    def test_a_forgotten_id_starts_a_new_job_and_a_remembered_one_is_taken(
+        self, keeping: JobTracker, clock: ManualClock
+    ) -> None:
+        if not features_of(keeping.store).expiry:
+            pytest.skip(f"{type(keeping.store).__name__} keeps no expiry")
+        keeping.start(NS, 2, job_id=JOB)
+        if features_of(keeping.store).items:
+            keeping.record(NS, JOB, item="old", failed=1, error="old error")
+        keeping.record(NS, JOB, successful=1, failed=0 if features_of(keeping.store).items else 1)
+        clock.advance(minutes=1)  # expired: still remembered, the id is taken
+        with pytest.raises(JobExists):
+            keeping.start(NS, 5, job_id=JOB)
+        clock.advance(minutes=10)  # forgotten: the id is free, and nothing of the old job stays
+        again = keeping.start(NS, 5, job_id=JOB)
+        assert keeping.get(NS, JOB) == again and again.total == 5 and again.failed == 0
+        assert [job.job_id for job in keeping.list(NS).items] == [JOB]
+        if features_of(keeping.store).items:
+            assert keeping.failed_items(NS, JOB).items == ()
+            assert keeping.errors(NS, JOB) == []
+            keeping.record(NS, JOB, item="old", failed=1, error="old error")  # counted anew
+            assert keeping.get(NS, JOB).failed == 1
+
     def test_expiry_is_fixed_at_completion_by_the_completing_tracker(
         self, keeping: JobTracker, tracker_factory: TrackerFactory, store: Store, clock: ManualClock
     ) -> None:

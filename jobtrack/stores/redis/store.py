@@ -126,7 +126,7 @@ class RedisStore:
         """The key of a namespace's index (a sorted set of job ids by start time)."""
         return self.commands.index_key(namespace)
 
-    def create(self, job: JobStatus) -> None:
+    def create(self, job: JobStatus, forgotten_before: _dt.datetime | None = None) -> None:
         """Run ``create.lua``: the job's hash and index entry appear together.
 
         The first job a store starts also checks the server's eviction policy.
@@ -271,7 +271,7 @@ class AsyncRedisStore:
             mine = self._runners[loop] = (runner, _closed_with_its_loop(runner))
         return mine[0]
 
-    async def create(self, job: JobStatus) -> None:
+    async def create(self, job: JobStatus, forgotten_before: _dt.datetime | None = None) -> None:
         """Run ``create.lua`` (the first job also checks the eviction policy)."""
         if not self.sync._policy_checked:
             self.sync._policy_checked = True

@@ -81,10 +81,22 @@ def job_row(job: JobStatus) -> dict[str, Any]:
     }
 
 
-def create(job: JobStatus) -> Op[None]:
-    """Insert *job* unless its id is taken in its namespace (``JobExists``)."""
-    if not (yield "create", job_row(job)):
+def create(job: JobStatus, forgotten_before: _dt.datetime | None = None) -> Op[None]:
+    """Insert *job* unless its id is taken in its namespace (``JobExists``).
+
+    A job of that id expired at or before *forgotten_before* is forgotten: it
+    goes first (with its items and error groups), in the same transaction.
+    """
+    row = job_row(job)
+    if forgotten_before is None:
+        if not (yield "create", row):
+            raise JobExists(job.namespace_name, job.job_id)
+        return
+    yield "begin", {}
+    yield "forget", {"ns": job.namespace_name, "id": job.job_id, "before": to_ms(forgotten_before)}
+    if not (yield "create", row):
         raise JobExists(job.namespace_name, job.job_id)
+    yield "commit", {}
 
 
 def get(namespace: str, job_id: str) -> Op[JobStatus | None]:

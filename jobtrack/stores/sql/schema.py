@@ -136,6 +136,9 @@ STATEMENTS = {
         "AND i.item = :item WHERE j.namespace = :ns AND j.job_id = :id"
     ),
     "delete": "DELETE FROM {p}jobs WHERE namespace = :ns AND job_id = :id RETURNING 1",
+    "forget": (
+        "DELETE FROM {p}jobs WHERE namespace = :ns AND job_id = :id AND expires_ms <= :before"
+    ),
     # counters only, the rules of jobtrack.rules.apply in SQL. "add": the hot path, for an
     # update that neither completes the job nor moves its beat to another second: it
     # writes no indexed column (no index page on SQLite; a HOT update on PostgreSQL)

@@ -218,9 +218,9 @@ class SQLiteStore:
 
     # -- the protocol ---------------------------------------------------------
 
-    def create(self, job: JobStatus) -> None:
-        """Insert *job*; ``JobExists`` if its id is taken in its namespace."""
-        self._run(ops.create(job))
+    def create(self, job: JobStatus, forgotten_before: _dt.datetime | None = None) -> None:
+        """Insert *job*; ``JobExists`` if its id is taken (by a job not forgotten)."""
+        self._run(ops.create(job, forgotten_before))
 
     def update(self, namespace: str, job_id: str, delta: Delta, now: _dt.datetime) -> JobStatus:
         """Apply *delta* in one transaction (see :mod:`.operations`)."""
