@@ -1,11 +1,18 @@
-"""The OpenAPI 3.1 document of the status routes, served at ``/openapi.json``."""
+"""The OpenAPI 3.1 document of the status routes, served at ``/openapi.json``.
+
+Every limit and name in it is imported from the module that owns the rule.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from . import __name__ as _package
+from .arguments import MAX_LIST_LIMIT
+from .model import Status
 from .names import MAX_NAME_LENGTH
+from .rules import MAX_ERROR_GROUPS, MAX_ERROR_LENGTH, MAX_ITEM_LENGTH
+from .stores.protocol import STATUSES
 
 __all__ = ["openapi_document"]
 
@@ -21,141 +28,167 @@ _TIMESTAMP = {
     "examples": ["2026-05-21T12:00:00.000Z"],
 }
 _COUNT = {"type": "integer", "minimum": 0}
-
-
-def _error(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
-    response: dict[str, Any] = {
-        "description": description,
-        "headers": {"Cache-Control": {"schema": {"type": "string", "const": "no-store"}}},
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-    }
-    response["headers"].update(headers or {})
-    return response
-
-
-_JOB_PARAMETERS = [
-    {"name": "namespace_name", "in": "path", "required": True, "schema": _NAME},
-    {"name": "job_id", "in": "path", "required": True, "schema": _NAME},
-]
+_NULLABLE_TIMESTAMP = {"oneOf": [_TIMESTAMP, {"type": "null"}]}
 _NO_STORE = {"Cache-Control": {"schema": {"type": "string", "const": "no-store"}}}
-_UNAVAILABLE = _error(
-    "The job store is unreachable or busy; retry later.",
-    {"Retry-After": {"schema": {"type": "string", "pattern": "^[0-9]+$"}}},
-)
-_EXPIRED = _error(
-    "The job completed and its retention has passed: the message says when it expired "
-    "(until remember_expired later; then 404)."
-)
+_RETRY_AFTER = {"Retry-After": {"schema": {"type": "string", "pattern": "^[0-9]+$"}}}
 
 
-def _ok(description: str, schema: str) -> dict[str, Any]:
+def _path(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": _NAME}
+
+
+def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema,
+    }
+
+
+def _response(
+    description: str, schema: str, headers: dict[str, Any] | None = None
+) -> dict[str, Any]:
     return {
         "description": description,
-        "headers": _NO_STORE,
+        "headers": {**_NO_STORE, **(headers or {})},
         "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
     }
 
 
-def _item_route(operation: str, summary: str, ok: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    parameters = [*_JOB_PARAMETERS, *extra.get("query", [])]
+def _error(description: str) -> dict[str, Any]:
+    return _response(description, "Error")
+
+
+def _object(properties: dict[str, Any]) -> dict[str, Any]:
     return {
-        "parameters": parameters,
-        "get": {
-            "operationId": operation,
-            "summary": summary,
-            "responses": {
-                "200": ok,
-                "400": _error("Malformed namespace name, job id or query parameter."),
-                "401": _error("The authorize hook wants credentials."),
-                "403": _error("The authorize hook refused this namespace."),
-                "404": _error("No such job in this namespace (or a store without items)."),
-                "410": _EXPIRED,
-                "503": _UNAVAILABLE,
-            },
-        },
+        "type": "object",
+        "additionalProperties": False,
+        "required": list(properties),
+        "properties": properties,
     }
 
 
-_PAGE_QUERY = [
-    {
-        "name": "limit",
-        "in": "query",
-        "required": False,
-        "description": "Items per page: an integer from 1 to 1000 (empty: not given).",
-        "schema": {
-            "type": "string",
-            "pattern": "^(0*([1-9][0-9]{0,2}|1000))?$",
-            "default": "100",
-            "examples": ["100"],
-        },
-    },
-    {
-        "name": "cursor",
-        "in": "query",
-        "required": False,
-        "description": "next_cursor of the previous page, unchanged (empty: the first page).",
-        "schema": {"type": "string", "pattern": "^[0-9]{0,16}$"},
-    },
-]
+def _page(key: str, items: dict[str, Any]) -> dict[str, Any]:
+    return _object(
+        {
+            key: {"type": "array", "maxItems": MAX_LIST_LIMIT, "items": items},
+            "next_cursor": {"type": ["string", "null"]},
+        }
+    )
 
 
+def _limit_pattern(most: int) -> str:
+    """A pattern for 1 to *most* (a power of ten), leading zeros allowed, or empty."""
+    digits = len(str(most)) - 1
+    assert most == 10**digits, "the limit pattern is written for a power of ten"
+    return f"^(0*([1-9][0-9]{{0,{digits - 1}}}|{most}))?$"
+
+
+_LIMIT = _query(
+    "limit",
+    f"Items per page: an integer from 1 to {MAX_LIST_LIMIT} (empty: not given).",
+    {"type": "string", "pattern": _limit_pattern(MAX_LIST_LIMIT), "default": "100"},
+)
+_CURSOR = "next_cursor of the previous page, unchanged (empty: the first page)."
+_ITEM_CURSOR = _query("cursor", _CURSOR, {"type": "string", "pattern": "^[0-9]{0,16}$"})
+_LIST_CURSOR_PATTERN = f"^(-?[0-9]{{1,16}}\\.[A-Za-z0-9_-]{{1,{MAX_NAME_LENGTH}}})?$"
 _LIST_QUERY = [
-    {
-        "name": "status",
-        "in": "query",
-        "required": False,
-        "description": (
-            "Only the jobs of this status (empty or absent: every job). stalled: running "
-            "and not updated for longer than the server's stall_after (400 without one)."
-        ),
-        "schema": {"type": "string", "enum": ["running", "completed", "stalled", ""]},
-    },
-    _PAGE_QUERY[0],
-    {
-        "name": "cursor",
-        "in": "query",
-        "required": False,
-        "description": "next_cursor of the previous page, unchanged (empty: the first page).",
-        "schema": {
-            "type": "string",
-            "pattern": f"^(-?[0-9]{{1,16}}\\.[A-Za-z0-9_-]{{1,{MAX_NAME_LENGTH}}})?$",
-        },
-    },
+    _query(
+        "status",
+        "Only the jobs of this status (empty or absent: every job). stalled: running "
+        "and not updated for longer than the server's stall_after (400 without one).",
+        {"type": "string", "enum": [*STATUSES, ""]},
+    ),
+    _LIMIT,
+    _query("cursor", _CURSOR, {"type": "string", "pattern": _LIST_CURSOR_PATTERN}),
 ]
 
-_LIST_ROUTE = {
-    "parameters": [{"name": "namespace_name", "in": "path", "required": True, "schema": _NAME}],
-    "get": {
-        "operationId": "listUploadJobs",
-        "summary": "The namespace's upload jobs, newest first (expired ones left out)",
-        "parameters": _LIST_QUERY,
-        "responses": {
-            "200": _ok("One page of jobs.", "JobPage"),
-            "400": _error("Malformed namespace name or query parameter."),
-            "401": _error("The authorize hook wants credentials."),
-            "403": _error("The authorize hook refused this namespace."),
-            "503": _UNAVAILABLE,
-        },
-    },
-}
 
-_JOB_STATUS_PROPERTIES = {
-    "job_id": _NAME,
-    "namespace_name": _NAME,
-    "status": {"type": "string", "enum": ["running", "completed"]},
-    "total": _COUNT,
-    "processed": _COUNT,
-    "successful": _COUNT,
-    "failed": _COUNT,
-    "last_error": {"type": ["string", "null"], "maxLength": 1000},
-    "started_at": _TIMESTAMP,
-    "updated_at": _TIMESTAMP,
-    "finished_at": {"oneOf": [_TIMESTAMP, {"type": "null"}]},
+def _route(
+    operation: str,
+    summary: str,
+    ok: dict[str, Any],
+    *,
+    job: bool = True,
+    query: list[dict[str, Any]] | None = None,
+    bad: str = "Malformed namespace name, job id or query parameter.",
+    missing: str | None = "No such job in this namespace.",
+) -> dict[str, Any]:
+    """A GET route: its parameters and every response it may give."""
+    responses: dict[str, Any] = {
+        "200": ok,
+        "400": _error(bad),
+        "401": _error("The authorize hook wants credentials."),
+        "403": _error("The authorize hook refused this namespace."),
+    }
+    if missing is not None:
+        responses["404"] = _error(missing)
+        responses["410"] = _error(
+            "The job completed and its retention has passed: the message says when it "
+            "expired (until remember_expired later; then 404)."
+        )
+    responses["503"] = _response(
+        "The job store is unreachable or busy; retry later.", "Error", _RETRY_AFTER
+    )
+    get: dict[str, Any] = {"operationId": operation, "summary": summary, "responses": responses}
+    if query:
+        get["parameters"] = query
+    parameters = [_path("namespace_name"), *([_path("job_id")] if job else [])]
+    return {"parameters": parameters, "get": get}
+
+
+_ITEMS_MISSING = "No such job in this namespace (or a store without items)."
+_JOB_STATUS = _object(
+    {
+        "job_id": _NAME,
+        "namespace_name": _NAME,
+        "status": {"type": "string", "enum": [status.value for status in Status]},
+        "total": _COUNT,
+        "processed": _COUNT,
+        "successful": _COUNT,
+        "failed": _COUNT,
+        "last_error": {"type": ["string", "null"], "maxLength": MAX_ERROR_LENGTH},
+        "started_at": _TIMESTAMP,
+        "updated_at": _TIMESTAMP,
+        "finished_at": _NULLABLE_TIMESTAMP,
+    }
+)
+_FAILED_ITEM = _object(
+    {
+        "item": {"type": "string", "minLength": 1, "maxLength": MAX_ITEM_LENGTH},
+        "error": {"type": ["string", "null"], "maxLength": MAX_ERROR_LENGTH},
+        "failed_at": _TIMESTAMP,
+    }
+)
+_ERROR_COUNT = _object(
+    {
+        "message": {
+            "type": ["string", "null"],
+            "description": f"null: messages beyond the first {MAX_ERROR_GROUPS}",
+        },
+        "count": _COUNT,
+        "first_at": _TIMESTAMP,
+        "last_at": _TIMESTAMP,
+    }
+)
+_ERROR = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["status", "message"],
+    "properties": {
+        "job_id": {"type": "string"},
+        "namespace_name": {"type": "string"},
+        "status": {"type": "string", "const": "failure"},
+        "message": {"type": "string"},
+    },
 }
 
 
 def openapi_document(version: str) -> dict[str, Any]:
-    """The OpenAPI 3.1 description of the job status route and the routes below it."""
+    """The OpenAPI 3.1 description of the job status route and the routes beside it."""
+    jobs = "/namespaces/{namespace_name}/upload-jobs"
     return {
         "openapi": "3.1.0",
         "info": {
@@ -167,129 +200,50 @@ def openapi_document(version: str) -> dict[str, Any]:
             ),
         },
         "paths": {
-            "/namespaces/{namespace_name}/upload-jobs": _LIST_ROUTE,
-            "/namespaces/{namespace_name}/upload-jobs/{job_id}": {
-                "parameters": [
-                    {"name": "namespace_name", "in": "path", "required": True, "schema": _NAME},
-                    {"name": "job_id", "in": "path", "required": True, "schema": _NAME},
-                ],
-                "get": {
-                    "operationId": "getUploadJobStatus",
-                    "summary": "Get upload job status",
-                    "responses": {
-                        "200": {
-                            "description": "The job's status.",
-                            "headers": {
-                                "Cache-Control": {"schema": {"type": "string", "const": "no-store"}}
-                            },
-                            "content": {
-                                "application/json": {
-                                    "schema": {"$ref": "#/components/schemas/JobStatus"}
-                                }
-                            },
-                        },
-                        "400": _error("Malformed namespace name or job id."),
-                        "401": _error("The authorize hook wants credentials."),
-                        "403": _error("The authorize hook refused this namespace."),
-                        "404": _error("No such job in this namespace."),
-                        "410": _EXPIRED,
-                        "503": _error(
-                            "The job store is unreachable; retry later.",
-                            {"Retry-After": {"schema": {"type": "string", "pattern": "^[0-9]+$"}}},
-                        ),
-                    },
-                },
-            },
-            "/namespaces/{namespace_name}/upload-jobs/{job_id}/failed-items": _item_route(
+            jobs: _route(
+                "listUploadJobs",
+                "The namespace's upload jobs, newest first (expired ones left out)",
+                _response("One page of jobs.", "JobPage"),
+                job=False,
+                query=_LIST_QUERY,
+                bad="Malformed namespace name or query parameter.",
+                missing=None,
+            ),
+            jobs + "/{job_id}": _route(
+                "getUploadJobStatus",
+                "Get upload job status",
+                _response("The job's status.", "JobStatus"),
+                bad="Malformed namespace name or job id.",
+            ),
+            jobs + "/{job_id}/failed-items": _route(
                 "listFailedItems",
                 "The job's failed items, in the order they failed",
-                _ok("One page of failed items.", "FailedItemPage"),
-                query=_PAGE_QUERY,
+                _response("One page of failed items.", "FailedItemPage"),
+                query=[_LIMIT, _ITEM_CURSOR],
+                missing=_ITEMS_MISSING,
             ),
-            "/namespaces/{namespace_name}/upload-jobs/{job_id}/errors": _item_route(
+            jobs + "/{job_id}/errors": _route(
                 "listErrorCounts",
                 "The job's failures that carried an error, by message, most frequent first",
-                _ok("The error groups.", "ErrorCounts"),
+                _response("The error groups.", "ErrorCounts"),
+                missing=_ITEMS_MISSING,
             ),
         },
         "components": {
             "schemas": {
-                "FailedItemPage": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "required": ["items", "next_cursor"],
-                    "properties": {
-                        "items": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "additionalProperties": False,
-                                "required": ["item", "error", "failed_at"],
-                                "properties": {
-                                    "item": {"type": "string", "minLength": 1, "maxLength": 512},
-                                    "error": {"type": ["string", "null"], "maxLength": 1000},
-                                    "failed_at": _TIMESTAMP,
-                                },
-                            },
-                        },
-                        "next_cursor": {"type": ["string", "null"]},
-                    },
-                },
-                "ErrorCounts": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "required": ["errors"],
-                    "properties": {
+                "FailedItemPage": _page("items", _FAILED_ITEM),
+                "ErrorCounts": _object(
+                    {
                         "errors": {
                             "type": "array",
-                            "maxItems": 101,
-                            "items": {
-                                "type": "object",
-                                "additionalProperties": False,
-                                "required": ["message", "count", "first_at", "last_at"],
-                                "properties": {
-                                    "message": {
-                                        "type": ["string", "null"],
-                                        "description": "null: messages beyond the first 100",
-                                    },
-                                    "count": _COUNT,
-                                    "first_at": _TIMESTAMP,
-                                    "last_at": _TIMESTAMP,
-                                },
-                            },
+                            "maxItems": MAX_ERROR_GROUPS + 1,
+                            "items": _ERROR_COUNT,
                         }
-                    },
-                },
-                "JobStatus": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "required": list(_JOB_STATUS_PROPERTIES),
-                    "properties": _JOB_STATUS_PROPERTIES,
-                },
-                "JobPage": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "required": ["jobs", "next_cursor"],
-                    "properties": {
-                        "jobs": {
-                            "type": "array",
-                            "maxItems": 1000,
-                            "items": {"$ref": "#/components/schemas/JobStatus"},
-                        },
-                        "next_cursor": {"type": ["string", "null"]},
-                    },
-                },
-                "Error": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "required": ["status", "message"],
-                    "properties": {
-                        "job_id": {"type": "string"},
-                        "namespace_name": {"type": "string"},
-                        "status": {"type": "string", "const": "failure"},
-                        "message": {"type": "string"},
-                    },
-                },
+                    }
+                ),
+                "JobStatus": _JOB_STATUS,
+                "JobPage": _page("jobs", {"$ref": "#/components/schemas/JobStatus"}),
+                "Error": _ERROR,
             }
         },
     }
