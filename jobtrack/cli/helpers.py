@@ -16,7 +16,7 @@ from typing import Any
 
 from ..clock import format_timestamp
 from ..model import JobStatus
-from ..stores import FileStore, StoreURL, display_url
+from ..stores import display_url, open_store
 from ..tracker import JobTracker
 
 EXIT_OK = 0
@@ -108,8 +108,8 @@ def store_url(args: argparse.Namespace) -> str:
 def open_tracker(args: argparse.Namespace, *, existing: bool = False) -> JobTracker:
     """The tracker over the chosen store.
 
-    With *existing*, a file store named by ``--store`` or ``JOBTRACK_STORE``
-    must exist already: commands that look at jobs never create a directory
+    With *existing*, a local store named by ``--store`` or ``JOBTRACK_STORE``
+    must exist already: commands that look at jobs never create a database
     for a mistyped path (the default store is ours to create). The tracker
     takes the command's ``--stall-after``, ``--retain`` and
     ``--remember-expired``, where it has them.
@@ -124,10 +124,8 @@ def open_tracker(args: argparse.Namespace, *, existing: bool = False) -> JobTrac
     for name in ("retain", "remember_expired"):  # given: else the tracker's defaults
         if hasattr(args, name):
             options[name] = getattr(args, name)
-    if existing and url != default_store_url():
-        parsed = StoreURL.parse(url)
-        if parsed.scheme == "file":
-            return JobTracker(FileStore.from_url(parsed, create=False), **options)
+    if existing and url != default_store_url():  # never make a store for a mistyped path
+        return JobTracker(open_store(url, create=False), **options)
     return JobTracker(url, **options)
 
 

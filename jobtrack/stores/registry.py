@@ -120,7 +120,9 @@ class StoreURL:
     """A store URL, parsed once; store factories read everything from it.
 
     ``path`` is percent-decoded; ``query`` keeps the options in order, each
-    at most once.
+    at most once. ``create`` is False when the caller only looks at jobs
+    (``open_store(url, create=False)``): a store that would make its medium
+    (a file, a directory) refuses a missing one instead.
     """
 
     url: str
@@ -128,6 +130,7 @@ class StoreURL:
     netloc: str
     path: str
     query: tuple[tuple[str, str], ...]
+    create: bool = True
 
     @classmethod
     def parse(cls, url: object) -> StoreURL:
@@ -261,20 +264,25 @@ def _known() -> str:
     return "known schemes: " + ", ".join(f"{name}://" for name in names)
 
 
-def open_store(url: str) -> Store:
+def open_store(url: str, *, create: bool = True) -> Store:
     """Open the store a URL names, checking all its options now.
 
-    Built in: ``memory://``; ``file:///abs/path`` or ``file:rel/path``
-    (relative to the working directory; ``?fsync=true`` for power-loss
-    durability, ``?create=false`` to refuse a directory that does not exist
-    yet); ``redis://``, ``rediss://``, ``unix://`` and
-    ``redis+cluster://h1:p1,h2:p2`` (see ``docs/redis.md`` for options).
+    Built in: ``memory://``; ``sqlite:///abs/path.db`` or ``sqlite:rel.db``
+    and ``file:///abs/dir`` or ``file:rel/dir`` (relative to the working
+    directory); ``postgresql://``; ``redis://``, ``rediss://``, ``unix://``
+    and ``redis+cluster://h1:p1,h2:p2`` (docs/stores.md lists their options).
+    With ``create=False`` a local store whose file or directory is missing is
+    a ``ConfigurationError`` and nothing is made (for tools that only look).
 
     :raises ConfigurationError: for an unknown scheme (the message lists the
         known ones), a malformed URL, an unknown option or bad value, or a
         missing optional dependency.
     """
+    if type(create) is not bool:
+        raise ConfigurationError(f"create must be True or False, got {shown(create)}")
     parsed = StoreURL.parse(url)
+    if not create:
+        parsed = attrs.evolve(parsed, create=False)
     factory = SCHEMES.get(parsed.scheme)
     if factory is None:
         factory = _from_entry_point(parsed.scheme)

@@ -113,6 +113,7 @@ class SQLiteStore:
         """
         path = _url_path(url)
         options = url.options(durable=boolean(False), create=boolean(True), timeout=seconds(5.0))
+        options["create"] = options["create"] and url.create
         return cls(path, **options)
 
     @property
@@ -339,12 +340,11 @@ class FileStore(SQLiteStore):
         return self.durable
 
     @classmethod
-    def from_url(cls, url: StoreURL, *, create: bool | None = None) -> FileStore:
+    def from_url(cls, url: StoreURL) -> FileStore:
         """The factory of ``file:///abs/path`` and ``file:rel/path`` (``?fsync=``, ``?create=``)."""
         path = _url_path(url)
         options = url.options(fsync=boolean(False), create=boolean(True))
-        if create is not None:  # the caller's word wins (the CLI's read-only commands)
-            options["create"] = create
+        options["create"] = options["create"] and url.create
         return cls(path, **options)
 
     @property
