@@ -33,6 +33,7 @@ from jobtrack.asgi import status_app
 from jobtrack.cli import DEMO_STOPPED, main
 from jobtrack.cli.serve import Sweeping, sweep
 from jobtrack.clock import format_timestamp, to_ms
+from jobtrack.stores import display_url
 from jobtrack.stores.registry import SCHEMES
 from tests.asgi_driver import call
 from tests.test_contract import PlainStore
@@ -281,7 +282,10 @@ def test_watch_unknown_job(env: dict[str, str], store_url: str) -> None:
     JobTracker(store_url).close()  # the store exists; the job does not
     result = run("watch", "ns", "nope", "--store", store_url, env=env)
     assert result.returncode == 3
-    assert result.stderr.strip() == "jobtrack: Upload job 'nope' not found in namespace 'ns'."
+    assert result.stderr.strip() == (
+        "jobtrack: Upload job 'nope' not found in namespace 'ns'. "
+        f"(store: {display_url(store_url)})"
+    )
 
 
 def test_printed_commands_name_a_store_from_the_environment(
@@ -473,9 +477,11 @@ def test_watch_of_a_finished_job_prints_it_at_once(env: dict[str, str], store_ur
             "needs a tracker with stall_after (jobtrack: --stall-after SECONDS)",
         ),
         (["list", "ns", "--status", "failure"], 2, "argument --status: invalid choice"),
-        (["status", "ns", "x", "--retain", "-1"], 2, "--retain: must be a number of seconds"),
-        (["status", "ns", "x", "--retain", "soon"], 2, "or none, got 'soon'"),
-        (["list", "ns", "--retain", "inf"], 2, "--retain: must be a number of seconds"),
+        (["abort", "ns", "x", "--error", "e", "--retain", "-1"], 2, "--retain: must be a number"),
+        (["reap", "ns", "--stall-after", "1", "--retain", "soon"], 2, "or none, got 'soon'"),
+        (["abort", "ns", "x", "--error", "e", "--retain", "inf"], 2, "--retain: must be a number"),
+        (["status", "ns", "x", "--retain", "1"], 2, "unrecognized arguments: --retain"),
+        (["list", "ns", "--retain", "1"], 2, "unrecognized arguments: --retain"),
         (["purge", "--remember-expired", "nan"], 2, "--remember-expired: must be a number"),
         (["purge", "--remember-expired", "none"], 2, "--remember-expired: must be a number"),
         (["serve", "--purge-every", "-1"], 2, "--purge-every: must be a number of seconds >= 0"),
@@ -682,12 +688,16 @@ def test_status_of_an_expired_job(env: dict[str, str], store_url: str) -> None:
         assert result.returncode == 3, command
         assert result.stdout == ""
         assert result.stderr == (
-            f"jobtrack: Upload job 'old' in namespace 'ns' expired at {expired_at}.\n"
+            f"jobtrack: Upload job 'old' in namespace 'ns' expired at {expired_at}. "
+            f"(store: {display_url(store_url)})\n"
         )
     # remember_expired has passed: unknown, as a job that never was
     ancient = run("status", "ns", "ancient", "--store", store_url, env=env)
     assert ancient.returncode == 3
-    assert ancient.stderr == "jobtrack: Upload job 'ancient' not found in namespace 'ns'.\n"
+    assert ancient.stderr == (
+        f"jobtrack: Upload job 'ancient' not found in namespace 'ns'. "
+        f"(store: {display_url(store_url)})\n"
+    )
     short = run("status", "ns", "old", "--store", store_url, "--remember-expired", "86400", env=env)
     assert short.returncode == 3 and "not found" in short.stderr
     longer = run("status", "ns", "ancient", "--store", store_url, "--remember-expired",

@@ -27,6 +27,7 @@ from .helpers import (
     CliError,
     default_store_url,
     printable,
+    shown_store,
 )
 from .parser import build_parser
 
@@ -53,7 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         status: int = args.func(args)
     except JobNotFound as exc:
-        print(f"jobtrack: {printable(str(exc))}", file=sys.stderr)
+        where = shown_store(args) if hasattr(args, "store") else None
+        searched = f" (store: {printable(where)})" if where else ""
+        print(f"jobtrack: {printable(str(exc))}{searched}", file=sys.stderr)
         return EXIT_NOT_FOUND
     except CliError as exc:
         print(f"jobtrack: error: {printable(str(exc))}", file=sys.stderr)

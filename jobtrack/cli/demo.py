@@ -47,6 +47,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
             def finished() -> None:
                 pipeline.join()
+                if not stop.is_set():
+                    done = tracker.get(args.namespace, job.job_id)
+                    print(
+                        f"jobtrack demo: job {job.job_id} {done.status.value}: "
+                        f"{done.successful} successful, {done.failed} failed"
+                        + ("" if args.exit_when_done else "; Ctrl-C stops the server"),
+                        flush=True,
+                    )
                 if args.exit_when_done:
                     server.should_exit = True
 

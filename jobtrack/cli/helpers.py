@@ -47,8 +47,11 @@ def need(module: str, command: str) -> Any:
 
 def summary(job: JobStatus) -> str:
     """A few lines about a job, for people."""
+    state = job.status.value
+    if job.is_finished and job.failed:  # aborted and reaped jobs too: say what it means
+        state += f" with {job.failed} failed item(s)"
     lines = [
-        f"job {job.job_id} in namespace {job.namespace_name}: {job.status.value}",
+        f"job {job.job_id} in namespace {job.namespace_name}: {state}",
         f"  items      {job.total} total, {job.processed} processed, "
         f"{job.successful} successful, {job.failed} failed ({job.percent:.1f}% done)",
         f"  started    {job.to_dict()['started_at']}",

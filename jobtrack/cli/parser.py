@@ -227,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="jobtrack",
         description="Track the progress of batch upload jobs; serve the status route.",
         epilog=(
-            "The store comes from --store or JOBTRACK_STORE; by default a file store in "
+            "The store comes from --store or JOBTRACK_STORE; by default an SQLite store in "
             f"{default_store_url()[len('file://') :]}. Exit statuses: 0 ok, 1 watch or "
             "failures saw failed items, 2 bad command line, 3 no such (or expired) job, "
             "4 other errors."
@@ -238,9 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
     store.add_argument(
         "--store",
         metavar="URL",
-        help="memory://, file:///abs/path, file:rel/path, redis://..., redis+cluster://...",
+        help="sqlite:rel.db, file:dir, postgresql://..., redis://..., redis+cluster://..., "
+        "memory://",
     )
-    retention = argparse.ArgumentParser(add_help=False)
+    retention = argparse.ArgumentParser(add_help=False)  # for the commands that complete jobs
     retention.add_argument(
         "--retain",
         type=_retain,
@@ -249,7 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long the jobs this command completes (abort, reap) stay readable; "
         "none: forever (7 days)",
     )
-    retention.add_argument(
+    remember = argparse.ArgumentParser(add_help=False)
+    remember.add_argument(
         "--remember-expired",
         type=_duration,
         default=argparse.SUPPRESS,
@@ -273,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     serve = commands.add_parser(
-        "serve", parents=[store, retention], help="serve the status route (uvicorn)"
+        "serve", parents=[store, remember], help="serve the status route (uvicorn)"
     )
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=_port, default=8080)
@@ -319,12 +321,19 @@ def build_parser() -> argparse.ArgumentParser:
     _stall_after(serve, "answer ?status=stalled: running jobs not updated for longer")
     serve.set_defaults(func=cmd_serve)
 
-    _job_commands(commands, [store, retention])
+    _job_commands(commands, [store, remember], [store, retention, remember])
     return parser
 
 
-def _job_commands(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
-    """The commands about the jobs of a store: status, list, watch, abort, failures, reap, purge."""
+def _job_commands(
+    commands: Any,
+    parents: list[argparse.ArgumentParser],
+    completing: list[argparse.ArgumentParser],
+) -> None:
+    """The commands about the jobs of a store: status, list, watch, abort, failures, reap, purge.
+
+    *completing*: the options of the commands that complete jobs (abort, reap), with ``--retain``.
+    """
     status = commands.add_parser("status", parents=parents, help="show one job")
     status.add_argument("namespace")
     status.add_argument("job_id")
@@ -359,7 +368,9 @@ def _job_commands(commands: Any, parents: list[argparse.ArgumentParser]) -> None
     watch.add_argument("--quiet", action="store_true", help="no bar, only the final summary")
     watch.set_defaults(func=cmd_watch)
 
-    abort = commands.add_parser("abort", parents=parents, help="fail every remaining item of a job")
+    abort = commands.add_parser(
+        "abort", parents=completing, help="fail every remaining item of a job"
+    )
     abort.add_argument("namespace")
     abort.add_argument("job_id")
     abort.add_argument(
@@ -378,14 +389,17 @@ def _job_commands(commands: Any, parents: list[argparse.ArgumentParser]) -> None
     failures.set_defaults(func=cmd_failures)
 
     reap = commands.add_parser(
-        "reap", parents=parents, help="abort the stalled running jobs of a namespace"
+        "reap", parents=completing, help="abort the stalled running jobs of a namespace"
     )
     reap.add_argument("namespace")
     _stall_after(reap, "a running job not updated for longer is stalled", required=True)
     reap.set_defaults(func=cmd_reap)
 
     purge = commands.add_parser(
-        "purge", parents=parents, help="remove the jobs whose retention has passed"
+        "purge",
+        parents=parents,
+        help="remove the jobs forgotten: expired longer than --remember-expired ago "
+        "(an expired job still answers 'expired' until then)",
     )
     purge.set_defaults(func=cmd_purge)
 
