@@ -88,6 +88,8 @@ def test_demo_runs_to_completion(env: dict[str, str]) -> None:
     final = json.loads(result.stdout[result.stdout.index("{") :])
     assert final["status"] == "completed"
     assert final["successful"] + final["failed"] == final["processed"] == 30
+    done = f"jobtrack demo: job {final['job_id']} completed: {final['successful']} successful"
+    assert done in result.stdout  # said when it happened, before the final document
     assert final["failed"] > 0 and final["last_error"].startswith("item ")
     # the demo's job is in the default store, where the other commands find it
     listed = run("list", "demo", "--json", env=env, check=True)
