@@ -204,12 +204,12 @@ STATEMENTS = {
     ),
     "list": (
         f"SELECT {JOB_COLUMNS} FROM {{p}}jobs WHERE namespace = :ns{{where}} "
-        "AND (started_ms < :ms OR (started_ms = :ms AND job_id < :key)) "
+        "AND (started_ms, job_id) < (:ms, :key) "
         "ORDER BY started_ms DESC, job_id DESC LIMIT :limit"
     ),
     "stalled": (
         f"SELECT {JOB_COLUMNS} FROM {{p}}jobs WHERE namespace = :ns AND finished_ms IS NULL "
-        "AND (beat_ms < :ms OR (beat_ms = :ms AND job_id < :key)) AND updated_ms < :cutoff "
+        "AND (beat_ms, job_id) < (:ms, :key) AND updated_ms < :cutoff "
         "ORDER BY beat_ms DESC, job_id DESC LIMIT :limit"
     ),
     "failed_items": (
