@@ -8,6 +8,7 @@ each is kept, so that noise from a busy machine hits both alike.
 from __future__ import annotations
 
 import socket
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +37,12 @@ class Row:
         if self.target is None or self.ratio is None:
             return ""
         return "ok" if self.ratio >= self.target else "MISS"
+
+
+def skipped(suite: str, operation: str, why: str) -> Row:
+    """A row for an operation that could not be measured here, saying why (also on stderr)."""
+    print(f"[{suite}] {operation}: skipped: {why}", file=sys.stderr, flush=True)
+    return Row(suite, operation, 0.0, 0.0, f"skipped: {why}")
 
 
 def rate(fn: Callable[[], object], n: int) -> float:
@@ -90,9 +97,10 @@ def format_table(rows: list[Row]) -> str:
         ratio = f"{row.ratio:.2f}" if row.ratio is not None else "-"
         target = f">={row.target:.2f}" if row.target is not None else ""
         base = f"{row.baseline:,.0f}" if row.baseline else "-"
+        ours = f"{row.ours:,.0f}" if row.ours else "-"
         tail = row.baseline_name + (f"; {row.note}" if row.note else "")
         lines.append(
-            f"{row.suite:<8} {row.operation:<34} {row.ours:>11,.0f} {base:>11} "
+            f"{row.suite:<8} {row.operation:<34} {ours:>11} {base:>11} "
             f"{ratio:>7} {target:>7}  {row.verdict:4} {tail}"
         )
     return "\n".join(lines)

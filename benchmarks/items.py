@@ -1,11 +1,12 @@
 """Items suite: what item state costs in space, and that a big job updates as fast as a small one.
 
-For each store (memory, file, Redis): one job is filled with ``large`` items
+For each store (memory, SQLite, Redis): one job is filled with ``large`` items
 (40-character names, through ``record_many``), another with 1,000; then new
 items are recorded on both, in turn, in small blocks (``ratio``: the big
 job's rate over the small one's; 1.0 is constant time per item). Space: the
 bytes per successful item of Redis's items hash (``MEMORY USAGE``) and of
-the file store's ``.items.sqlite`` (after a checkpoint), and per failed item.
+the SQLite store's database (its used pages after a checkpoint: items, their
+index, error groups), and per failed item.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 
-from jobtrack import MAX_COUNT, FileStore, JobTracker, MemoryStore, RedisStore, Update
+from jobtrack import MAX_COUNT, JobTracker, MemoryStore, RedisStore, SQLiteStore, Update
 
 from .common import Row
 from .local import interleaved
@@ -34,12 +35,12 @@ def items_suite(quick: bool) -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="jobtrack-items-") as root, throwaway_redis() as url:
         stores: dict[str, Callable[[], JobTracker]] = {
             "memory": lambda: JobTracker(MemoryStore()),
-            "file": lambda: JobTracker(FileStore(os.path.join(root, "files"))),
+            "sqlite": lambda: JobTracker(SQLiteStore(os.path.join(root, "items.sqlite3"))),
             "redis": lambda: JobTracker(RedisStore(url, prefix="bench")),
         }
         for kind, make in stores.items():
             with contextlib.closing(make()) as tracker:
-                rows += _measure(kind, tracker, large, quick, root)
+                rows += _measure(kind, tracker, large, quick)
     return rows
 
 
@@ -60,24 +61,24 @@ def _fill(tracker: JobTracker, job_id: str, count: int, prefix: str, failed: boo
         tracker.record_many(batch)
 
 
-def _measure(kind: str, tracker: JobTracker, large: int, quick: bool, root: str) -> list[Row]:
+def _measure(kind: str, tracker: JobTracker, large: int, quick: bool) -> list[Row]:
     rows = []
     small_job = tracker.start(NS, MAX_COUNT).job_id
     big_job = tracker.start(NS, MAX_COUNT).job_id
     _fill(tracker, small_job, 1_000, "s")
-    space = kind in ("redis", "file")
-    before = _bytes(tracker, big_job, root) if space else 0.0
+    space = kind in ("redis", "sqlite")
+    before = _bytes(tracker, big_job) if space else 0.0
     started = time.perf_counter()
     _fill(tracker, big_job, large, "b")
     fill_s = time.perf_counter() - started
     if space:
-        after = _bytes(tracker, big_job, root)
+        after = _bytes(tracker, big_job)
         per_ok = (after - before) / large
         failed_job = tracker.start(NS, MAX_COUNT).job_id
         if kind == "redis":
             after = 0.0  # the failed job's own keys
         _fill(tracker, failed_job, 10_000, "f", failed=True)
-        per_failed = (_bytes(tracker, failed_job, root) - after) / 10_000
+        per_failed = (_bytes(tracker, failed_job) - after) / 10_000
         target = " target <= 80" if kind == "redis" else ""
         rows.append(
             Row("items", f"{kind} bytes per successful item", per_ok, 0,
@@ -114,17 +115,15 @@ def _records(tracker: JobTracker, job_id: str) -> Callable[[int], float]:
     return run
 
 
-def _bytes(tracker: JobTracker, job_id: str, root: str) -> float:
-    """Redis: the job's item keys (MEMORY USAGE); files: the whole .items.sqlite, used pages."""
+def _bytes(tracker: JobTracker, job_id: str) -> float:
+    """Redis: the job's item keys (MEMORY USAGE); SQLite: the whole database, used pages."""
     store = tracker.store
     if isinstance(store, RedisStore):
         return float(
             sum(store.memory_usage(NS, job_id, what) for what in ("items", "failed", "errors"))
         )
-    path = os.path.join(root, "files", NS, ".items.sqlite")
-    if not os.path.exists(path):
-        return 0.0
-    with contextlib.closing(sqlite3.connect(path)) as db:
+    assert isinstance(store, SQLiteStore)
+    with contextlib.closing(sqlite3.connect(store.path)) as db:
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         pages = db.execute("PRAGMA page_count").fetchone()[0]
         free = db.execute("PRAGMA freelist_count").fetchone()[0]

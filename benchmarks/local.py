@@ -1,22 +1,27 @@
-"""Memory and file store suites: each operation against a bare loop of its medium."""
+"""Memory and SQLite store suites: each operation against a bare loop of its medium."""
 
 from __future__ import annotations
 
-import fcntl
 import functools
 import itertools
 import json
 import os
 import random
+import sqlite3
 import tempfile
 import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from jobtrack import MAX_COUNT, FileStore, JobTracker, MemoryStore
+try:
+    import fcntl
+except ImportError:  # Windows: the 0.2 file store's bare loop has no flock there
+    fcntl = None  # type: ignore[assignment]
 
-from .common import Row, paired
+from jobtrack import MAX_COUNT, JobTracker, MemoryStore, SQLiteStore
+
+from .common import Row, paired, skipped
 
 K = TypeVar("K")
 
@@ -96,35 +101,126 @@ class BareFile:
             return json.loads(fh.read())
 
 
-def file_suite(quick: bool) -> list[Row]:
-    """FileStore record/get against a bare lock + read + write temp + rename loop."""
-    n, rounds = (1_000, 3) if quick else (5_000, 5)
-    rows = []
-    for fsync in (False, True):
-        with tempfile.TemporaryDirectory(prefix="jobtrack-bench-") as root:
-            tracker = JobTracker(FileStore(os.path.join(root, "store"), fsync=fsync))
-            jid = tracker.start("bench", MAX_COUNT).job_id
-            bare = BareFile(root, fsync)
-            count = n if not fsync else max(50, n // 20)
-            label = " (fsync)" if fsync else ""
-            record = functools.partial(tracker.record, "bench", jid, processed=1)
-            ours, base = paired(record, bare.record, count, rounds)
-            rows.append(
-                Row("file", f"record{label}", ours, base, "flock + read + temp + rename" + label,
-                    None if fsync else 0.8)
-            )  # fmt: skip
-            if not fsync:
-                get = functools.partial(tracker.get, "bench", jid)
-                ours, base = paired(get, bare.get, n, rounds)
-                rows.append(Row("file", "get", ours, base, "open + read + json.loads"))
-                with_items = tracker.start("bench", MAX_COUNT).job_id  # lives in .items.sqlite
-                ours, base = paired(_new_items(tracker, with_items), bare.record, count, rounds)
-                rows.append(Row("file", "record, new item each", ours, base,
-                                "flock + read + temp + rename", 0.75))  # fmt: skip
-                get = functools.partial(tracker.get, "bench", with_items)
-                ours, base = paired(get, bare.get, n, rounds)
-                rows.append(Row("file", "get, job with items", ours, base,
-                                "open + read + json.loads"))  # fmt: skip
+PRAGMAS = (
+    "auto_vacuum",
+    "journal_mode",
+    "synchronous",
+    "foreign_keys",
+    "busy_timeout",
+    "cache_size",
+    "temp_store",
+    "mmap_size",
+    "locking_mode",
+    "wal_autocheckpoint",
+)
+"""What a bare loop copies from the store's own connections (``auto_vacuum`` first: it must
+precede the first table, ``journal_mode`` before the rest)."""
+
+
+def store_pragmas(store: SQLiteStore) -> dict[str, object]:
+    """The pragmas in force on one of *store*'s pooled connections (as its updates see them)."""
+    conn = store._acquire()
+    try:
+        return {name: conn.execute(f"PRAGMA {name}").fetchone()[0] for name in PRAGMAS}
+    finally:
+        store._release(conn)
+
+
+def shown_pragmas(pragmas: dict[str, object]) -> str:
+    """The pragmas that differ between stores or from SQLite's defaults, for a note."""
+    sync = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}.get(int(str(pragmas["synchronous"])))
+    return (
+        f"{str(pragmas['journal_mode']).upper()}, synchronous={sync}, "
+        f"foreign_keys={pragmas['foreign_keys']}, busy_timeout={pragmas['busy_timeout']} ms"
+    )
+
+
+class BareSQLite:
+    """The bare baseline of the SQLite medium: one autocommit statement a call.
+
+    A database of its own at *path* (a table ``bare (id INTEGER PRIMARY KEY,
+    n INTEGER)`` of *rows* rows), on a connection with the *pragmas* read from
+    a store's connection (:func:`store_pragmas`), so that both commit alike.
+    """
+
+    UPDATE = "UPDATE bare SET n = n + 1 WHERE id = ? RETURNING n"
+    SELECT = "SELECT n FROM bare WHERE id = ?"
+
+    def __init__(self, path: str, pragmas: dict[str, object], rows: int = 1) -> None:
+        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        for name in PRAGMAS:
+            value = pragmas[name]
+            self.conn.execute(f"PRAGMA {name} = {value}").fetchall()
+        got = {name: self.conn.execute(f"PRAGMA {name}").fetchone()[0] for name in PRAGMAS}
+        if got != pragmas:
+            raise RuntimeError(f"bare SQLite connection: pragmas {got}, not the store's {pragmas}")
+        self.conn.execute("CREATE TABLE bare (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)")
+        self.conn.execute("BEGIN")
+        self.conn.executemany("INSERT INTO bare VALUES (?, 0)", ((i,) for i in range(rows)))
+        self.conn.execute("COMMIT")
+        self.rows = rows
+
+    def record(self, row: int = 0) -> object:
+        """``UPDATE ... RETURNING`` of one row, committed."""
+        return self.conn.execute(self.UPDATE, (row,)).fetchone()
+
+    def get(self, row: int = 0) -> object:
+        """A primary-key ``SELECT`` of one row."""
+        return self.conn.execute(self.SELECT, (row,)).fetchone()
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def sqlite_suite(quick: bool) -> list[Row]:
+    """SQLiteStore record/get against bare SQLite statements and the 0.2 file store's loop.
+
+    In one temporary directory: the store's database, a bare database with the
+    same pragmas (:class:`BareSQLite`) and the bare ``flock + read + temp file
+    + rename`` loop (:class:`BareFile`) that bounded the 0.2 file store; then
+    the same with ``durable=True`` (``synchronous=FULL``) on both databases.
+    """
+    n, rounds = (2_000, 3) if quick else (20_000, 5)
+    slow_n = n // 10  # the bare file loop: ~200 us a call
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="jobtrack-bench-sqlite-") as root:
+        store = SQLiteStore(os.path.join(root, "store.sqlite3"))
+        tracker = JobTracker(store)
+        pragmas = store_pragmas(store)
+        bare = BareSQLite(os.path.join(root, "bare.sqlite3"), pragmas)
+        base_name = "bare UPDATE ... RETURNING, autocommit"
+        jid = tracker.start("bench", MAX_COUNT).job_id
+        record = functools.partial(tracker.record, "bench", jid, processed=1)
+        ours, base = paired(record, bare.record, n, rounds)
+        rows.append(Row("sqlite", "record", ours, base, base_name, 0.8,
+                        note=f"same pragmas: {shown_pragmas(pragmas)}"))  # fmt: skip
+        if fcntl is None:
+            rows.append(skipped("sqlite", "record", "flock + read + temp + rename: no fcntl here"))
+        else:
+            file_loop = BareFile(root, fsync=False)
+            ours, base = paired(record, file_loop.record, slow_n, rounds)
+            rows.append(Row("sqlite", "record", ours, base, "flock + read + temp + rename "
+                            "(bounded the 0.2 file store)", 8.0))  # fmt: skip
+        with_items = tracker.start("bench", MAX_COUNT).job_id
+        ours, base = paired(_new_items(tracker, with_items), bare.record, n, rounds)
+        rows.append(Row("sqlite", "record, new item each", ours, base, base_name, 0.6))
+        get = functools.partial(tracker.get, "bench", jid)
+        ours, base = paired(get, bare.get, n, rounds)
+        rows.append(Row("sqlite", "get", ours, base, "bare primary-key SELECT of one row"))
+        tracker.close()
+        bare.close()
+
+        store = SQLiteStore(os.path.join(root, "durable.sqlite3"), durable=True)
+        tracker = JobTracker(store)
+        pragmas = store_pragmas(store)
+        bare = BareSQLite(os.path.join(root, "bare-durable.sqlite3"), pragmas)
+        jid = tracker.start("bench", MAX_COUNT).job_id
+        record = functools.partial(tracker.record, "bench", jid, processed=1)
+        ours, base = paired(record, bare.record, max(50, n // 20), rounds)
+        rows.append(Row("sqlite", "record, durable", ours, base, base_name,
+                        note=f"same pragmas: {shown_pragmas(pragmas)}"))  # fmt: skip
+        tracker.close()
+        bare.close()
     return rows
 
 
@@ -137,43 +233,55 @@ def _new_items(tracker: JobTracker, job_id: str) -> Callable[[], object]:
 def flat_suite(quick: bool) -> list[Row]:
     """The cost of one record as the store grows from 1 to 100,000 jobs.
 
-    One store per size, filled first (100,000 file creates take 40-50 s here,
-    most of this suite), then flushed to disk (``os.sync``) so the kernel's
-    writeback of the fill does not land on whichever size is timed first.
-    Workloads per store: records on random jobs (rows ``<kind> record, N jobs``)
-    and on the same job every time (``<kind> record one job, N``, which
-    isolates the store's size from CPU-cache effects); for files also the bare
-    loop of the file suite run in the jobs' directory (``file bare loop, N``),
-    since the file system's own speed varies with the directory. All workloads
-    are timed in turn in small blocks (so a slow spell hits all alike), keeping
-    each one's best round. ``ratio`` is the rate over the same workload's with
-    1 job; the largest size's row notes its cost as a multiple of the 1-job cost.
+    One store per size, filled first through the tracker (100,000 starts, one
+    transaction each, take a few seconds on SQLite), then flushed to disk
+    (``os.sync``) so the kernel's writeback of the fill does not land on
+    whichever size is timed first. Workloads per store: records on random jobs
+    (rows ``<kind> record, N jobs``) and on the same job every time (``<kind>
+    record one job, N``, which isolates the store's size from CPU-cache
+    effects); for SQLite also the bare loop of the sqlite suite on random rows
+    of a bare table of as many rows (``sqlite bare loop, N``, same pragmas):
+    what the engine's own B-tree and page cache make of the size. All
+    workloads are timed in turn in small blocks (so a slow spell hits all
+    alike), keeping each one's best round. ``ratio`` is the rate over the same
+    workload's with 1 job; the largest size's row notes its cost as a multiple
+    of the 1-job and the 1,000-job costs.
     """
     sizes = (1, 1_000, 10_000) if quick else (1, 1_000, 100_000)
     rows = []
-    for kind in ("memory", "file"):
-        if kind == "file":
-            count, block, rounds = (300, 50, 3) if quick else (1_000, 50, 3)
+    for kind in ("memory", "sqlite"):
+        if kind == "sqlite":
+            count, block, rounds = (1_000, 100, 3) if quick else (10_000, 250, 3)
         else:
             count, block, rounds = (20_000, 1_000, 3) if quick else (50_000, 1_000, 5)
         with tempfile.TemporaryDirectory(prefix="jobtrack-flat-") as root:
             work: dict[tuple[str, int], Callable[[int], float]] = {}
+            closing: list[Callable[[], None]] = []
             rng = random.Random(1)
             for size in sizes:
-                path = os.path.join(root, str(size))
-                tracker = JobTracker(MemoryStore() if kind == "memory" else FileStore(path))
+                path = os.path.join(root, f"{size}.sqlite3")
+                tracker = JobTracker(MemoryStore() if kind == "memory" else SQLiteStore(path))
+                closing.append(tracker.close)
                 ids = [
                     tracker.start("bench", MAX_COUNT, job_id=f"j{i}").job_id for i in range(size)
                 ]
                 work["record", size] = _records(tracker, [rng.choice(ids) for _ in range(count)])
                 work["record one job", size] = _records(tracker, [ids[size // 2]] * count)
-                if kind == "file":
-                    work["bare loop", size] = _bare_records(
-                        BareFile(os.path.join(path, "bench"), fsync=False)
+                if isinstance(tracker.store, SQLiteStore):
+                    bare = BareSQLite(
+                        os.path.join(root, f"bare-{size}.sqlite3"),
+                        store_pragmas(tracker.store),
+                        rows=size,
                     )
-            if kind == "file":
+                    closing.append(bare.close)
+                    work["bare loop", size] = _bare_records(
+                        bare, [rng.randrange(size) for _ in range(count)]
+                    )
+            if kind == "sqlite":
                 os.sync()
             best = interleaved(work, count, block, rounds)
+            for close in closing:
+                close()
             for what in dict.fromkeys(what for what, _ in work):
                 base = best[what, sizes[0]]
                 for size in sizes:
@@ -182,7 +290,10 @@ def flat_suite(quick: bool) -> list[Row]:
                     jobs = f"{size:,} {plural}" if what == "record" else f"{size:,}"
                     note = f"{1e6 / ours:.1f} us/update"
                     if size == sizes[-1]:
-                        note += f", cost x{base / ours:.2f} of 1 job"
+                        note += (
+                            f", cost x{base / ours:.2f} of 1 job, "
+                            f"x{best[what, sizes[1]] / ours:.2f} of {sizes[1]:,}"
+                        )
                     rows.append(
                         Row("flat", f"{kind} {what}, {jobs}", ours, base, "same, 1 job", note=note)
                     )
@@ -206,13 +317,18 @@ def _records(tracker: JobTracker, job_ids: list[str]) -> Callable[[int], float]:
     return run
 
 
-def _bare_records(bare: BareFile) -> Callable[[int], float]:
-    """A workload: seconds for *n* records of the bare file loop."""
+def _bare_records(bare: BareSQLite, rows: list[int]) -> Callable[[int], float]:
+    """A workload: seconds for the bare loop's update of each of the next *n* of *rows*."""
+    position = 0
 
     def run(n: int) -> float:
+        nonlocal position
+        chunk = rows[position : position + n]
+        position = (position + n) % len(rows)
+        record = bare.record
         start = time.perf_counter()
-        for _ in range(n):
-            bare.record()
+        for row in chunk:
+            record(row)
         return time.perf_counter() - start
 
     return run

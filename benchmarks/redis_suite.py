@@ -61,7 +61,7 @@ def _measure(url: str, quick: bool) -> list[Row]:
     raw = redis.Redis.from_url(url, decode_responses=True)
     job = tracker.start("bench", MAX_COUNT)
     jid = job.job_id
-    key = store.job_key("bench", jid)
+    key = store.commands.job_key("bench", jid)
     raw.hset("raw:job", mapping={"t": 10, "p": 0, "s": 0, "f": 0, "st": 1, "up": 1})
     rows = []
 

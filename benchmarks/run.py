@@ -23,18 +23,21 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 from benchmarks.common import Row, format_table
 
 SUITES: dict[str, Callable[[bool], list[Row]]] = {}
+ALIASES = {"file": "sqlite"}  # file:DIR is an SQLite store since 0.3
 
 
 def _register() -> None:
     from benchmarks.http_suite import http_suite
     from benchmarks.items import items_suite
     from benchmarks.listing import listing_suite
-    from benchmarks.local import file_suite, flat_suite, memory_suite
+    from benchmarks.local import flat_suite, memory_suite, sqlite_suite
+    from benchmarks.postgres_suite import postgres_suite
     from benchmarks.redis_suite import redis_suite
 
     SUITES.update(
         memory=memory_suite,
-        file=file_suite,
+        sqlite=sqlite_suite,
+        postgres=postgres_suite,
         flat=flat_suite,
         listing=listing_suite,
         redis=redis_suite,
@@ -59,12 +62,13 @@ def main(argv: list[str] | None = None) -> int:
     _register()
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument(
-        "--only", default=",".join(SUITES), help=f"comma list of {', '.join(SUITES)}"
+        "--only", default=",".join(SUITES), help=f"comma list of {', '.join(SUITES)} (file: sqlite)"
     )
     parser.add_argument("--quick", action="store_true", help="fewer iterations (a smoke run)")
     parser.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
     args = parser.parse_args(argv)
-    chosen = [name.strip() for name in args.only.split(",") if name.strip()]
+    named = (name.strip() for name in args.only.split(","))
+    chosen = list(dict.fromkeys(ALIASES.get(name, name) for name in named if name))
     unknown = [name for name in chosen if name not in SUITES]
     if unknown:
         parser.error(f"unknown suite(s): {', '.join(unknown)}")
