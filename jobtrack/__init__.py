@@ -25,6 +25,7 @@ from .errors import (
     JobtrackWarning,
     StoreCorrupt,
     StoreUnavailable,
+    WaitTimeout,
 )
 from .model import ErrorCount, FailedItem, JobStatus, Page, Status, Update
 from .names import new_job_id, validate_name
@@ -79,6 +80,7 @@ __all__ = [
     "StoreURL",
     "StoreUnavailable",
     "Update",
+    "WaitTimeout",
     "new_job_id",
     "open_store",
     "register_store",

@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import builtins
 import datetime
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import Any
 
 from .clock import Clock
 from .errors import ConfigurationError, JobtrackError
 from .model import ErrorCount, FailedItem, JobStatus, Page, Update
-from .operations import DEFAULT_REMEMBER_EXPIRED, DEFAULT_RETAIN, Step, TrackerBase
+from .operations import DEFAULT_REMEMBER_EXPIRED, DEFAULT_RETAIN, Step, TrackerBase, Watching
 from .stores import AsyncStore, Store, features_of
 from .tracker import JobTracker
 
@@ -81,6 +81,36 @@ class AsyncJobTracker(TrackerBase):
             if done:
                 return result
             step = result
+
+    async def watch(
+        self, namespace: str, job_id: str, *, timeout: float | None = None
+    ) -> AsyncIterator[JobStatus]:
+        """Each newer status until the completed one; see :meth:`JobTracker.watch`.
+
+        A store with push that blocks is waited on in a worker thread; the
+        others are read again with the same back-off.
+        """
+        features = features_of(self.store)
+        push = features.push and features.blocking
+        pace = Watching(namespace, job_id, timeout, push)
+        while True:
+            job = await self.get(pace.namespace, pace.job_id)
+            if pace.new(job):
+                yield job
+            if job.is_finished:
+                return
+            if push:
+                wait = self.store.wait_change  # type: ignore[attr-defined]
+                await asyncio.to_thread(wait, pace.namespace, pace.job_id, job, pace.pause())
+            else:
+                await asyncio.sleep(pace.pause())
+
+    async def wait(self, namespace: str, job_id: str, *, timeout: float | None = None) -> JobStatus:
+        """The completed status; see :meth:`JobTracker.wait`."""
+        async for job in self.watch(namespace, job_id, timeout=timeout):
+            if job.is_finished:
+                return job
+        raise AssertionError("watch ends with the completed status")  # pragma: no cover
 
     async def start(self, namespace: str, total: int, *, job_id: str | None = None) -> JobStatus:
         """Create a running job; see :meth:`JobTracker.start`."""

@@ -24,6 +24,7 @@ __all__ = [
     "JobtrackWarning",
     "StoreCorrupt",
     "StoreUnavailable",
+    "WaitTimeout",
     "shown",
 ]
 
@@ -146,6 +147,17 @@ class StoreCorrupt(JobtrackError):
 
 class JobtrackWarning(UserWarning):
     """Something works, but not as safely as it should: say, a Redis that evicts keys."""
+
+
+class WaitTimeout(_JobError, TimeoutError):
+    """``wait`` or ``watch`` ran out of time before the job completed (also a ``TimeoutError``)."""
+
+    def __init__(self, namespace: str, job_id: str) -> None:
+        super().__init__(
+            namespace,
+            job_id,
+            f"Upload job {job_id!r} in namespace {namespace!r} did not complete in time.",
+        )
 
 
 class ConfigurationError(JobtrackError):

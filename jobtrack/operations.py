@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
+import time
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple, TypeVar
 
@@ -41,6 +42,8 @@ from .errors import (
     JobFinished,
     JobNotFound,
     StoreCorrupt,
+    WaitTimeout,
+    shown,
 )
 from .model import ErrorCount, FailedItem, JobStatus, Page, Update
 from .names import validate_name
@@ -54,6 +57,7 @@ __all__ = [
     "DEFAULT_RETAIN",
     "Step",
     "TrackerBase",
+    "Watching",
     "resolve_store",
 ]
 
@@ -84,6 +88,50 @@ class Step(NamedTuple):
             return True, answer
         result = self.then(answer, self.args)
         return type(result) is not Step, result
+
+
+FIRST_POLL = 0.05
+"""Seconds before a watcher without push reads the job again; doubled each time, up to LAST_POLL."""
+LAST_POLL = 1.0
+
+
+class Watching:
+    """The pace of ``watch`` and ``wait``, for either tracker: what to yield, how long to wait.
+
+    A store with push (``Features.push``) is waited on for up to a second at
+    a time; any other is read again after 50 ms, then after twice as long
+    each time nothing changed, up to a second (SPEC section 8).
+    """
+
+    def __init__(self, namespace: str, job_id: str, timeout: float | None, push: bool) -> None:
+        self.namespace = validate_name(namespace, "namespace")
+        self.job_id = validate_name(job_id, "job id")
+        if timeout is not None and (
+            type(timeout) not in (int, float) or not 0 <= timeout < float("inf")
+        ):
+            raise InvalidArgument(f"timeout must be seconds >= 0 or None, got {shown(timeout)}")
+        self.deadline = None if timeout is None else time.monotonic() + timeout
+        self.push = push
+        self.delay = FIRST_POLL
+        self.last: JobStatus | None = None
+
+    def new(self, job: JobStatus) -> bool:
+        """Whether *job* is a newer status than the last one seen (then it is yielded)."""
+        if job == self.last:
+            self.delay = min(self.delay * 2, LAST_POLL)
+            return False
+        self.last, self.delay = job, FIRST_POLL
+        return True
+
+    def pause(self) -> float:
+        """Seconds to wait before the next read; ``WaitTimeout`` once the time is up."""
+        wait = LAST_POLL if self.push else self.delay
+        if self.deadline is None:
+            return wait
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise WaitTimeout(self.namespace, self.job_id)
+        return min(wait, left)
 
 
 def resolve_store(store: Store | str) -> Store:

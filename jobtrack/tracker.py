@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Iterator
 from types import TracebackType
 from typing import Any
 
 from .errors import JobtrackError
 from .model import ErrorCount, FailedItem, JobStatus, Page, Update
-from .operations import Step, TrackerBase
+from .operations import Step, TrackerBase, Watching
+from .stores import features_of
 
 __all__ = ["JobTracker"]
 
@@ -37,6 +39,40 @@ class JobTracker(TrackerBase):
             if done:
                 return result
             step = result
+
+    def watch(
+        self, namespace: str, job_id: str, *, timeout: float | None = None
+    ) -> Iterator[JobStatus]:
+        """Yield the job's status, then each newer one; end after the completed one.
+
+        Pushed by stores that can (``Features.push``: memory, SQLite), else
+        read again after 50 ms, backing off to a second while nothing changes.
+
+        :raises JobNotFound: (``JobExpired`` too) when the job is or goes missing.
+        :raises WaitTimeout: (a ``TimeoutError``) after *timeout* seconds.
+        """
+        store = self.store
+        pace = Watching(namespace, job_id, timeout, features_of(store).push)
+        while True:
+            job = self.get(pace.namespace, pace.job_id)
+            if pace.new(job):
+                yield job
+            if job.is_finished:
+                return
+            if pace.push:
+                store.wait_change(pace.namespace, pace.job_id, job, pace.pause())  # type: ignore[attr-defined]
+            else:
+                time.sleep(pace.pause())
+
+    def wait(self, namespace: str, job_id: str, *, timeout: float | None = None) -> JobStatus:
+        """The job's completed status, once it completes (see :meth:`watch`).
+
+        :raises WaitTimeout: (a ``TimeoutError``) after *timeout* seconds.
+        """
+        for job in self.watch(namespace, job_id, timeout=timeout):
+            if job.is_finished:
+                return job
+        raise AssertionError("watch ends with the completed status")  # pragma: no cover
 
     def start(self, namespace: str, total: int, *, job_id: str | None = None) -> JobStatus:
         """Create a running job of *total* items (``total == 0`` completes at once).

@@ -40,11 +40,12 @@ class MemoryStore:
     update runs :func:`jobtrack.rules.apply` under the lock.
     """
 
-    features = Features(blocking=False, items=True, expiry=True, statuses=True)
+    features = Features(blocking=False, items=True, expiry=True, statuses=True, push=True)
     """Never waits on I/O: async trackers call it directly on the event loop."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)  # every waiter of every job
         self._jobs: dict[str, dict[str, JobStatus]] = {}
         # sorted keys: (ns, None) every job's, (ns, RUNNING) / (ns, COMPLETED) by status,
         # (ns, STALLED) every running job's beat_key (SortedList: a move is O(log n))
@@ -111,6 +112,7 @@ class MemoryStore:
             items.change(delta.item, change, delta.error)
             new = change.job
         self._jobs[job.namespace_name][job.job_id] = new
+        self._changed.notify_all()
         if new.is_finished:  # it completes now (a completed job raised JobFinished)
             self._unindex(job, RUNNING)
             self._completed(new, list_key(new), delta.retain)
@@ -168,6 +170,13 @@ class MemoryStore:
             for name in (None, RUNNING, COMPLETED, STALLED):
                 self._index.pop((ns, name), None)
 
+    def wait_change(
+        self, namespace: str, job_id: str, seen: JobStatus | None, timeout: float
+    ) -> None:
+        """Return once the job is not *seen* any more (updated, gone), or after *timeout* s."""
+        with self._changed:
+            self._changed.wait_for(lambda: self.get(namespace, job_id) != seen, timeout)
+
     def purge(self, expired_before: _dt.datetime) -> int:
         """Remove every job expired at or before *expired_before*."""
         with self._lock:
@@ -212,6 +221,7 @@ class MemoryStore:
             if job is None:
                 return False
             self._remove(job)
+            self._changed.notify_all()
             return True
 
     def list(self, namespace: str, limit: int, before: ListKey | None) -> list[JobStatus]:

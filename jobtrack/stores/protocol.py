@@ -24,6 +24,7 @@ __all__ = [
     "Features",
     "ItemStore",
     "ListKey",
+    "PushStore",
     "StatusStore",
     "Store",
     "beat_key",
@@ -111,6 +112,8 @@ class Features:
       and has ``list_status`` (:class:`StatusStore`): a page of running,
       completed or stalled jobs costs the same whatever the namespace holds.
       Trackers filter the whole listing of other stores;
+    * ``push``: it can wait for a job to change (:class:`PushStore`): ``wait``
+      and ``watch`` block on it instead of reading the job again and again;
     * ``items``: it keeps item states (SPEC section 5): its ``update`` honours
       ``Delta.item`` through :func:`jobtrack.rules.apply_item`, and it has the
       methods of :class:`ItemStore`. Trackers refuse item calls on other stores.
@@ -120,6 +123,7 @@ class Features:
     native_async: bool = False
     processes: bool = False
     expiry: bool = False
+    push: bool = False
     items: bool = False
     statuses: bool = False
 
@@ -254,6 +258,21 @@ class StatusStore(Store, Protocol):
         """Remove every job of every namespace whose ``expires_at`` is at or before that time.
 
         Each removal is atomic, as :meth:`Store.delete`. Returns how many went.
+        """
+        ...
+
+
+class PushStore(Store, Protocol):
+    """**Protocol**: what ``Features(push=True)`` adds: waiting for a job to change."""
+
+    def wait_change(
+        self, namespace: str, job_id: str, seen: JobStatus | None, timeout: float
+    ) -> None:
+        """Return once the job may differ from *seen*, or after *timeout* seconds.
+
+        A change may be reported that is none (the caller reads the job
+        again); every real change is reported. One waiting mechanism serves
+        every waiter of the store (SPEC section 8).
         """
         ...
 

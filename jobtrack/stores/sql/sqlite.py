@@ -22,6 +22,7 @@ import os
 import sqlite3
 import stat
 import threading
+import time
 import urllib.parse
 from collections.abc import Sequence
 from typing import Any
@@ -49,6 +50,7 @@ DIALECT = Dialect(
 )
 _SQL = {**DIALECT.statements(), "begin": "BEGIN IMMEDIATE", "commit": "COMMIT"}
 _KEPT_CONNECTIONS = 8
+_CHANGE_CHECK = 0.02  # seconds between two looks at PRAGMA data_version
 _SIDE_FILES = ("-wal", "-shm", "-journal")
 DATABASE_NAME = "jobtrack.sqlite3"
 """The database a ``file:DIR`` store keeps in ``DIR``."""
@@ -64,7 +66,7 @@ class SQLiteStore:
     to *timeout* seconds for the write lock, then gets ``StoreUnavailable``.
     """
 
-    features = Features(processes=True, items=True, expiry=True, statuses=True)
+    features = Features(processes=True, items=True, expiry=True, statuses=True, push=True)
     """Blocking (async trackers run it in a worker thread), shared by processes."""
 
     scheme = "sqlite"
@@ -297,6 +299,27 @@ class SQLiteStore:
             finally:
                 self._release(conn)
         return gone
+
+    def wait_change(
+        self, namespace: str, job_id: str, seen: JobStatus | None, timeout: float
+    ) -> None:
+        """Return once the database changed (any commit, by any process), or after *timeout* s.
+
+        A cheap check (``PRAGMA data_version``, no read of the job) every 20 ms
+        on one connection; the caller reads the job again.
+        """
+        deadline = time.monotonic() + timeout
+        conn = self._acquire()
+        try:
+            first = conn.execute("PRAGMA data_version").fetchone()[0]
+            while time.monotonic() < deadline:
+                time.sleep(min(_CHANGE_CHECK, max(0.0, deadline - time.monotonic())))
+                if conn.execute("PRAGMA data_version").fetchone()[0] != first:
+                    return
+        except sqlite3.Error as exc:
+            raise _translated(exc, self.path) from exc
+        finally:
+            self._release(conn)
 
     def close(self) -> None:
         """Close the pooled connections (the store opens new ones if used again)."""

@@ -1,0 +1,152 @@
+"""wait and watch (SPEC section 8) on every store, sync and async, with real threads."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+import time
+
+import pytest
+
+from jobtrack import (
+    AsyncJobTracker,
+    InvalidArgument,
+    JobNotFound,
+    JobStatus,
+    JobTracker,
+    JobtrackError,
+    Store,
+    WaitTimeout,
+)
+
+from .conftest import StoreFactory
+
+NS = "watched"
+
+
+def worker(tracker: JobTracker, job_id: str, items: int, go: threading.Event) -> threading.Thread:
+    """A thread that records *items* successes once *go* is set (the watcher is in place)."""
+
+    def run() -> None:
+        go.wait(10)
+        for n in range(items):
+            tracker.record(NS, job_id, item=f"i{n}", processed=1, successful=1)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def test_watch_yields_newer_statuses_and_ends_with_the_completed_one(
+    store_factory: StoreFactory,
+) -> None:
+    tracker = JobTracker(store_factory())
+    job = tracker.start(NS, 20)
+    go = threading.Event()
+    thread = worker(JobTracker(store_factory()), job.job_id, 20, go)
+    seen: list[JobStatus] = []
+    for status in tracker.watch(NS, job.job_id, timeout=60):
+        seen.append(status)
+        go.set()
+    thread.join()
+    assert seen[0] == job and seen[-1].is_finished and seen[-1].successful == 20
+    assert all(a.done <= b.done and a != b for a, b in itertools.pairwise(seen))
+    assert sum(s.is_finished for s in seen) == 1
+
+
+def test_wait_returns_the_completed_status(store_factory: StoreFactory) -> None:
+    tracker = JobTracker(store_factory())
+    job = tracker.start(NS, 5)
+    go = threading.Event()
+    go.set()
+    thread = worker(JobTracker(store_factory()), job.job_id, 5, go)
+    done = tracker.wait(NS, job.job_id, timeout=60)
+    thread.join()
+    assert done == tracker.get(NS, job.job_id) and done.is_finished
+
+
+def test_a_completed_job_is_returned_at_once(store: Store) -> None:
+    tracker = JobTracker(store)
+    job = tracker.start(NS, 0)
+    assert list(tracker.watch(NS, job.job_id)) == [job]
+    assert tracker.wait(NS, job.job_id, timeout=0) == job
+
+
+def test_timeout(store: Store) -> None:
+    tracker = JobTracker(store)
+    job = tracker.start(NS, 3)
+    began = time.monotonic()
+    with pytest.raises(WaitTimeout) as timed_out:
+        tracker.wait(NS, job.job_id, timeout=0.2)
+    assert 0.2 <= time.monotonic() - began < 5
+    assert isinstance(timed_out.value, TimeoutError) and isinstance(timed_out.value, JobtrackError)
+    assert job.job_id in str(timed_out.value)
+
+
+@pytest.mark.parametrize("timeout", [-1, float("nan"), float("inf"), "1", True])
+def test_bad_timeout(store: Store, timeout: object) -> None:
+    tracker = JobTracker(store)
+    job = tracker.start(NS, 1)
+    with pytest.raises(InvalidArgument, match="timeout"):
+        tracker.wait(NS, job.job_id, timeout=timeout)  # type: ignore[arg-type]
+
+
+def test_unknown_or_deleted_job(store: Store) -> None:
+    tracker = JobTracker(store)
+    with pytest.raises(JobNotFound):
+        tracker.wait(NS, "nope", timeout=1)
+    job = tracker.start(NS, 2)
+    watching = tracker.watch(NS, job.job_id, timeout=30)
+    assert next(watching) == job
+    tracker.delete(NS, job.job_id)
+    with pytest.raises(JobNotFound):
+        next(watching)
+
+
+@pytest.mark.parametrize("kind", ["memory", "file"])
+def test_push_wakes_a_waiter_at_once(
+    kind: str, store_factory: StoreFactory, store_kind: str
+) -> None:
+    if store_kind != kind:
+        pytest.skip("one store kind per run")
+    store = store_factory()
+    tracker = JobTracker(store)
+    job = tracker.start(NS, 2)
+    woke: list[float] = []
+
+    def wait() -> None:
+        began = time.monotonic()
+        store.wait_change(NS, job.job_id, job, 30)  # type: ignore[attr-defined]
+        woke.append(time.monotonic() - began)
+
+    thread = threading.Thread(target=wait)
+    thread.start()
+    JobTracker(store_factory()).record(NS, job.job_id, successful=1)
+    thread.join(30)
+    assert woke and woke[0] < 5  # not the 30 s timeout: the update woke it
+
+
+def test_async_watch_and_wait(store_factory: StoreFactory) -> None:
+    sync = JobTracker(store_factory())
+    job = sync.start(NS, 10)
+    go = threading.Event()
+    thread = worker(JobTracker(store_factory()), job.job_id, 10, go)
+
+    async def main() -> list[JobStatus]:
+        tracker = AsyncJobTracker(store_factory())
+        seen = []
+        try:
+            async for status in tracker.watch(NS, job.job_id, timeout=60):
+                seen.append(status)
+                go.set()
+            assert await tracker.wait(NS, job.job_id, timeout=1) == seen[-1]
+            with pytest.raises(WaitTimeout):
+                await tracker.wait(NS, sync.start(NS, 1).job_id, timeout=0.1)
+        finally:
+            await tracker.aclose()
+        return seen
+
+    seen = asyncio.run(main())
+    thread.join()
+    assert seen[0] == job and seen[-1].is_finished and seen[-1].successful == 10
