@@ -22,6 +22,7 @@ from .stores.protocol import STALLED, STATUSES, ListKey
 __all__ = [
     "MAX_LIST_LIMIT",
     "MAX_STALL_AFTER",
+    "MAX_WAIT",
     "check_abort",
     "check_extend",
     "check_item",
@@ -40,6 +41,9 @@ __all__ = [
 
 MAX_LIST_LIMIT = 1000
 """The largest page ``list`` returns."""
+
+MAX_WAIT = 60
+"""The longest long-poll of the status route (``?wait=``), in seconds (SPEC section 8)."""
 
 MAX_STALL_AFTER = _dt.timedelta(days=365_000)
 """The largest ``stall_after`` (1000 years): "now - stall_after" stays a date."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import enum
+import hashlib
 import inspect
 import json
 import logging
@@ -23,6 +24,7 @@ import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any, TypeVar
 
+from .arguments import MAX_WAIT
 from .async_tracker import AsyncJobTracker
 from .errors import (
     ConfigurationError,
@@ -34,6 +36,7 @@ from .errors import (
     shown,
 )
 from .logs import Throttle
+from .model import JobStatus
 from .names import MAX_NAME_LENGTH, is_valid_name
 from .openapi import openapi_document
 from .stores import features_of
@@ -122,6 +125,97 @@ def _name_problem(what: str, value: str) -> str:
     )
 
 
+def _etag(body: bytes) -> str:
+    """The strong ``ETag`` of a document: a digest of its bytes."""
+    return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    """The request header *name* (lowercase), as latin-1 text; None if absent."""
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            return bytes(value).decode("latin-1").strip()
+    return None
+
+
+def _wait_query(scope: Scope) -> int:
+    """``?wait=N`` of a status request: whole seconds from 1 to MAX_WAIT (0: not given)."""
+    text = _query(scope, ("wait",)).get("wait")
+    if text is None:
+        return 0
+    if not (text.isascii() and text.isdigit() and len(text) <= 2 and 1 <= int(text) <= MAX_WAIT):
+        raise _BadQuery(f"wait must be whole seconds from 1 to {MAX_WAIT}, got {text[:20]!r}")
+    return int(text)
+
+
+class _Watch:
+    """The one watch of one job in a server process, and the clients waiting on it."""
+
+    def __init__(self) -> None:
+        self.latest: JobStatus | None = None
+        self.error: BaseException | None = None
+        self.changed = asyncio.Condition()
+        self.waiters = 0
+        self.task: asyncio.Task[None] | None = None
+
+
+class _Hub:
+    """One store watch per job per process, however many clients wait for its change.
+
+    The watch (:meth:`AsyncJobTracker.watch`: pushed where the store can)
+    runs while a client waits and stops with the last one.
+    """
+
+    def __init__(self, tracker: AsyncJobTracker) -> None:
+        self.tracker = tracker
+        self.jobs: dict[tuple[str, str], _Watch] = {}
+
+    async def change(
+        self, namespace: str, job_id: str, seen: bytes, timeout: float
+    ) -> JobStatus | None:
+        """The job's status once its document differs from *seen*; None after *timeout* s."""
+        key = (namespace, job_id)
+        watch = self.jobs.get(key)
+        if watch is None:
+            watch = self.jobs[key] = _Watch()
+            watch.task = asyncio.ensure_future(self._follow(key, watch))
+        watch.waiters += 1
+
+        def differs() -> bool:
+            return watch.error is not None or (
+                watch.latest is not None and watch.latest.to_json() != seen
+            )
+
+        try:
+            async with watch.changed:
+                await asyncio.wait_for(watch.changed.wait_for(differs), timeout)
+        except asyncio.TimeoutError:
+            return None
+        finally:
+            watch.waiters -= 1
+            if watch.waiters == 0 and self.jobs.get(key) is watch:
+                del self.jobs[key]
+                assert watch.task is not None
+                watch.task.cancel()
+        if watch.error is not None:
+            raise watch.error
+        return watch.latest
+
+    async def _follow(self, key: tuple[str, str], watch: _Watch) -> None:
+        """Follow the job, telling its waiters each new status (or why it ended)."""
+        try:
+            async for status in self.tracker.watch(*key):
+                async with watch.changed:
+                    watch.latest = status
+                    watch.changed.notify_all()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the job went (404, 410), the store failed (503)...
+            async with watch.changed:
+                watch.error = exc
+                watch.changed.notify_all()
+
+
 class StatusApp:
     """The ASGI app behind :func:`status_app`."""
 
@@ -137,6 +231,7 @@ class StatusApp:
         self.max_store_calls = max_store_calls
         self.store_wait = store_wait
         self._calls: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
+        self._hubs: tuple[asyncio.AbstractEventLoop, _Hub] | None = None
         from . import __version__  # noqa: PLC0415 - the package imports this module lazily
 
         self._openapi = _dumps(openapi_document(__version__))
@@ -211,6 +306,8 @@ class StatusApp:
                     [],
                 )
         try:
+            if job_id is not None and below == "":
+                return await self._status(namespace, job_id, scope)
             body = await self._read(namespace, job_id, below, scope)
         except (_BadQuery, InvalidArgument, ConfigurationError) as exc:  # the tracker's word
             return 400, _error_body(str(exc), namespace, job_id), []
@@ -235,6 +332,33 @@ class StatusApp:
         if body is None:
             return 404, _error_body("This job store does not keep items.", namespace, job_id), []
         return 200, body, []
+
+    async def _status(
+        self, namespace: str, job_id: str, scope: Scope
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        """The status document with its ``ETag``; 304 for a client that has it (SPEC 8).
+
+        With ``?wait=N`` and ``If-None-Match``, an unchanged document is held
+        up to N seconds for a change (200), then 304. Every client waiting on a
+        job shares one watch of it (:class:`_Hub`): no store read per client.
+        """
+        wait = _wait_query(scope)
+        body = (await self._call(self.tracker.get(namespace, job_id))).to_json()
+        held = _header(scope, b"if-none-match")
+        if held is not None and held == _etag(body) and wait:
+            newer = await self._hub().change(namespace, job_id, body, wait)
+            if newer is not None:
+                body = newer.to_json()
+        etag = _etag(body)
+        if held is not None and held == etag:
+            return 304, b"", [(b"etag", etag.encode())]
+        return 200, body, [(b"etag", etag.encode())]
+
+    def _hub(self) -> _Hub:
+        loop = asyncio.get_running_loop()
+        if self._hubs is None or self._hubs[0] is not loop:  # one per event loop
+            self._hubs = (loop, _Hub(self.tracker))
+        return self._hubs[1]
 
     async def _read(
         self, namespace: str, job_id: str | None, below: str, scope: Scope

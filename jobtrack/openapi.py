@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import __name__ as _package
-from .arguments import MAX_LIST_LIMIT
+from .arguments import MAX_LIST_LIMIT, MAX_WAIT
 from .model import Status
 from .names import MAX_NAME_LENGTH
 from .rules import MAX_ERROR_GROUPS, MAX_ERROR_LENGTH, MAX_ITEM_LENGTH
@@ -139,6 +139,38 @@ def _route(
     return {"parameters": parameters, "get": get}
 
 
+_ETAG = {"ETag": {"schema": {"type": "string"}, "description": "The document's version."}}
+
+
+def _status_route() -> dict[str, Any]:
+    """The status route: the document with its ETag, 304 for If-None-Match, ?wait= long-poll."""
+    route = _route(
+        "getUploadJobStatus",
+        "Get upload job status",
+        _response("The job's status.", "JobStatus", _ETAG),
+        query=[
+            {
+                "name": "If-None-Match",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string"},
+            },
+            _query(
+                "wait",
+                "With If-None-Match: hold an unchanged document up to this many whole "
+                f"seconds (1 to {MAX_WAIT}) for a change, then 304 (empty: not given).",
+                {"type": "string", "pattern": "^([1-9]|[1-5][0-9]|60)?$"},
+            ),
+        ],
+        bad="Malformed namespace name, job id or wait.",
+    )
+    route["get"]["responses"]["304"] = {
+        "description": "Not modified: the client's If-None-Match is the document's ETag.",
+        "headers": {**_NO_STORE, **_ETAG},
+    }
+    return route
+
+
 _ITEMS_MISSING = "No such job in this namespace (or a store without items)."
 _JOB_STATUS = _object(
     {
@@ -209,12 +241,7 @@ def openapi_document(version: str) -> dict[str, Any]:
                 bad="Malformed namespace name or query parameter.",
                 missing=None,
             ),
-            jobs + "/{job_id}": _route(
-                "getUploadJobStatus",
-                "Get upload job status",
-                _response("The job's status.", "JobStatus"),
-                bad="Malformed namespace name or job id.",
-            ),
+            jobs + "/{job_id}": _status_route(),
             jobs + "/{job_id}/failed-items": _route(
                 "listFailedItems",
                 "The job's failed items, in the order they failed",
