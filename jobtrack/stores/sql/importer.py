@@ -13,14 +13,11 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ...clock import to_ms
 from .legacy import LegacyJob, is_legacy_directory, legacy_files, read_legacy_directory
 from .operations import job_row
-
-if TYPE_CHECKING:
-    from .sqlite import FileStore
 
 __all__ = ["IMPORTED", "import_legacy"]
 
@@ -30,33 +27,32 @@ IMPORTED = "imported_0.2_files"
 """The ``<p>meta`` key set once a directory's old files were imported (value: the job count)."""
 
 
-def import_legacy(store: FileStore, sql: dict[str, str]) -> int:
-    """Import the 0.1/0.2 jobs of ``store.root`` unless they were; how many were imported now."""
-    if not is_legacy_directory(store.root):
+def import_legacy(root: str, database: str, conn: sqlite3.Connection, sql: dict[str, str]) -> int:
+    """Import the 0.1/0.2 jobs of *root* into *database* (on *conn*) unless they were.
+
+    How many were imported now.
+    """
+    if not is_legacy_directory(root):
         return 0
-    conn = store._acquire()
-    try:
-        if conn.execute(sql["meta"], {"key": IMPORTED}).fetchone():
-            return 0
-        conn.execute("BEGIN IMMEDIATE")  # whoever comes second waits here, then finds the mark
-        if conn.execute(sql["meta"], {"key": IMPORTED}).fetchone():
-            conn.execute("COMMIT")
-            return 0
-        count = 0
-        for job in read_legacy_directory(store.root):
-            count += _insert(conn, sql, job)
-        conn.execute(sql["set_meta"], {"key": IMPORTED, "value": str(count)})
+    if conn.execute(sql["meta"], {"key": IMPORTED}).fetchone():
+        return 0
+    conn.execute("BEGIN IMMEDIATE")  # whoever comes second waits here, then finds the mark
+    if conn.execute(sql["meta"], {"key": IMPORTED}).fetchone():
         conn.execute("COMMIT")
-    finally:
-        store._release(conn)
-    folders = sorted({path.replace(os.sep, "/").split("/")[0] for path in legacy_files(store.root)})
+        return 0
+    count = 0
+    for job in read_legacy_directory(root):
+        count += _insert(conn, sql, job)
+    conn.execute(sql["set_meta"], {"key": IMPORTED, "value": str(count)})
+    conn.execute("COMMIT")
+    folders = sorted({path.replace(os.sep, "/").split("/")[0] for path in legacy_files(root)})
     shown = ", ".join(folders[:5]) + (f" and {len(folders) - 5} more" if len(folders) > 5 else "")
     logger.warning(
         "imported %d job(s) of the jobtrack 0.1/0.2 file store in %r into %r; its old files are "
         "no longer read: once satisfied, delete its namespace folders (%s) there",
         count,
-        store.root,
-        store.path,
+        root,
+        database,
         shown,
     )
     return count

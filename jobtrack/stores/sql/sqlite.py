@@ -39,6 +39,7 @@ from ...rules import Delta
 from ..protocol import Features, ListKey
 from ..registry import StoreURL, boolean, seconds
 from . import operations as ops
+from .importer import import_legacy
 from .schema import SCHEMA_VERSION, Dialect
 
 __all__ = ["FileStore", "SQLiteStore"]
@@ -353,9 +354,13 @@ class FileStore(SQLiteStore):
             durable=fsync,
             create=create or os.path.isdir(root),
         )
-        from .importer import import_legacy  # noqa: PLC0415 (only for directories)
-
-        import_legacy(self, _SQL)
+        conn = self._acquire()
+        try:
+            import_legacy(root, self.path, conn, _SQL)
+        except sqlite3.Error as exc:
+            raise _translated(exc, self.path) from exc
+        finally:
+            self._release(conn)
 
     @property
     def fsync(self) -> bool:
