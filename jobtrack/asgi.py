@@ -87,7 +87,21 @@ class _BadQuery(Exception):
     """A query parameter is malformed (answered 400 with its message)."""
 
 
-_ITEM_ROUTES = ("failed-items", "errors")
+_ITEM_ROUTES = ("failed-items", "errors", "events")
+
+
+class _Events(bytes):
+    """The body of an event stream: sent as it happens by ``_stream``, not at once."""
+
+
+_EVENTS = _Events()
+HEARTBEAT_SECONDS = 15.0
+"""An event stream sends a ``:`` comment at least this often (SPEC section 8)."""
+_SSE_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-store"),
+    (b"x-accel-buffering", b"no"),  # proxies: pass each event on at once
+]
 
 
 class _Unset(enum.Enum):
@@ -146,6 +160,12 @@ def _wait_query(scope: Scope) -> int:
     if not (text.isascii() and text.isdigit() and len(text) <= 2 and 1 <= int(text) <= MAX_WAIT):
         raise _BadQuery(f"wait must be whole seconds from 1 to {MAX_WAIT}, got {text[:20]!r}")
     return int(text)
+
+
+async def _disconnected(receive: Receive) -> None:
+    """Return once the client has gone (``http.disconnect``)."""
+    while (await receive()).get("type") != "http.disconnect":
+        pass
 
 
 class _Watch:
@@ -240,7 +260,7 @@ class StatusApp:
         """Serve one ASGI connection."""
         kind = scope.get("type")
         if kind == "http":
-            await self._http(scope, send)
+            await self._http(scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
         elif kind == "websocket":
@@ -264,12 +284,17 @@ class StatusApp:
                     await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def _http(self, scope: Scope, send: Send) -> None:
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             status, body, extra = await self._respond(scope)
         except Exception:  # never a traceback over HTTP
             logger.exception("jobtrack status route failed")
             status, body, extra = 500, _error_body("Internal server error."), []
+        if body is _EVENTS and scope.get("method") == "GET":
+            route = _match(scope)
+            assert route is not None and route[1] is not None
+            await self._stream(route[0], route[1], scope, receive, send)
+            return
         headers = [*_BASE_HEADERS, (b"content-length", str(len(body)).encode()), *extra]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         head = scope.get("method") == "HEAD"
@@ -306,6 +331,9 @@ class StatusApp:
                     [],
                 )
         try:
+            if job_id is not None and below == "events":
+                await self._call(self.tracker.get(namespace, job_id))  # 404, 410, 503 first
+                return 200, _EVENTS, []
             if job_id is not None and below == "":
                 return await self._status(namespace, job_id, scope)
             body = await self._read(namespace, job_id, below, scope)
@@ -353,6 +381,50 @@ class StatusApp:
         if held is not None and held == etag:
             return 304, b"", [(b"etag", etag.encode())]
         return 200, body, [(b"etag", etag.encode())]
+
+    async def _stream(
+        self, namespace: str, job_id: str, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """Server-sent events: each newer status document, until the completed one.
+
+        ``id:`` is the document's ETag; a client that sends ``Last-Event-ID``
+        gets nothing it already has (and, holding the completed document,
+        nothing at all). A ``:`` comment keeps the connection alive at least
+        every 15 s. The stream follows the job through the process's one watch
+        of it; a client that goes away ends its stream.
+        """
+        await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
+        seen = (_header(scope, b"last-event-id") or "").encode()
+        gone = asyncio.ensure_future(_disconnected(receive))
+        try:
+            status = await self._call(self.tracker.get(namespace, job_id))
+            while not gone.done():
+                body = status.to_json()
+                etag = _etag(body).encode()
+                if etag != seen:
+                    seen = etag
+                    event = b"event: status\nid: %s\ndata: %s\n\n" % (etag, body)
+                    await send({"type": "http.response.body", "body": event, "more_body": True})
+                if status.is_finished:
+                    break
+                newer = await self._hub().change(namespace, job_id, body, HEARTBEAT_SECONDS)
+                if newer is None:
+                    chunk = {
+                        "type": "http.response.body",
+                        "body": b": alive\n\n",
+                        "more_body": True,
+                    }
+                    await send(chunk)
+                else:
+                    status = newer
+        except Exception as exc:  # the job went, the store failed: say so, end the stream
+            logger.warning("event stream of %r in %r ended: %s", job_id, namespace, exc)
+            message = json.dumps({"status": "failure", "message": str(exc)}).encode()
+            failure = b"event: failure\ndata: %s\n\n" % message
+            await send({"type": "http.response.body", "body": failure, "more_body": True})
+        finally:
+            gone.cancel()
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     def _hub(self) -> _Hub:
         loop = asyncio.get_running_loop()

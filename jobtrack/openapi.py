@@ -249,6 +249,29 @@ def openapi_document(version: str) -> dict[str, Any]:
                 query=[_LIMIT, _ITEM_CURSOR],
                 missing=_ITEMS_MISSING,
             ),
+            jobs + "/{job_id}/events": _route(
+                "streamUploadJobStatus",
+                "Server-sent events: each newer status document, until the completed one",
+                {
+                    "description": (
+                        "An event stream: 'event: status', 'id: <ETag>', 'data: <the status "
+                        "document>' for each change; a ':' comment at least every 15 s; it ends "
+                        "after the completed document (Last-Event-ID resumes). 'event: failure' "
+                        "with a failure body if the job goes or the store fails meanwhile."
+                    ),
+                    "headers": _NO_STORE,
+                    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                },
+                query=[
+                    {
+                        "name": "Last-Event-ID",
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "string"},
+                    }
+                ],
+                bad="Malformed namespace name or job id.",
+            ),
             jobs + "/{job_id}/errors": _route(
                 "listErrorCounts",
                 "The job's failures that carried an error, by message, most frequent first",
