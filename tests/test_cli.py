@@ -988,3 +988,28 @@ class TestSweep:
         assert events == ["store closed", "shutdown complete"]
         http = call(Sweeping(inner, None, 600), "GET", "/namespaces/ns/upload-jobs/j")  # type: ignore[arg-type]
         assert http.status == 200 and json.loads(http.body)["job_id"] == "j"
+
+
+def test_status_and_watch_say_when_a_job_is_stalled(env: dict[str, str], store_url: str) -> None:
+    hour_ago = tracker_at(store_url, 1 / 24)
+    job = hour_ago.start("ns", 2)
+    stalled = run("status", "ns", job.job_id, "--store", store_url, "--stall-after", "60", env=env)
+    assert stalled.returncode == 0 and "running (STALLED" in stalled.stdout
+    fresh = run("status", "ns", job.job_id, "--store", store_url, env=env)
+    assert "STALLED" not in fresh.stdout  # without --stall-after nothing is stalled
+    watch = subprocess.Popen(
+        [SCRIPT, "watch", "ns", job.job_id, "--store", store_url, "--stall-after", "60"],
+        env={**env, "COLUMNS": "200"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert watch.stderr is not None
+    seen = ""
+    while "STALLED" not in seen:  # the bar says so (tqdm redraws with \r)
+        chunk = watch.stderr.read(1)
+        assert chunk, "watch ended before it said STALLED"
+        seen += chunk
+    JobTracker(store_url).record("ns", job.job_id, successful=2)  # then the job completes
+    out, _ = watch.communicate(timeout=TIMEOUT)
+    assert watch.returncode == 0 and "completed" in out

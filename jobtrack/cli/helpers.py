@@ -45,9 +45,9 @@ def need(module: str, command: str) -> Any:
         ) from None
 
 
-def summary(job: JobStatus) -> str:
-    """A few lines about a job, for people."""
-    state = job.status.value
+def summary(job: JobStatus, stalled: bool = False) -> str:
+    """A few lines about a job, for people (*stalled*: say so)."""
+    state = job.status.value + (" (STALLED: no update for longer than --stall-after)" * stalled)
     if job.is_finished and job.failed:  # aborted and reaped jobs too: say what it means
         state += f" with {job.failed} failed item(s)"
     lines = [

@@ -9,7 +9,6 @@ import argparse
 import datetime
 import json
 import sys
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,7 +16,8 @@ from .. import __version__
 from ..arguments import MAX_LIST_LIMIT, MAX_STALL_AFTER, check_limit
 from ..asgi import DEFAULT_MAX_STORE_CALLS, DEFAULT_STORE_WAIT
 from ..clock import utc_now
-from ..model import FailedItem
+from ..errors import WaitTimeout
+from ..model import FailedItem, JobStatus
 from ..stores.protocol import STATUSES
 from ..tracker import JobTracker
 from .demo import cmd_demo
@@ -44,7 +44,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     """Print one job's status."""
     with open_tracker(args, existing=True) as tracker:
         job = tracker.get(args.namespace, args.job_id)
-    print(json.dumps(job.to_dict(), indent=2) if args.json else summary(job))
+        stalled = tracker.is_stalled(job)
+    print(json.dumps(job.to_dict(), indent=2) if args.json else summary(job, stalled))
     return EXIT_OK
 
 
@@ -186,7 +187,7 @@ def _failed_pages(tracker: JobTracker, namespace: str, job_id: str) -> Iterator[
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    """Show a live progress bar until the job completes."""
+    """Show a live progress bar until the job completes (pushed where the store can)."""
     tqdm = need("tqdm", "watch").tqdm
     if not 0 < args.interval < float("inf"):  # (NaN too)
         raise CliError("--interval must be a number of seconds > 0")
@@ -206,19 +207,25 @@ def cmd_watch(args: argparse.Namespace) -> int:
                 disable=args.quiet,
             ) as bar
         ):
-            while True:
-                bar.total = job.total  # extend() may have raised it
-                bar.n = job.successful + job.failed
-                bar.set_postfix(
-                    processed=job.processed, ok=job.successful, failed=job.failed, refresh=False
-                )
-                bar.refresh()
-                if job.is_finished:
-                    break
-                time.sleep(args.interval)
-                job = tracker.get(args.namespace, args.job_id)
+            while not job.is_finished:
+                try:  # each change as it comes; at least every --interval, the stalled mark
+                    for job in tracker.watch(args.namespace, args.job_id, timeout=args.interval):
+                        _show(bar, job, tracker.is_stalled(job))
+                except WaitTimeout:
+                    _show(bar, job, tracker.is_stalled(job))
     print(summary(job))
     return EXIT_FAILED_ITEMS if job.failed else EXIT_OK
+
+
+def _show(bar: Any, job: JobStatus, stalled: bool) -> None:
+    """Draw *job* on the progress bar (``STALLED`` once it is)."""
+    bar.total = job.total  # extend() may have raised it
+    bar.n = job.successful + job.failed
+    state = {"STALLED": "no update for longer than --stall-after"} if stalled else {}
+    bar.set_postfix(
+        processed=job.processed, ok=job.successful, failed=job.failed, **state, refresh=False
+    )
+    bar.refresh()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -338,6 +345,7 @@ def _job_commands(
     status.add_argument("namespace")
     status.add_argument("job_id")
     status.add_argument("--json", action="store_true", help="print the wire document")
+    _stall_after(status, "say STALLED when the running job was not updated for longer")
     status.set_defaults(func=cmd_status)
 
     listing = commands.add_parser("list", parents=parents, help="list a namespace's jobs")
@@ -364,8 +372,14 @@ def _job_commands(
     )
     watch.add_argument("namespace")
     watch.add_argument("job_id")
-    watch.add_argument("--interval", type=float, default=0.5, help="seconds between polls (0.5)")
+    watch.add_argument(
+        "--interval",
+        type=float,
+        default=0.5,
+        help="seconds between redraws while nothing changes (0.5); changes show as they come",
+    )
     watch.add_argument("--quiet", action="store_true", help="no bar, only the final summary")
+    _stall_after(watch, "mark the job STALLED when it is not updated for longer")
     watch.set_defaults(func=cmd_watch)
 
     abort = commands.add_parser(
