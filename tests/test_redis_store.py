@@ -53,6 +53,33 @@ def store(redis_server: Any, redis_prefix: str) -> Iterator[RedisStore]:
     s.close()
 
 
+@pytest.fixture(params=["redis", pytest.param("cluster", marks=pytest.mark.cluster)])
+def either(request: pytest.FixtureRequest) -> RedisStore:
+    """A store on the single server, then on the cluster (each test's own prefix)."""
+    kind = "redis_store_factory" if request.param == "redis" else "redis_cluster_store_factory"
+    store: RedisStore = request.getfixturevalue(kind)()
+    return store
+
+
+def _key(store: RedisStore, namespace: str, name: str) -> str:
+    """A key of the layout in docs/redis.md, spelled out here rather than asked of the store."""
+    return f"{store.prefix}:{{{namespace}}}:{name}"
+
+
+def _ours(store: RedisStore, namespace: str = "*") -> list[str]:
+    """Every key of the store's prefix (of one namespace, or of all), on every primary."""
+    match = f"{store.prefix}:*" if namespace == "*" else f"{store.prefix}:{{{namespace}}}:*"
+    return sorted(store.client.scan_iter(match=match, count=1000))
+
+
+def _server_of(store: RedisStore, key: str) -> redis.Redis:
+    """A plain client of the server holding *key* (its primary, on a cluster)."""
+    if not store.cluster:
+        return store.client  # type: ignore[no-any-return]
+    node = store.client.get_node_from_key(key)
+    return redis.Redis(node.host, node.port, decode_responses=True)
+
+
 def test_key_layout(store: RedisStore) -> None:
     tracker = JobTracker(store)
     job = tracker.start("docs", 3, job_id="j1")
@@ -92,8 +119,14 @@ def test_key_layout(store: RedisStore) -> None:
     keep = 37 * 86_400_000  # retain + remember_expired
     for name in ("job", "items", "failed", "errors"):
         assert keep - 60_000 < store.client.pttl(f"{p}:{{docs}}:{name}:j1") <= keep
+    # no job runs: the namespace's own keys expire with its longest-lived job, noted in
+    # the marker (ms by the server's clock)
+    ends = int(store.client.get(f"{p}:{{docs}}:indexed"))
+    for name in ("done", "expiring", "jobs", "indexed"):
+        assert store.client.pexpiretime(f"{p}:{{docs}}:{name}") == ends
+    assert keep - 60_000 < store.client.pttl(f"{p}:{{docs}}:jobs") <= keep
     assert tracker.delete("docs", "j1")
-    assert list(store.client.scan_iter(match=f"{p}:*")) == [f"{p}:{{docs}}:indexed"]  # stays
+    assert list(store.client.scan_iter(match=f"{p}:*")) == []  # its last job: nothing stays
 
 
 @pytest.mark.parametrize(
@@ -103,8 +136,9 @@ def test_key_layout(store: RedisStore) -> None:
 def test_keys_are_only_built_from_names(store: RedisStore, namespace: Any, job_id: Any) -> None:
     for _ in range(2):  # a rejected name is never remembered as a key
         with pytest.raises(InvalidName):
-            store.job_key(namespace, job_id)
-    assert store.job_key("ns", "j") == store.job_key("ns", "j") == f"{store.prefix}:{{ns}}:job:j"
+            store.commands.job_key(namespace, job_id)
+    assert store.commands.job_key("ns", "j") == _key(store, "ns", "job:j")
+    assert not hasattr(store, "job_key") and not hasattr(store, "index_key")  # (were tests-only)
 
 
 def test_prefixes_are_separate_spaces(redis_server: Any) -> None:
@@ -131,11 +165,11 @@ def test_every_script_touches_one_slot(redis_cluster: Cluster) -> None:
     client = store.client
     slots = set()
     for ns in ("a", "b", "my-documents", "zz_9"):
-        job_key, index_key = store.job_key(ns, "j1"), store.index_key(ns)
+        job_key, index_key = _key(store, ns, "job:j1"), _key(store, ns, "jobs")
         assert client.keyslot(job_key) == client.keyslot(index_key)
         slots.add(client.keyslot(job_key))
     assert len(slots) == 4  # namespaces spread over the cluster
-    nodes = {client.get_node_from_key(store.index_key(ns)).name for ns in "abcdefghij"}
+    nodes = {client.get_node_from_key(_key(store, ns, "jobs")).name for ns in "abcdefghij"}
     assert len(nodes) >= 2
     store.close()
 
@@ -196,7 +230,7 @@ def test_update_many_applies_each_atomically_and_reports_each(store: RedisStore)
 def test_corrupt_hash_is_a_clear_error_and_changes_nothing(store: RedisStore) -> None:
     tracker = JobTracker(store)
     job = tracker.start("ns", 5)
-    key = store.job_key("ns", job.job_id)
+    key = _key(store, "ns", f"job:{job.job_id}")
     store.client.hset(key, "p", "not-a-number")
     before = store.client.hgetall(key)
     with pytest.raises(StoreCorrupt, match="not a job"):
@@ -347,7 +381,7 @@ class TestThreadConnections:
         _on_next_read(store, monkeypatch, interrupt)
         with pytest.raises(KeyboardInterrupt):
             tracker.record("ns", job.job_id, processed=1)
-        held = int(str(store.client.hget(store.job_key("ns", job.job_id), "p")))
+        held = int(str(store.client.hget(_key(store, "ns", f"job:{job.job_id}"), "p")))
         assert held == 2  # the interrupted update landed; its reply was never read
         assert tracker.record("ns", job.job_id, processed=1).processed == held + 1
         tracker.close()
@@ -534,7 +568,7 @@ class TestFaults:
         assert isinstance(store, RedisStore)
         raw = redis.Redis(fault_server.host, fault_server.port, decode_responses=True)
         for _ in range(3):
-            held = int(str(raw.hget(store.job_key("ns", job.job_id), "p")))
+            held = int(str(raw.hget(_key(store, "ns", f"job:{job.job_id}"), "p")))
             assert tracker.get("ns", job.job_id).processed == held
             assert tracker.record("ns", job.job_id, processed=1).processed == held + 1
         raw.close()
@@ -672,7 +706,7 @@ def test_update_many_spans_cluster_nodes(redis_cluster: Cluster, redis_prefix: s
     store = RedisStore(redis_cluster.url, prefix=redis_prefix)
     tracker = JobTracker(store)
     namespaces = [f"ns{i}" for i in range(12)]
-    nodes = {store.client.get_node_from_key(store.index_key(ns)).name for ns in namespaces}
+    nodes = {store.client.get_node_from_key(_key(store, ns, "jobs")).name for ns in namespaces}
     assert len(nodes) >= 2
     for ns in namespaces:
         tracker.start(ns, 2, job_id="j")
@@ -695,7 +729,7 @@ def test_listing_skips_and_tidies_index_entries_whose_job_is_gone(
     for i in range(9):
         tracker.start("ns", 1, job_id=f"j{i}")
     for gone in ("j7", "j6", "j5", "j2"):  # evicted, or a DEL by hand: the index still names them
-        store.client.delete(store.job_key("ns", gone))
+        store.client.delete(_key(store, "ns", f"job:{gone}"))
     seen: list[str] = []
     cursor = None
     while True:
@@ -706,7 +740,7 @@ def test_listing_skips_and_tidies_index_entries_whose_job_is_gone(
             break
         cursor = page.next_cursor
     assert seen == ["j8", "j4", "j3", "j1", "j0"]
-    assert store.client.zcard(store.index_key("ns")) == 5  # tidied
+    assert store.client.zcard(_key(store, "ns", "jobs")) == 5  # tidied
     tracker.start("ns", 1, job_id="j5")  # an id may be started again
     assert "j5" in [job.job_id for job in tracker.list("ns").items]
 
@@ -815,7 +849,9 @@ def test_updates_go_on_through_a_cluster_failover(
     try:
         tracker = JobTracker(f"{cluster.url}?prefix={redis_prefix}&timeout=5")
         job = tracker.start("ns", 10_000)
-        _, (host, port) = _owner_and_replica(cluster, tracker.store.job_key("ns", job.job_id))  # type: ignore[attr-defined]
+        store = tracker.store
+        assert isinstance(store, RedisStore)
+        _, (host, port) = _owner_and_replica(cluster, _key(store, "ns", f"job:{job.job_id}"))
         acked = sum(tracker.record("ns", job.job_id, processed=1).processed > 0 for _ in range(200))
         with redis.Redis(host, port, decode_responses=True) as replica:
             deadline = time.monotonic() + 30
@@ -888,7 +924,19 @@ def test_pages_read_only_their_own_entries_when_many_share_a_time(
     assert [job.job_id for job in after.items] == [f"t{i:03}" for i in range(294, 289, -1)]
 
 
-def test_a_namespace_of_jobtrack_0_1_gets_its_status_indexes_once(store: RedisStore) -> None:
+def test_a_namespace_of_jobtrack_0_1_gets_its_status_indexes_once(
+    store: RedisStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jobtrack.stores.redis.commands import Commands
+
+    builds: list[str] = []
+    build = Commands._build_indexes
+
+    def counted(self: Commands, namespace: str) -> Any:
+        builds.append(namespace)
+        return build(self, namespace)
+
+    monkeypatch.setattr(Commands, "_build_indexes", counted)
     clock = ManualClock()
     tracker = JobTracker(store, clock=clock, stall_after=dt.timedelta(minutes=1))
     for i in range(5):
@@ -908,5 +956,271 @@ def test_a_namespace_of_jobtrack_0_1_gets_its_status_indexes_once(store: RedisSt
     assert [j.job_id for j in later.list("old", status="stalled").items] == [
         "o4", "o3", "o2", "o0",
     ]  # fmt: skip
-    assert store.client.exists(f"{p}:{{old}}:indexed")
+    assert builds == ["old"]  # once: the marker says so from then on, to every process
+    assert store.client.get(f"{p}:{{old}}:indexed") == "1"  # kept: 0.1 kept its jobs
     assert store.client.zcard(f"{p}:{{old}}:running") == 4
+    assert {store.client.pttl(key) for key in _namespace_keys(store, "old")} == {-1}
+    # a namespace of 0.1 whose jobs are all gone: built from nothing, so nothing stays
+    tracker.start("gone", 1, job_id="g")
+    for name in ("running", "done", "beat", "expiring", "indexed", "job:g"):
+        store.client.delete(f"{p}:{{gone}}:{name}")
+    assert _ours(store, "gone") == [f"{p}:{{gone}}:jobs"]
+    assert later.list("gone", status="running").items == ()
+    assert builds == ["old", "gone"] and _ours(store, "gone") == []
+
+
+# -- issue 19: no read that writes, O(limit) pages, nothing that grows without bound ----------
+
+
+def test_reads_of_namespaces_that_never_existed_leave_nothing_behind(either: RedisStore) -> None:
+    """5,000 GETs of unknown namespaces wrote 5,000 never-expiring keys and 5,000 names
+    held in-process (issue 19): listing, reaping and HTTP reads now write nothing."""
+    import httpx
+
+    from jobtrack.asgi import status_app
+    from jobtrack.stores.redis.commands import _KEY_CACHE_SIZE
+
+    store = either
+    tracker = JobTracker(store, stall_after=dt.timedelta(minutes=1))
+    size = store.client.dbsize()
+    names = [f"nobody-{i}" for i in range(5_000)]
+    for ns in names:
+        assert tracker.list(ns, status="running").items == ()
+    for ns in names[:40]:
+        for status in (None, "completed", "stalled"):
+            assert tracker.list(ns, status=status).items == ()
+        assert tracker.reap(ns) == []
+        for read in (tracker.get, tracker.failed_items, tracker.errors):
+            with pytest.raises(JobNotFound):
+                read(ns, "j")
+
+    async def over_http() -> list[int]:
+        assert store.url is not None
+        app = status_app(AsyncJobTracker(store.url), stall_after=dt.timedelta(minutes=1))
+        transport = httpx.ASGITransport(app=app)
+        codes = []
+        base = "/namespaces"
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            for ns in names[:40]:
+                for path in ("?status=running", "?status=stalled", "?status=completed", ""):
+                    codes.append((await client.get(f"{base}/{ns}/upload-jobs{path}")).status_code)
+                for path in ("/j", "/j/failed-items", "/j/errors"):
+                    codes.append((await client.get(f"{base}/{ns}/upload-jobs{path}")).status_code)
+        await app.tracker.aclose()
+        return codes
+
+    codes = asyncio.run(over_http())
+    assert codes == ([200] * 4 + [404] * 3) * 40
+    assert _ours(store) == [] and store.client.dbsize() <= size  # no key, anywhere
+    held = {
+        name: len(value)
+        for name, value in vars(store.commands).items()
+        if isinstance(value, (set, dict, list))
+    }
+    assert all(n <= _KEY_CACHE_SIZE for n in held.values()), held  # no entry per namespace read
+
+
+def test_a_page_whose_cursor_job_moved_reads_a_page_not_every_tie(
+    either: RedisStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """30,000 jobs stalled in one second: the page after a cursor whose job moved read all
+    29,999 ties (issue 19). A page now reads at most its limit and a constant."""
+    from jobtrack.stores.redis import commands
+
+    store = either
+    returned: list[int] = []  # entries each page.lua reply held
+    read: list[int] = []  # entries each page.lua call read, as it says: the page and probes
+    real = commands._index_reply
+
+    def counting(reply: Any) -> Any:
+        read.append(reply[0])
+        returned.append(len(reply[1]) // 2)
+        return real(reply)
+
+    monkeypatch.setattr(commands, "_index_reply", counting)
+    clock = ManualClock()
+    tracker = JobTracker(store, clock=clock, stall_after=dt.timedelta(minutes=1))
+    n = 3_000
+    for i in range(n):  # one millisecond: every job ties in `jobs`, `running` and `beat`
+        tracker.start("ties", 2, job_id=f"t{i:04}")
+    clock.advance(minutes=2)
+    ids = [f"t{i:04}" for i in range(n - 1, -1, -1)]  # newest first: by id among ties
+    deleted: set[str] = set()
+    recorded: set[str] = set()
+    for status in ("stalled", "running", None):
+        gone = deleted | (recorded if status == "stalled" else set())
+        listed = [i for i in ids if i not in gone]
+        first = tracker.list("ties", status=status, limit=100)
+        assert [job.job_id for job in first.items] == listed[:100], status
+        moved = first.items[-1].job_id
+        if status == "stalled":  # its beat moves to this second: out of the stalled index
+            tracker.record("ties", moved, processed=1)
+            recorded.add(moved)
+        else:  # gone from every index
+            tracker.delete("ties", moved)
+            deleted.add(moved)
+        returned.clear()
+        read.clear()
+        second = tracker.list("ties", status=status, limit=100, cursor=first.next_cursor)
+        assert [job.job_id for job in second.items] == listed[100:200], status
+        assert max(returned) <= 101, (status, returned)  # limit + 1 asked, not 2,900 ties
+        assert 101 < max(read) <= 101 + 13, (status, read)  # + a binary search of 3,000 ties
+
+
+def _namespace_keys(store: RedisStore, namespace: str) -> list[str]:
+    """The namespace's own keys (not its jobs'): the five indexes and the marker."""
+    names = ("jobs", "running", "done", "beat", "expiring", "indexed")
+    return [_key(store, namespace, name) for name in names]
+
+
+def test_index_keys_live_as_long_as_the_longest_lived_job(
+    either: RedisStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Index entries outlived their jobs: 20,000 short-retention jobs expired by TTL left
+    10,500 entries in each of three sorted sets (issue 19). The namespace's keys now
+    expire with its last job, by Redis's clock, with no further call."""
+    store = either
+    client = store.client
+    clock = ManualClock()
+    day = dt.timedelta(days=1)
+    short = JobTracker(store, clock=clock, retain=day, remember_expired=day)
+    long = JobTracker(store, clock=clock, retain=5 * day, remember_expired=5 * day)
+    for jid in ("long", "short", "running"):
+        short.start("ns", 1, job_id=jid)
+    long.record("ns", "long", successful=1)
+    short.record("ns", "short", successful=1)
+    keys = [key for key in _namespace_keys(store, "ns") if client.exists(key)]
+    assert len(keys) == 6
+    assert [client.pttl(key) for key in keys] == [-1] * 6  # a running job holds them all
+    short.record("ns", "running", successful=1)  # the last running job completes
+    assert client.pttl(_key(store, "ns", "job:long")) > 10 * 86_400_000 - 60_000
+    longest = client.pexpiretime(_key(store, "ns", "job:long"))  # ms by the server's clock
+    keys = [key for key in _namespace_keys(store, "ns") if client.exists(key)]
+    left = sorted(_key(store, "ns", n) for n in ("jobs", "done", "expiring", "indexed"))
+    assert sorted(keys) == left
+    for key in keys:  # as long as the longest-lived job's keys, not the last one's
+        assert longest <= client.pexpiretime(key) <= longest + 60_000, key
+    short.start("ns", 1, job_id="again")  # a running job again: they wait for it
+    assert {client.pttl(key) for key in keys} == {-1}
+
+    # real TTLs: jobs kept a few ms, with items and errors; then nothing of them stays
+    quick = JobTracker(
+        store,
+        retain=dt.timedelta(milliseconds=20),
+        remember_expired=dt.timedelta(milliseconds=20),
+    )
+    spaces = [f"quick{i}" for i in range(3)]
+    for ns in spaces:
+        for i in range(100):
+            quick.start(ns, 2, job_id=f"j{i}")
+            quick.record(ns, f"j{i}", item="a", successful=1)
+            quick.record(ns, f"j{i}", item="b", failed=1, error="bad")
+    deadline = time.monotonic() + 20
+    while any(_ours(store, ns) for ns in spaces):  # Redis expires them by itself
+        assert time.monotonic() < deadline, [_ours(store, ns)[:8] for ns in spaces]
+        time.sleep(0.02)  # polling a condition: the server's own clock decides
+    for ns in spaces:
+        assert quick.list(ns, limit=10).items == ()
+    assert _ours(store, "ns")  # the long-lived namespace is still there
+
+    # meanwhile, in a namespace a running job holds, the entries of jobs whose keys
+    # expired are removed by the first page that meets them, reading twice as far each
+    # round (6 rounds for 500, not 46), and cost the next page nothing
+    from jobtrack.stores.redis import commands
+
+    held = JobTracker(
+        store,
+        clock=ManualClock(),  # (its clock stands still: no completion drops an entry)
+        retain=dt.timedelta(milliseconds=20),
+        remember_expired=dt.timedelta(milliseconds=20),
+    )
+    held.start("held", 1, job_id="runs")
+    for i in range(500):
+        held.start("held", 1, job_id=f"q{i:03}")
+        held.record("held", f"q{i:03}", successful=1)
+    while any(":job:q" in key for key in _ours(store, "held")):
+        assert time.monotonic() < deadline + 20
+        time.sleep(0.02)  # Redis expires the jobs' keys by itself
+    assert client.zcard(_key(store, "held", "jobs")) == 501
+    pages: list[int] = []
+    real = commands._index_reply
+
+    def counting(reply: Any) -> Any:
+        pages.append(len(reply[1]) // 2)
+        return real(reply)
+
+    monkeypatch.setattr(commands, "_index_reply", counting)
+    assert [job.job_id for job in held.list("held", limit=10).items] == ["runs"]
+    assert pages == [11, 22, 44, 88, 176, 501 - 341], pages  # (the tracker asks for 10 + 1)
+    assert client.zcard(_key(store, "held", "jobs")) == 1
+    pages.clear()
+    assert [job.job_id for job in held.list("held", limit=10).items] == ["runs"]
+    assert pages == [1]
+
+
+def test_a_namespace_leaves_nothing_behind_after_its_last_job(either: RedisStore) -> None:
+    """After purging every job, 500 tenants left 500 Redis keys (issue 19)."""
+    store = either
+    clock = ManualClock()
+    tracker = JobTracker(store, clock=clock)
+    tenants = [f"tenant{t}" for t in range(40)]
+    for ns in tenants:
+        tracker.start(ns, 3, job_id="a")
+        tracker.record(ns, "a", item="x", failed=1, error="bad")  # items, failed and errors
+        tracker.start(ns, 1, job_id="b")
+        tracker.record(ns, "b", successful=1)  # done, expiring
+        tracker.start(ns, 0, job_id="c")  # completed at once
+    assert all(_ours(store, ns) for ns in tenants)
+    for ns in tenants[:20]:  # deleted
+        for jid in "abc":
+            assert tracker.delete(ns, jid)
+    assert [ns for ns in tenants[:20] if _ours(store, ns)] == []
+    for ns in tenants[20:]:  # completed, expired, forgotten, purged
+        tracker.record(ns, "a", item="y", successful=1)
+        tracker.record(ns, "a", item="z", successful=1)
+    clock.advance(days=38)
+    assert tracker.purge() == 60
+    assert _ours(store) == []
+
+
+def test_a_big_job_is_freed_without_blocking_the_server(either: RedisStore) -> None:
+    """Deleting a job of 1,000,000 items DEL'd its hash: 411 ms during which another
+    client's PING waited (issue 19). Its keys now go by UNLINK: freed in the background."""
+    store = either
+    clock = ManualClock()
+    tracker = JobTracker(store, clock=clock)
+
+    def big(jid: str) -> None:
+        tracker.start("big", 3, job_id=jid)
+        tracker.record("big", jid, item="a", failed=1, error="bad")
+        tracker.record("big", jid, item="b", successful=1)
+        items = _key(store, "big", f"items:{jid}")
+        pipe = store.client.pipeline(transaction=False)
+        for chunk in range(20):  # 200,000 items, written straight into the job's items hash
+            pipe.hset(items, mapping={f"{chunk}-{i}": "5" for i in range(10_000)})
+        pipe.execute()
+        assert store.client.hlen(items) == 200_002
+
+    def freed(server: redis.Redis) -> int:
+        """Objects the server freed in its background thread, once none is pending."""
+        deadline = time.monotonic() + 20
+        while int((info := server.info("all"))["lazyfree_pending_objects"]):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)  # the server's background thread is still freeing
+        return int(info["lazyfreed_objects"])
+
+    server = _server_of(store, _key(store, "big", "jobs"))  # the namespace's, on a cluster
+    big("deleted")
+    assert server.config_get("lazyfree-lazy-user-del")["lazyfree-lazy-user-del"] == "no"
+    before = freed(server)
+    assert tracker.delete("big", "deleted")
+    assert freed(server) >= before + 1  # the items hash went lazily, not in the call
+    big("purged")
+    tracker.record("big", "purged", item="c", successful=1)  # completed
+    before = freed(server)
+    clock.advance(days=38)
+    assert tracker.purge() == 1
+    assert freed(server) >= before + 1
+    assert _ours(store, "big") == []
+    if store.cluster:
+        server.close()

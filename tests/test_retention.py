@@ -129,18 +129,18 @@ def test_redis_store_returns_to_its_starting_size(redis_store: RedisStore) -> No
         return len(keys), sum(pipe.execute())
 
     tracker.start(NS, 1, job_id="first")
-    assert tracker.delete(NS, "first")  # the namespace exists: its marker key (":indexed")
+    assert tracker.delete(NS, "first")  # nothing of the namespace stays after its last job
     start = size()
     start_memory = int(client.info("memory")["used_memory"])
     complete(tracker, 0, 100_000)
     keys, held = size()
-    assert keys == start[0] + 100_000 + 3  # the jobs, and the jobs / done / expiring indexes
+    assert keys == start[0] + 100_000 + 4  # the jobs, the jobs/done/expiring indexes, the marker
     assert held > 100_000 * 200
-    ttl = client.pttl(redis_store.job_key(NS, "j99999"))  # the last one completed
+    ttl = client.pttl(f"{redis_store.prefix}:{{{NS}}}:job:j99999")  # the last one completed
     assert 110_000 < ttl <= 120_000  # Redis reclaims by itself: retain + remember_expired
     clock.advance(minutes=2)
     assert tracker.purge() == 100_000
-    assert size() == start and start[0] == 1  # the namespace's marker only
+    assert size() == start and start[0] == 0  # nothing at all
     # the server as a whole too, but for the keyspace's hash tables, which Redis shrinks
     # in its background cron (100,000 keys: about 1 MiB of buckets)
     assert int(client.info("memory")["used_memory"]) < start_memory + 2 * 1024 * 1024

@@ -67,6 +67,10 @@ _COMPLETED = Status.COMPLETED
 _PREFIX_RE = re.compile(PREFIX_PATTERN)
 _KEY_CACHE_SIZE = 4096
 _PURGE_BATCH = 500
+_BUILD_BATCH = 500
+_MOST_AHEAD = 1000
+"""A listing that meets index entries whose jobs are gone reads twice as many entries each
+round, up to this many (or its page): each such entry is read once, then removed."""
 _REMEMBER_AT_START = 400 * 24 * 3600 * 1000
 """The TTL slack of a job completed at once (total 0): ``create`` gets no ``remember_expired``,
 so its keys live ``retain`` + 400 days (``purge`` removes it by the tracker's setting)."""
@@ -84,17 +88,21 @@ class Script:
     sha: str
 
     @classmethod
-    def read(cls, name: str) -> Script:
-        """Load ``lua/<name>.lua`` with :mod:`importlib.resources`."""
-        source = importlib.resources.files(__package__) / "lua" / f"{name}.lua"
-        text = source.read_text(encoding="utf-8")
+    def read(cls, name: str, *using: str) -> Script:
+        """Load ``lua/<name>.lua`` with :mod:`importlib.resources`, after the files it uses."""
+        folder = importlib.resources.files(__package__) / "lua"
+        text = "".join(
+            (folder / f"{part}.lua").read_text(encoding="utf-8") for part in (*using, name)
+        )
         return cls(name, text, hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest())
 
 
 SCRIPTS = {
-    name: Script.read(name)
-    for name in ("create", "update", "delete", "tidy", "failed", "errors", "page")
+    **{name: Script.read(name, "lifetime") for name in ("create", "update", "delete", "tidy")},
+    **{name: Script.read(name) for name in ("failed", "errors", "page")},
 }
+"""The scripts; those that add or remove jobs start with ``lifetime.lua`` (the namespace's
+keys live as long as its longest-lived job)."""
 _UPDATE = SCRIPTS["update"]
 
 
@@ -167,6 +175,11 @@ class Commands:
         <prefix>:{<namespace>}:items:<job_id>   hash: item -> state (see update.lua)
         <prefix>:{<namespace>}:failed:<job_id>  sorted set: failed items by position
         <prefix>:{<namespace>}:errors:<job_id>  hash: message -> "count first last"
+        <prefix>:{<namespace>}:indexed          string: status indexes built; how long
+                                                the namespace's keys live (lifetime.lua)
+
+    Nothing here keeps anything per namespace: the only caches are of recently
+    used jobs' keys, a few thousand at most.
     """
 
     def __init__(self, prefix: str) -> None:
@@ -177,7 +190,6 @@ class Commands:
         self.prefix = prefix
         self._job_keys: dict[tuple[str, str], str] = {}
         self._update_heads: dict[tuple[str, str], tuple[tuple[Any, ...], tuple[bytes, int]]] = {}
-        self._indexed: set[str] = set()  # namespaces whose status indexes are built
 
     def job_key(self, namespace: str, job_id: str) -> str:
         """The key of a job's hash (names are re-checked: no key outside the prefix).
@@ -237,11 +249,12 @@ class Commands:
         return sorted(found)
 
     def keys(self, namespace: str, job_id: str) -> tuple[str, ...]:
-        """The keys every script of a job is given: the job's four, the namespace's five."""
+        """The keys every script of a job is given: the job's four, the namespace's six."""
         return (
             self.job_key(namespace, job_id),
             *self.item_keys(namespace, job_id),
             *self.index_keys(namespace),
+            self._marker(namespace),
         )
 
     # -- one description per operation ----------------------------------------
@@ -254,10 +267,16 @@ class Commands:
                 reply = dict(zip(reply[::2], reply[1::2], strict=False))
             return None if not reply else _text(next(iter(dict(reply).values())))
 
-        return Call(("CONFIG", "GET", "maxmemory-policy"), decode)
+        # one word, "CONFIG GET", as redis-py's own config_get sends it: redis-py 5.x's async
+        # cluster client cannot route CONFIG with GET as an argument (a ValueError)
+        return Call(("CONFIG GET", "maxmemory-policy"), decode)
 
-    def create(self, job: JobStatus) -> Call:
-        """``create.lua``: the job's hash and index entry appear together."""
+    def create(self, job: JobStatus, forgotten_before: _dt.datetime | None = None) -> Call:
+        """``create.lua``: the job's hash and index entry appear together.
+
+        A job of that id that expired at or before *forgotten_before* is
+        forgotten: it is replaced, with its items and error counts.
+        """
         ns, jid = job.namespace_name, job.job_id
         started = to_ms(job.started_at)
         expires: Any = ""
@@ -274,9 +293,9 @@ class Commands:
             if created != 1:
                 raise _corrupt("a create", created)
 
-        argv = (jid, job.total, started, expires, ttl)
-        keys = (*self.keys(ns, jid), self._marker(ns))
-        return _script("create", keys, argv, decode)
+        forgotten = "" if forgotten_before is None else to_ms(forgotten_before)
+        argv = (jid, job.total, started, expires, ttl, forgotten)
+        return _script("create", self.keys(ns, jid), argv, decode)
 
     def update(self, namespace: str, job_id: str, delta: Delta, now: _dt.datetime) -> Call:
         """``update.lua``: one round trip, atomic on the server."""
@@ -300,10 +319,11 @@ class Commands:
                 *(("", "") if delta.item is None else (item_field(delta.item), delta.item)),
                 "" if delta.if_updated is None else delta.if_updated,
             )  # fmt: skip
-        try:  # EVALSHA sha 9 keys...: the same for every update of a job, packed once
+        try:  # EVALSHA sha 10 keys...: the same for every update of a job, packed once
             head, packed = self._update_heads[namespace, job_id]
         except (KeyError, TypeError):  # new, or not even hashable: keys() checks the names
-            head = ("EVALSHA", _UPDATE.sha, 9, *self.keys(namespace, job_id))
+            keys = self.keys(namespace, job_id)
+            head = ("EVALSHA", _UPDATE.sha, len(keys), *keys)
             packed = (resp_args(head), len(head))
             _remember(self._update_heads, (namespace, job_id), (head, packed))
         return Call(
@@ -349,12 +369,19 @@ class Commands:
         )
 
     def _index_page(
-        self, index: str, limit: int, before: ListKey | None
-    ) -> Steps[builtins.list[ListKey]]:
-        """Up to *limit* index entries below *before*, newest first (``page.lua``)."""
+        self, keys: Sequence[str], limit: int, before: ListKey | None
+    ) -> Steps[builtins.list[ListKey] | None]:
+        """Up to *limit* entries of the index ``keys[0]`` below *before*, newest first.
+
+        ``page.lua`` reads them and at most ~log2(ties) entries more, whatever
+        the index holds. With the namespace's marker and index of every job as
+        ``keys[1:]``: None if its status indexes are still to be built.
+        """
         argv = (limit,) if before is None else (limit, *before)
-        (entries,) = yield from pipelined([_script("page", (index,), argv, _flat_pairs)])
+        (entries,) = yield from pipelined([_script("page", keys, argv, _index_reply)])
         entries = _raise_errors(entries)
+        if entries is None:
+            return None
         if before is not None:
             entries = [entry for entry in entries if entry < before]
         entries.sort(reverse=True)
@@ -376,18 +403,26 @@ class Commands:
 
         An entry whose job is gone (expired, evicted, deleted by hand) or not
         of that status any more is skipped and set right (``tidy.lua``), and
-        the page goes on: it never ends early. A namespace's status indexes
-        are built from its index of every job the first time they are read
-        (a namespace written by jobtrack 0.1 has none).
+        the page goes on: it never ends early, and reads twice as far each
+        round that met such entries (up to ``_MOST_AHEAD``). A namespace
+        written by jobtrack 0.1 has no status indexes: ``page.lua`` says so
+        (reading only), and they are built from its index of every job first.
+        Nothing is written for a namespace that has no jobs.
         """
-        if status is not None and namespace not in self._indexed:
-            yield from self._build_indexes(namespace)
         index = self.index_key(namespace, status)
+        keys: tuple[str, ...] = (index,)
+        if status is not None:
+            keys = (index, self._marker(namespace), self.index_key(namespace))
         if cutoff is not None:  # stalled
             before = stalled_before(before, cutoff)
         jobs: builtins.list[JobStatus] = []
+        ahead = limit
         while len(jobs) < limit:
-            entries = yield from self._index_page(index, limit, before)
+            entries = yield from self._index_page(keys, ahead, before)
+            if entries is None:  # a namespace of jobtrack 0.1
+                yield from self._build_indexes(namespace)
+                keys = (index,)
+                continue
             rows = yield from pipelined([self.get(namespace, jid) for _, jid in entries])
             stale = []
             for entry, row in zip(entries, rows, strict=True):
@@ -402,18 +437,28 @@ class Commands:
                         stale.append(entry[1])  # (kept: its entry moves)
             if stale:
                 yield from pipelined([self._tidy(namespace, stale)])
-            if len(entries) < limit:  # the index has no more
+            if len(entries) < ahead:  # the index has no more
                 break
             before = entries[-1]
+            if stale:
+                ahead = min(2 * ahead, max(limit, _MOST_AHEAD))
         return jobs[:limit]
 
-    def _tidy(self, namespace: str, job_ids: Sequence[str]) -> Call:
-        """``tidy.lua``: set the index entries of *job_ids* right from their hashes."""
-        keys = [*self.index_keys(namespace), *(self.job_key(namespace, j) for j in job_ids)]
-        return _script("tidy", keys, job_ids, _raise_errors)
+    def _tidy(self, namespace: str, job_ids: Sequence[str], *, built: bool = False) -> Call:
+        """``tidy.lua``: set the index entries of *job_ids* right from their hashes.
+
+        *built*: the last step of building the status indexes of a namespace
+        of jobtrack 0.1, which then gets its marker (if it still has jobs).
+        """
+        keys = [
+            *self.index_keys(namespace),
+            self._marker(namespace),
+            *(self.job_key(namespace, j) for j in job_ids),
+        ]
+        return _script("tidy", keys, ("1" if built else "", *job_ids), _raise_errors)
 
     def _marker(self, namespace: str) -> str:
-        """The key saying a namespace's status indexes are complete.
+        """The key saying a namespace's status indexes are complete, and how long it lives.
 
         ``create.lua`` sets it when the namespace's first job starts; a
         namespace written by jobtrack 0.1 gets it once they are built.
@@ -421,22 +466,20 @@ class Commands:
         return self.namespace_key(namespace, "indexed")
 
     def _build_indexes(self, namespace: str) -> Steps[None]:
-        """Enter every job of the namespace in its status indexes, once (``tidy.lua``)."""
-        marker = self._marker(namespace)
-        (built,) = yield from pipelined([Call(("EXISTS", marker), int)])
-        if not _raise_errors(built):
-            before: ListKey | None = None
-            while True:
-                entries = yield from self._index_page(self.index_key(namespace), 500, before)
-                if entries:
-                    (done,) = yield from pipelined([self._tidy(namespace, [j for _, j in entries])])
-                    _raise_errors(done)
-                if len(entries) < 500:
-                    break
-                before = entries[-1]
-            (done,) = yield from pipelined([Call(("SET", marker, 1), _ok)])
+        """Enter every job of the namespace in its status indexes, then mark them built."""
+        every = (self.index_key(namespace),)
+        before: ListKey | None = None
+        while True:
+            entries = yield from self._index_page(every, _BUILD_BATCH, before)
+            assert entries is not None  # (asked of the index of every job: never None)
+            last = len(entries) < _BUILD_BATCH
+            (done,) = yield from pipelined(
+                [self._tidy(namespace, [j for _, j in entries], built=last)]
+            )
             _raise_errors(done)
-        self._indexed.add(namespace)
+            if last:
+                return
+            before = entries[-1]
 
     def expired(self, namespace: str, expired_before: int) -> Steps[int]:
         """Delete the namespace's jobs expired at or before *expired_before* (ms): a purge."""
@@ -576,8 +619,15 @@ def settle(call: Call, reply: Any) -> Any:
         return exc
 
 
-def _ok(reply: Any) -> bool:
-    return True
+def _index_reply(reply: Any) -> list[ListKey] | None:
+    """The entries of a ``page.lua`` reply ``{read, entries}`` (None: indexes to build)."""
+    try:
+        read, flat = reply
+        if read == -1:
+            return None
+    except (TypeError, ValueError):
+        raise _corrupt("a listing", reply) from None
+    return _flat_pairs(flat)
 
 
 def _flat_pairs(reply: Any) -> list[ListKey]:

@@ -118,14 +118,6 @@ class RedisStore:
         where = self._parsed.shown if self._parsed else type(self.client).__name__
         return f"RedisStore({where!r}, prefix={self.prefix!r})"
 
-    def job_key(self, namespace: str, job_id: str) -> str:
-        """The key of a job's hash (see :meth:`.commands.Commands.job_key`)."""
-        return self.commands.job_key(namespace, job_id)
-
-    def index_key(self, namespace: str) -> str:
-        """The key of a namespace's index (a sorted set of job ids by start time)."""
-        return self.commands.index_key(namespace)
-
     def create(self, job: JobStatus, forgotten_before: _dt.datetime | None = None) -> None:
         """Run ``create.lua``: the job's hash and index entry appear together.
 
@@ -133,7 +125,7 @@ class RedisStore:
         """
         if not self._policy_checked:
             self.check_eviction()
-        self._runner.run(self.commands.create(job))
+        self._runner.run(self.commands.create(job, forgotten_before))
 
     def check_eviction(self) -> str | None:
         """Warn (``JobtrackWarning``) if the server may evict keys; return the warning.
@@ -221,7 +213,7 @@ class RedisStore:
                 strict=True,
             )
         )
-        key = self.job_key(namespace, job_id) if what == "job" else keys[what]
+        key = self.commands.job_key(namespace, job_id) if what == "job" else keys[what]
         used = self._runner.run(Call(("MEMORY", "USAGE", key, "SAMPLES", "0"), lambda n: n))
         return int(used or 0)
 
@@ -280,7 +272,7 @@ class AsyncRedisStore:
             except JobtrackError:
                 policy = None
             _warn_if_evicting(policy, self.sync)
-        await self.runner.run(self.commands.create(job))
+        await self.runner.run(self.commands.create(job, forgotten_before))
 
     async def update(
         self, namespace: str, job_id: str, delta: Delta, now: _dt.datetime

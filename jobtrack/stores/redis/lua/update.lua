@@ -10,13 +10,15 @@
 -- KEYS[7]  its completed jobs      <prefix>:{<namespace>}:done      (by started ms)
 -- KEYS[8]  its running jobs' beats <prefix>:{<namespace>}:beat      (by updated ms, to the second)
 -- KEYS[9]  its expiring jobs       <prefix>:{<namespace>}:expiring  (by expires ms)
+-- KEYS[10] its marker              <prefix>:{<namespace>}:indexed   (see lifetime.lua)
 -- ARGV[1]  now: milliseconds since the epoch, from the tracker's clock
 -- ARGV[2]  processed delta   (integers 0..2^53-1, checked by the tracker; 0 or 1 with an item)
 -- ARGV[3]  successful delta
 -- ARGV[4]  failed delta
 -- ARGV[5]  optional: retain ms: the update that completes the job sets expires = finished +
---          this (hash field 'x'), gives the job's keys a TTL of retain + remember, and drops
---          the index entries of up to two jobs expired for longer than remember; '' for never
+--          this (hash field 'x'), gives the job's keys a TTL of retain + remember (and the
+--          namespace's own keys at least as long, lifetime.lua), and drops the index entries
+--          of up to two jobs expired for longer than remember; '' for never
 -- ARGV[6]  optional: remember ms (with ARGV[5])
 -- ARGV[7]  optional: error text, already truncated; '' or absent for none
 -- ARGV[8]  optional: '1' to abort (count every remaining item as failed)
@@ -201,6 +203,9 @@ if counted > 0 then
 end
 if keep then  -- last: the item keys may have been made just now
   for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], keep) end
+end
+if finished then  -- the namespace's keys live as long as its longest-lived job
+  namespace_lives({KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]}, KEYS[10], keep or true)
 end
 -- only the fields that change are written; total and started_at go back as
 -- read (digit strings): converting numbers costs server time on every update
