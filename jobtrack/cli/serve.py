@@ -191,11 +191,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from ..async_tracker import AsyncJobTracker  # noqa: PLC0415
 
     tracker = open_tracker(args)
-    check = getattr(tracker.store, "check_eviction", None)  # Redis: would it drop jobs?
-    if callable(check):
+    if features_of(tracker.store).checks:  # say, a Redis that would drop jobs when full
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", JobtrackWarning)
-            message = check()
+            message = tracker.store.check_setup()  # type: ignore[attr-defined]
         if message:
             print(f"jobtrack serve: warning: {message}", file=sys.stderr)
     if args.max_store_calls < 1 or not 0 < args.store_wait < float("inf"):

@@ -112,6 +112,9 @@ class Features:
       and has ``list_status`` (:class:`StatusStore`): a page of running,
       completed or stalled jobs costs the same whatever the namespace holds.
       Trackers filter the whole listing of other stores;
+    * ``checks``: it can tell what is wrong with its setup (``check_setup() ->
+      str | None``, a warning for the person running it: say, a Redis that
+      evicts keys); ``jobtrack serve`` prints it at start;
     * ``push``: it can wait for a job to change (:class:`PushStore`): ``wait``
       and ``watch`` block on it instead of reading the job again and again;
     * ``items``: it keeps item states (SPEC section 5): its ``update`` honours
@@ -123,6 +126,7 @@ class Features:
     native_async: bool = False
     processes: bool = False
     expiry: bool = False
+    checks: bool = False
     push: bool = False
     items: bool = False
     statuses: bool = False

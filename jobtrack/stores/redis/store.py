@@ -90,6 +90,7 @@ class RedisStore:
             items=True,
             expiry=True,
             statuses=True,
+            checks=True,
         )
         self._policy_checked = False
         # A store built from a URL owns its client (no retries, nothing shared), so
@@ -124,11 +125,11 @@ class RedisStore:
         The first job a store starts also checks the server's eviction policy.
         """
         if not self._policy_checked:
-            self.check_eviction()
+            self.check_setup()
         self._runner.run(self.commands.create(job, forgotten_before))
 
-    def check_eviction(self) -> str | None:
-        """Warn (``JobtrackWarning``) if the server may evict keys; return the warning.
+    def check_setup(self) -> str | None:
+        """Warn (``JobtrackWarning``) if the server may evict keys; return the warning (checks).
 
         Under any ``maxmemory-policy`` but ``noeviction`` Redis silently drops
         keys when it is full: jobs would vanish. Where ``CONFIG`` is refused
