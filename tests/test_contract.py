@@ -71,3 +71,14 @@ class TestSQLiteStore(StoreContract):
         store = SQLiteStore(tmp_path / "jobs.db")
         yield store
         store.close()
+
+
+@pytest.mark.postgres
+class TestPostgresStore(StoreContract):
+    @pytest.fixture
+    def store(self, postgres_schema_url: str) -> Iterator[Store]:
+        from jobtrack.stores.sql import PostgresStore
+
+        store = PostgresStore(postgres_schema_url)
+        yield store
+        store.close()

@@ -9,11 +9,13 @@ from .memory import MemoryStore
 from .protocol import AsyncStore, Features, ItemStore, ListKey, Store, features_of
 from .redis import RedisStore
 from .registry import SCHEMES, StoreURL, display_url, open_store, register_store
-from .sql import FileStore, SQLiteStore
+from .sql import FileStore, PostgresStore, SQLiteStore
 
 register_store("memory", MemoryStore.from_url)
 register_store("file", FileStore.from_url)
 register_store("sqlite", SQLiteStore.from_url)
+for _scheme in ("postgresql", "postgres"):
+    register_store(_scheme, PostgresStore.from_url)
 for _scheme in ("redis", "rediss", "unix", "redis+cluster"):
     register_store(_scheme, RedisStore.from_url)
 
@@ -25,6 +27,7 @@ __all__ = [
     "ItemStore",
     "ListKey",
     "MemoryStore",
+    "PostgresStore",
     "RedisStore",
     "SQLiteStore",
     "Store",
