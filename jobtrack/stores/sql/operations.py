@@ -88,11 +88,11 @@ def create(job: JobStatus, forgotten_before: _dt.datetime | None = None) -> Op[N
     goes first (with its items and error groups), in the same transaction.
     """
     row = job_row(job)
-    if forgotten_before is None:
-        if not (yield "create", row):
-            raise JobExists(job.namespace_name, job.job_id)
+    if (yield "create", row):
         return
-    yield "begin", {}
+    if forgotten_before is None:
+        raise JobExists(job.namespace_name, job.job_id)
+    yield "begin", {}  # the id is taken: by a forgotten job?
     yield "forget", {"ns": job.namespace_name, "id": job.job_id, "before": to_ms(forgotten_before)}
     if not (yield "create", row):
         raise JobExists(job.namespace_name, job.job_id)
