@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import enum
+import functools
 import hashlib
 import inspect
 import json
@@ -139,21 +140,24 @@ def _name_problem(what: str, value: str) -> str:
     )
 
 
-def _etag(body: bytes) -> str:
-    """The strong ``ETag`` of a document: a digest of its bytes."""
-    return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+@functools.lru_cache(maxsize=1024)  # pollers of an unchanged job send the same bytes object
+def _etag(body: bytes) -> bytes:
+    """The strong ``ETag`` of a document: a digest of its bytes, quoted."""
+    return b'"%s"' % hashlib.blake2b(body, digest_size=12).hexdigest().encode()
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    """The request header *name* (lowercase), as latin-1 text; None if absent."""
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    """The request header *name* (lowercase), spaces around it removed; None if absent."""
     for key, value in scope.get("headers", ()):
         if key.lower() == name:
-            return bytes(value).decode("latin-1").strip()
+            return bytes(value).strip()
     return None
 
 
 def _wait_query(scope: Scope) -> int:
     """``?wait=N`` of a status request: whole seconds from 1 to MAX_WAIT (0: not given)."""
+    if not scope.get("query_string"):
+        return 0
     text = _query(scope, ("wait",)).get("wait")
     if text is None:
         return 0
@@ -378,9 +382,9 @@ class StatusApp:
             if newer is not None:
                 body = newer.to_json()
         etag = _etag(body)
-        if held is not None and held == etag:
-            return 304, b"", [(b"etag", etag.encode())]
-        return 200, body, [(b"etag", etag.encode())]
+        if held == etag:
+            return 304, b"", [(b"etag", etag)]
+        return 200, body, [(b"etag", etag)]
 
     async def _stream(
         self, namespace: str, job_id: str, scope: Scope, receive: Receive, send: Send
@@ -394,13 +398,13 @@ class StatusApp:
         of it; a client that goes away ends its stream.
         """
         await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
-        seen = (_header(scope, b"last-event-id") or "").encode()
+        seen = _header(scope, b"last-event-id") or b""
         gone = asyncio.ensure_future(_disconnected(receive))
         try:
             status = await self._call(self.tracker.get(namespace, job_id))
             while not gone.done():
                 body = status.to_json()
-                etag = _etag(body).encode()
+                etag = _etag(body)
                 if etag != seen:
                     seen = etag
                     event = b"event: status\nid: %s\ndata: %s\n\n" % (etag, body)

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
+import threading
 import urllib.parse
+from collections.abc import Iterator
 from typing import Any
 
 import attrs
@@ -62,3 +66,22 @@ async def call_async(
 
 def call(app: Any, method: str, raw_path: str, **kwargs: Any) -> Response:
     return asyncio.run(call_async(app, method, raw_path, **kwargs))
+
+
+@contextlib.contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """*app* under a real uvicorn server on a free loopback port; its base URL."""
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()

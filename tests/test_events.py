@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -16,7 +15,7 @@ import jobtrack.asgi
 from jobtrack import JobTracker, MemoryStore, Store
 from jobtrack.asgi import status_app
 
-from .asgi_driver import call
+from .asgi_driver import call, serving
 
 NS = "streamed"
 
@@ -131,21 +130,9 @@ def test_unknown_job_and_bad_names_are_plain_answers() -> None:
 
 @pytest.fixture
 def served(store: Store) -> Iterator[tuple[str, JobTracker]]:
-    import uvicorn
-
     tracker = JobTracker(store)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    server = uvicorn.Server(uvicorn.Config(status_app(tracker), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}", tracker
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with serving(status_app(tracker)) as base:
+        yield base, tracker
 
 
 def test_over_http(served: tuple[str, JobTracker]) -> None:
