@@ -25,4 +25,4 @@ def test_pipeline_example_runs(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "'status': 'completed'" in result.stdout
     assert "'last_error': 'document is empty'" in result.stdout
-    assert (tmp_path / "jobs" / "jobtrack.sqlite3").is_file()  # "file:jobs": relative to the cwd
+    assert (tmp_path / "jobs.db").is_file()  # "sqlite:jobs.db": relative to the cwd
