@@ -6,6 +6,8 @@ import asyncio
 import itertools
 import threading
 import time
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +18,8 @@ from jobtrack import (
     JobStatus,
     JobTracker,
     JobtrackError,
+    MemoryStore,
+    SQLiteStore,
     Store,
     WaitTimeout,
 )
@@ -104,13 +108,10 @@ def test_unknown_or_deleted_job(store: Store) -> None:
         next(watching)
 
 
-@pytest.mark.parametrize("kind", ["memory", "file"])
-def test_push_wakes_a_waiter_at_once(
-    kind: str, store_factory: StoreFactory, store_kind: str
-) -> None:
-    if store_kind != kind:
-        pytest.skip("one store kind per run")
-    store = store_factory()
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_push_wakes_a_waiter_at_once(kind: str, tmp_path: Path) -> None:
+    store: Any = MemoryStore() if kind == "memory" else SQLiteStore(tmp_path / "jobs.db")
+    writer: Any = store if kind == "memory" else SQLiteStore(tmp_path / "jobs.db")
     tracker = JobTracker(store)
     job = tracker.start(NS, 2)
     woke: list[float] = []
@@ -122,7 +123,7 @@ def test_push_wakes_a_waiter_at_once(
 
     thread = threading.Thread(target=wait)
     thread.start()
-    JobTracker(store_factory()).record(NS, job.job_id, successful=1)
+    JobTracker(writer).record(NS, job.job_id, successful=1)
     thread.join(30)
     assert woke and woke[0] < 5  # not the 30 s timeout: the update woke it
 
