@@ -118,7 +118,7 @@ def test_push_wakes_a_waiter_at_once(kind: str, tmp_path: Path) -> None:
 
     def wait() -> None:
         began = time.monotonic()
-        store.wait_change(NS, job.job_id, job, 30)  # type: ignore[attr-defined]
+        store.wait_change(NS, job.job_id, job, 30)
         woke.append(time.monotonic() - began)
 
     thread = threading.Thread(target=wait)
