@@ -151,3 +151,14 @@ def test_async_watch_and_wait(store_factory: StoreFactory) -> None:
     seen = asyncio.run(main())
     thread.join()
     assert seen[0] == job and seen[-1].is_finished and seen[-1].successful == 10
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_a_change_made_before_the_wait_returns_at_once(kind: str, tmp_path: Path) -> None:
+    store: Any = MemoryStore() if kind == "memory" else SQLiteStore(tmp_path / "jobs.db")
+    writer: Any = store if kind == "memory" else SQLiteStore(tmp_path / "jobs.db")
+    job = JobTracker(store).start(NS, 2)
+    JobTracker(writer).record(NS, job.job_id, successful=1)  # before the waiter looks
+    began = time.monotonic()
+    store.wait_change(NS, job.job_id, job, 30)
+    assert time.monotonic() - began < 5

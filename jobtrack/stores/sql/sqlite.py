@@ -304,15 +304,18 @@ class SQLiteStore:
     def wait_change(
         self, namespace: str, job_id: str, seen: JobStatus | None, timeout: float
     ) -> None:
-        """Return once the database changed (any commit, by any process), or after *timeout* s.
+        """Return once the job differs from *seen*, or after *timeout* seconds.
 
-        A cheap check (``PRAGMA data_version``, no read of the job) every 20 ms
-        on one connection; the caller reads the job again.
+        The job is read once; then a cheap check (``PRAGMA data_version``: did
+        any process commit?) every 20 ms on one connection, no read of the job
+        until something changed (the caller reads it again).
         """
         deadline = time.monotonic() + timeout
         conn = self._acquire()
         try:
             first = conn.execute("PRAGMA data_version").fetchone()[0]
+            if self.get(namespace, job_id) != seen:  # changed before the first look
+                return
             while time.monotonic() < deadline:
                 time.sleep(min(_CHANGE_CHECK, max(0.0, deadline - time.monotonic())))
                 if conn.execute("PRAGMA data_version").fetchone()[0] != first:
