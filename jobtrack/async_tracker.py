@@ -107,10 +107,10 @@ class AsyncJobTracker(TrackerBase):
 
     async def wait(self, namespace: str, job_id: str, *, timeout: float | None = None) -> JobStatus:
         """The completed status; see :meth:`JobTracker.wait`."""
+        last: builtins.list[JobStatus] = []  # watch ends with the completed status
         async for job in self.watch(namespace, job_id, timeout=timeout):
-            if job.is_finished:
-                return job
-        raise AssertionError("watch ends with the completed status")  # pragma: no cover
+            last[:] = [job]
+        return last[0]
 
     async def start(self, namespace: str, total: int, *, job_id: str | None = None) -> JobStatus:
         """Create a running job; see :meth:`JobTracker.start`."""

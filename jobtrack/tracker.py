@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import collections
 import time
 from collections.abc import Iterable, Iterator
 from types import TracebackType
@@ -69,10 +70,7 @@ class JobTracker(TrackerBase):
 
         :raises WaitTimeout: (a ``TimeoutError``) after *timeout* seconds.
         """
-        for job in self.watch(namespace, job_id, timeout=timeout):
-            if job.is_finished:
-                return job
-        raise AssertionError("watch ends with the completed status")  # pragma: no cover
+        return collections.deque(self.watch(namespace, job_id, timeout=timeout), maxlen=1).pop()
 
     def start(self, namespace: str, total: int, *, job_id: str | None = None) -> JobStatus:
         """Create a running job of *total* items (``total == 0`` completes at once).

@@ -1013,3 +1013,17 @@ def test_status_and_watch_say_when_a_job_is_stalled(env: dict[str, str], store_u
     JobTracker(store_url).record("ns", job.job_id, successful=2)  # then the job completes
     out, _ = watch.communicate(timeout=TIMEOUT)
     assert watch.returncode == 0 and "completed" in out
+
+
+def test_purge_help_and_an_aborted_job_say_what_they_mean(
+    env: dict[str, str], store_url: str
+) -> None:
+    purge = run("purge", "--help", env=env, check=True).stdout
+    assert "forgotten" in purge and "--remember-expired" in purge and "--retain" not in purge
+    tracker = JobTracker(store_url)
+    job = tracker.start("ns", 5)
+    tracker.record("ns", job.job_id, successful=2)
+    tracker.abort("ns", job.job_id, "worker gave up")
+    shown = run("status", "ns", job.job_id, "--store", store_url, env=env, check=True).stdout
+    assert f"{job.job_id} in namespace ns: completed with 3 failed item(s)" in shown
+    assert "last error worker gave up" in shown

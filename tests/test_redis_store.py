@@ -1224,3 +1224,12 @@ def test_a_big_job_is_freed_without_blocking_the_server(either: RedisStore) -> N
     assert _ours(store, "big") == []
     if store.cluster:
         server.close()
+
+
+def test_a_listed_failed_item_without_its_value_is_corrupt(store: RedisStore) -> None:
+    tracker = JobTracker(store)
+    job = tracker.start("ns", 3)
+    tracker.record("ns", job.job_id, item="a", failed=1, error="bad")
+    store.client.hdel(_key(store, "ns", f"items:{job.job_id}"), "a")  # its value, gone by hand
+    with pytest.raises(StoreCorrupt, match="failed-items page"):
+        tracker.failed_items("ns", job.job_id)

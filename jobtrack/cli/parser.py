@@ -409,11 +409,12 @@ def _job_commands(
     _stall_after(reap, "a running job not updated for longer is stalled", required=True)
     reap.set_defaults(func=cmd_reap)
 
+    forgotten = (
+        "remove the jobs forgotten: expired longer than --remember-expired ago "
+        "(an expired job still answers 'expired' until then)"
+    )
     purge = commands.add_parser(
-        "purge",
-        parents=parents,
-        help="remove the jobs forgotten: expired longer than --remember-expired ago "
-        "(an expired job still answers 'expired' until then)",
+        "purge", parents=parents, help=forgotten, description=forgotten.capitalize() + "."
     )
     purge.set_defaults(func=cmd_purge)
 

@@ -516,9 +516,7 @@ def _failed_page(reply: Any) -> list[tuple[int, FailedItem]] | None:
         return None
     try:
         page = []
-        for packed in reply:
-            if not packed:
-                continue  # pragma: no cover  (a listed item always has its value)
+        for packed in reply:  # (a listed item without its value is corrupt: raises below)
             _, position, ms, name, error = _text(packed).split("\n", 4)
             page.append((int(position), FailedItem(name, error or None, from_ms(int(ms)))))
     except (TypeError, ValueError, UnicodeDecodeError, OverflowError):
