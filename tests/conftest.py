@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from jobtrack import FileStore, MemoryStore, Store
+from jobtrack import FileStore, JobTracker, MemoryStore, Store
 
 pytest_plugins = ["tests.redis_fixtures", "tests.pg_fixtures"]
 
@@ -54,3 +54,15 @@ def _no_developer_redis(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("JOBTRACK_STORE", raising=False)
     monkeypatch.delenv("REDIS_URL", raising=False)
     assert "JOBTRACK_STORE" not in os.environ
+
+
+@pytest.fixture
+def served(store: Store) -> Iterator[tuple[str, JobTracker]]:
+    """A tracker over *store*, and the base URL of its status app under a real uvicorn."""
+    from jobtrack.asgi import status_app
+
+    from .asgi_driver import serving
+
+    tracker = JobTracker(store)
+    with serving(status_app(tracker)) as base:
+        yield base, tracker

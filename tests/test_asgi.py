@@ -7,7 +7,6 @@ import datetime
 import json
 import logging
 import re
-import socket
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -29,7 +28,7 @@ from jobtrack import (
     RedisStore,
 )
 from jobtrack.asgi import status_app
-from tests.asgi_driver import call
+from tests.asgi_driver import call, serving
 from tests.test_model import SPEC_EXAMPLE
 
 JOB = "job-a0e3d54b9d0d4616949474697308a39c"
@@ -951,23 +950,8 @@ class TestMounted:
 @pytest.fixture
 def served(tracker: JobTracker) -> Iterator[str]:
     """The app under a real uvicorn server, on a socket bound before it starts."""
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(status_app(tracker), log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with serving(status_app(tracker)) as base:
+        yield base
 
 
 class TestOverHttp:

@@ -5,17 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
 import jobtrack.asgi
-from jobtrack import JobTracker, MemoryStore, Store
+from jobtrack import JobTracker, MemoryStore
 from jobtrack.asgi import status_app
 
-from .asgi_driver import call, serving
+from .asgi_driver import call
 
 NS = "streamed"
 
@@ -126,13 +125,6 @@ def test_unknown_job_and_bad_names_are_plain_answers() -> None:
     assert missing.status == 404 and json.loads(missing.body)["status"] == "failure"
     assert call(app, "GET", f"/namespaces/{NS}/upload-jobs/a.b/events").status == 400
     assert call(app, "POST", events_of("nope")).status == 405
-
-
-@pytest.fixture
-def served(store: Store) -> Iterator[tuple[str, JobTracker]]:
-    tracker = JobTracker(store)
-    with serving(status_app(tracker)) as base:
-        yield base, tracker
 
 
 def test_over_http(served: tuple[str, JobTracker]) -> None:

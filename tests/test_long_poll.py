@@ -5,16 +5,15 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from jobtrack import JobTracker, MemoryStore, Store
+from jobtrack import JobTracker, MemoryStore
 from jobtrack.asgi import status_app
 
-from .asgi_driver import call, call_async, serving
+from .asgi_driver import call, call_async
 from .conftest import StoreFactory
 
 NS = "polled"
@@ -133,13 +132,6 @@ def test_an_unknown_or_deleted_job_while_waiting() -> None:
         call(app, "GET", f"{route('nope')}?wait=5", headers=[(b"if-none-match", etag)]).status
         == 404
     )
-
-
-@pytest.fixture
-def served(store: Store) -> Iterator[tuple[str, JobTracker]]:
-    tracker = JobTracker(store)
-    with serving(status_app(tracker)) as base:
-        yield base, tracker
 
 
 def test_over_http(served: tuple[str, JobTracker]) -> None:
