@@ -21,7 +21,6 @@ import logging
 import os
 import sqlite3
 import stat
-import threading
 import time
 import urllib.parse
 from collections.abc import Sequence
@@ -94,7 +93,6 @@ class SQLiteStore:
         self.timeout = float(timeout)
         self._idle: collections.deque[sqlite3.Connection] = collections.deque()
         self._pid = os.getpid()
-        self._lock = threading.Lock()
         if not create and not os.path.lexists(self.path):
             raise ConfigurationError(f"no SQLite store at {self.path!r}: the file does not exist")
         folder = os.path.dirname(self.path)
