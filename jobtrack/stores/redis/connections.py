@@ -32,21 +32,10 @@ import threading
 import weakref
 from typing import Any
 
+from .. import forks
 from .commands import Prepacked
 
 __all__ = ["ThreadConnections"]
-
-_generation = 0
-"""Bumped in a forked child: connections of an older generation are the parent's."""
-
-
-def _after_fork_in_child() -> None:
-    global _generation
-    _generation += 1
-
-
-if hasattr(os, "register_at_fork"):  # not on Windows, which cannot fork
-    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _give_back(pool: Any, conn: Any, pid: int) -> None:
@@ -103,12 +92,12 @@ class ThreadConnections:
     def _held(self) -> _Held:
         """The calling thread's connection, taken from the pool on its first call."""
         held: _Held | None = getattr(self._local, "held", None)
-        if held is None or held.generation != _generation:  # new thread, or forked child
+        if held is None or held.generation != forks.generation:  # new thread, or forked child
             pool = self._pool
             conn = pool.get_connection()
             finalizer = None
             try:
-                held = _Held(conn, _generation)
+                held = _Held(conn, forks.generation)
                 finalizer = weakref.finalize(held, _give_back, pool, conn, os.getpid())
                 finalizer.atexit = False  # at exit other threads may still be using it
             except BaseException:  # an interrupt here: give it back exactly once

@@ -53,7 +53,6 @@ import contextlib
 import datetime as _dt
 import importlib.resources
 import math
-import os
 import select
 import threading
 import urllib.parse
@@ -72,6 +71,7 @@ from ...errors import (
 )
 from ...model import MAX_COUNT, ErrorCount, FailedItem, JobStatus
 from ...rules import MAX_ERROR_GROUPS, Delta, apply, apply_item
+from .. import forks
 from ..protocol import BEAT_MS, Features, ListKey
 from ..registry import Option, StoreURL, boolean, integer, seconds, text
 from . import operations as ops
@@ -131,18 +131,6 @@ _TUPLES_OK = 2
 
 _IDLE = 0
 """``psycopg.pq.TransactionStatus.IDLE``: no transaction open on the connection."""
-
-_generation = 0
-"""Bumped in a forked child: a pool of an older generation is the parent's."""
-
-
-def _after_fork_in_child() -> None:
-    global _generation
-    _generation += 1
-
-
-if hasattr(os, "register_at_fork"):  # not on Windows, which cannot fork
-    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 APPLIED, NOT_APPLIED, MISSING = 0, 1, 2
 """The outcomes ``jobtrack_apply`` returns (see ``apply.sql``)."""
@@ -437,7 +425,7 @@ class PostgresStore:
         )
         self._lock = threading.Lock()
         self._pool: ConnectionPool[Any] | None = None
-        self._generation = _generation
+        self._generation = forks.generation
         try:
             self._open_schema()
         except BaseException:
@@ -501,11 +489,13 @@ class PostgresStore:
     def _pool_now(self) -> ConnectionPool[Any]:
         """The pool of this process, made (and opened) on first use, and after :meth:`close`."""
         pool = self._pool
-        if pool is not None and self._generation == _generation:
+        if pool is not None and self._generation == forks.generation:
             return pool
         with self._lock:
-            if self._generation != _generation:  # a forked child: never the parent's connections
-                self._pool, self._generation = None, _generation
+            if (
+                self._generation != forks.generation
+            ):  # a forked child: never the parent's connections
+                self._pool, self._generation = None, forks.generation
             if self._pool is None:
                 pool = self._new_pool()
                 pool.open()
@@ -753,7 +743,7 @@ class PostgresStore:
         """Close the pool's connections (the store opens a new pool if used again)."""
         with self._lock:
             pool, self._pool = self._pool, None
-        if pool is not None and self._generation == _generation:
+        if pool is not None and self._generation == forks.generation:
             pool.close()
 
 
