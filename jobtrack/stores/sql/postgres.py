@@ -492,9 +492,7 @@ class PostgresStore:
         if pool is not None and self._generation == forks.generation:
             return pool
         with self._lock:
-            if (
-                self._generation != forks.generation
-            ):  # a forked child: never the parent's connections
+            if self._generation != forks.generation:  # a forked child: not the parent's
                 self._pool, self._generation = None, forks.generation
             if self._pool is None:
                 pool = self._new_pool()
