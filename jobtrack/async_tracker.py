@@ -87,11 +87,11 @@ class AsyncJobTracker(TrackerBase):
     ) -> AsyncIterator[JobStatus]:
         """Each newer status until the completed one; see :meth:`JobTracker.watch`.
 
-        A store with push that blocks is waited on in a worker thread; the
-        others are read again with the same back-off.
+        A store with push is waited on in a worker thread (the memory
+        store's condition too: it would block the loop); the others are read
+        again with the same back-off.
         """
-        features = features_of(self.store)
-        push = features.push and features.blocking
+        push = features_of(self.store).push
         pace = Watching(namespace, job_id, timeout, push)
         while True:
             job = await self.get(pace.namespace, pace.job_id)
