@@ -178,9 +178,16 @@ class _Watch:
     def __init__(self) -> None:
         self.latest: JobStatus | None = None
         self.error: BaseException | None = None
-        self.changed = asyncio.Condition()
+        self.wakes: set[asyncio.Future[None]] = set()  # one per waiting client
         self.waiters = 0
         self.task: asyncio.Task[None] | None = None
+
+    def tell(self) -> None:
+        """Wake every waiting client at once (one pass of the loop, no lock to hand on)."""
+        wakes, self.wakes = self.wakes, set()
+        for wake in wakes:
+            if not wake.done():
+                wake.set_result(None)
 
 
 class _Hub:
@@ -204,17 +211,18 @@ class _Hub:
             watch = self.jobs[key] = _Watch()
             watch.task = asyncio.ensure_future(self._follow(key, watch))
         watch.waiters += 1
-
-        def differs() -> bool:
-            return watch.error is not None or (
-                watch.latest is not None and watch.latest.to_json() != seen
-            )
-
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         try:
-            async with watch.changed:
-                await asyncio.wait_for(watch.changed.wait_for(differs), timeout)
-        except asyncio.TimeoutError:
-            return None
+            while watch.error is None and (watch.latest is None or watch.latest.to_json() == seen):
+                wake = loop.create_future()
+                watch.wakes.add(wake)
+                try:  # a future of its own: wait_for makes no task for it
+                    await asyncio.wait_for(wake, deadline - loop.time())
+                except asyncio.TimeoutError:
+                    return None
+                finally:
+                    watch.wakes.discard(wake)
         finally:
             watch.waiters -= 1
             if watch.waiters == 0 and self.jobs.get(key) is watch:
@@ -229,15 +237,13 @@ class _Hub:
         """Follow the job, telling its waiters each new status (or why it ended)."""
         try:
             async for status in self.tracker.watch(*key):
-                async with watch.changed:
-                    watch.latest = status
-                    watch.changed.notify_all()
+                watch.latest = status
+                watch.tell()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the job went (404, 410), the store failed (503)...
-            async with watch.changed:
-                watch.error = exc
-                watch.changed.notify_all()
+            watch.error = exc
+            watch.tell()
 
 
 class StatusApp:
