@@ -10,6 +10,8 @@ Two routes of the benchmark's own sit beside it:
   apart, from a thread of this process (over the store itself, not counted),
   and answers the wall-clock time taken just before each ``record`` call;
 * ``POST /bench/reset?job=ID`` starts job ID again (a new round);
+* ``POST /bench/profile`` profiles the event loop from then on, until
+  ``POST /bench/profile?to=PATH`` writes the profile to PATH;
 * ``GET /bench/calls`` answers the store calls the routes made so far, by name;
 * ``GET /bare/events``: the bare baseline of an event stream. The writer
   hands each new document of ``live-bare`` to the event loop, which wakes
@@ -20,8 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import cProfile
 import json
-import os
 import resource
 import sys
 import threading
@@ -152,6 +154,7 @@ def make_app(store_url: str, total: int) -> Callable[..., Any]:
 
     reset(SSE_JOB), reset(IDLE_JOB, 1000)
     board = _Board(reset(BARE_JOB))
+    profiling: list[cProfile.Profile] = []  # the event loop's, when asked for
     counting = CountingStore(inner)
     routes = status_app(JobTracker(counting))
 
@@ -167,6 +170,14 @@ def make_app(store_url: str, total: int) -> Callable[..., Any]:
             await routes(scope, receive, send)
         elif path == "/bare/events":
             await _bare_events(board, send)
+        elif path == "/bench/profile":  # start; ?to=PATH: stop and write the profile there
+            query = dict(urllib.parse.parse_qsl(scope["query_string"].decode()))
+            if "to" in query:
+                profiling.pop().dump_stats(query["to"])
+            else:
+                profiling.append(cProfile.Profile())
+                profiling[-1].enable()
+            await reply(send, None)
         elif path == "/bench/calls":
             await reply(send, dict(counting.calls))
         elif path == "/bench/reset":  # a new round: the job starts again
@@ -193,23 +204,10 @@ def make_app(store_url: str, total: int) -> Callable[..., Any]:
 
 def main(argv: list[str]) -> None:
     """Serve until terminated."""
+    import uvicorn
 
     raise_fd_limit()
     port, store_url, total = int(argv[0]), argv[1], int(argv[2])
-    profile = os.environ.get("JOBTRACK_BENCH_PROFILE")  # a path: cProfile the server into it
-    if profile:
-        import cProfile
-
-        with cProfile.Profile() as profiler:
-            _serve(port, store_url, total)
-        profiler.dump_stats(profile)
-    else:
-        _serve(port, store_url, total)
-
-
-def _serve(port: int, store_url: str, total: int) -> None:
-    import uvicorn
-
     uvicorn.run(
         make_app(store_url, total),
         host="127.0.0.1",
