@@ -178,7 +178,7 @@ class _Watch:
     def __init__(self) -> None:
         self.latest: JobStatus | None = None
         self.error: BaseException | None = None
-        self.wakes: set[asyncio.Future[None]] = set()  # one per waiting client
+        self.wakes: set[asyncio.Future[bool]] = set()  # one per waiting client
         self.waiters = 0
         self.task: asyncio.Task[None] | None = None
 
@@ -186,8 +186,12 @@ class _Watch:
         """Wake every waiting client at once (one pass of the loop, no lock to hand on)."""
         wakes, self.wakes = self.wakes, set()
         for wake in wakes:
-            if not wake.done():
-                wake.set_result(None)
+            _settle(wake, True)
+
+
+def _settle(wake: asyncio.Future[bool], told: bool) -> None:
+    if not wake.done():
+        wake.set_result(told)
 
 
 class _Hub:
@@ -215,13 +219,14 @@ class _Hub:
         deadline = loop.time() + timeout
         try:
             while watch.error is None and (watch.latest is None or watch.latest.to_json() == seen):
-                wake = loop.create_future()
+                wake: asyncio.Future[bool] = loop.create_future()  # True: told; False: timed out
                 watch.wakes.add(wake)
-                try:  # a future of its own: wait_for makes no task for it
-                    await asyncio.wait_for(wake, deadline - loop.time())
-                except asyncio.TimeoutError:
-                    return None
+                timer = loop.call_at(deadline, _settle, wake, False)
+                try:
+                    if not await wake:
+                        return None
                 finally:
+                    timer.cancel()
                     watch.wakes.discard(wake)
         finally:
             watch.waiters -= 1
