@@ -216,7 +216,7 @@ def main(argv: list[str]) -> None:
         access_log=False,
         lifespan="on",
         backlog=4096,
-        timeout_graceful_shutdown=2,  # streams of clients gone stay until their next heartbeat
+        timeout_graceful_shutdown=2,
     )
 
 

@@ -194,6 +194,10 @@ def _settle(wake: asyncio.Future[bool], told: bool) -> None:
         wake.set_result(told)
 
 
+def _went(wake: asyncio.Future[bool], gone: asyncio.Future[None]) -> None:
+    _settle(wake, False)
+
+
 class _Hub:
     """One store watch per job per process, however many clients wait for its change.
 
@@ -206,9 +210,12 @@ class _Hub:
         self.jobs: dict[tuple[str, str], _Watch] = {}
 
     async def change(
-        self, namespace: str, job_id: str, seen: bytes, timeout: float
+        self, namespace: str, job_id: str, seen: bytes, timeout: float, gone: asyncio.Future[None]
     ) -> JobStatus | None:
-        """The job's status once its document differs from *seen*; None after *timeout* s."""
+        """The job's status once its document differs from *seen*.
+
+        None after *timeout* s, or at once when *gone* is done (the client went).
+        """
         key = (namespace, job_id)
         watch = self.jobs.get(key)
         if watch is None:
@@ -222,11 +229,14 @@ class _Hub:
                 wake: asyncio.Future[bool] = loop.create_future()  # True: told; False: timed out
                 watch.wakes.add(wake)
                 timer = loop.call_at(deadline, _settle, wake, False)
+                went = functools.partial(_went, wake)
+                gone.add_done_callback(went)
                 try:
                     if not await wake:
                         return None
                 finally:
                     timer.cancel()
+                    gone.remove_done_callback(went)
                     watch.wakes.discard(wake)
         finally:
             watch.waiters -= 1
@@ -301,7 +311,7 @@ class StatusApp:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            status, body, extra = await self._respond(scope)
+            status, body, extra = await self._respond(scope, receive)
         except Exception:  # never a traceback over HTTP
             logger.exception("jobtrack status route failed")
             status, body, extra = 500, _error_body("Internal server error."), []
@@ -315,7 +325,9 @@ class StatusApp:
         head = scope.get("method") == "HEAD"
         await send({"type": "http.response.body", "body": b"" if head else body})
 
-    async def _respond(self, scope: Scope) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    async def _respond(
+        self, scope: Scope, receive: Receive
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
         method = scope.get("method", "GET")
         route = _match(scope)
         if route is None:
@@ -350,7 +362,7 @@ class StatusApp:
                 await self._call(self.tracker.get(namespace, job_id))  # 404, 410, 503 first
                 return 200, _EVENTS, []
             if job_id is not None and below == "":
-                return await self._status(namespace, job_id, scope)
+                return await self._status(namespace, job_id, scope, receive)
             body = await self._read(namespace, job_id, below, scope)
         except (_BadQuery, InvalidArgument, ConfigurationError) as exc:  # the tracker's word
             return 400, _error_body(str(exc), namespace, job_id), []
@@ -377,19 +389,24 @@ class StatusApp:
         return 200, body, []
 
     async def _status(
-        self, namespace: str, job_id: str, scope: Scope
+        self, namespace: str, job_id: str, scope: Scope, receive: Receive
     ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
         """The status document with its ``ETag``; 304 for a client that has it (SPEC 8).
 
         With ``?wait=N`` and ``If-None-Match``, an unchanged document is held
         up to N seconds for a change (200), then 304. Every client waiting on a
         job shares one watch of it (:class:`_Hub`): no store read per client.
+        A client that goes away stops waiting at once.
         """
         wait = _wait_query(scope)
         body = (await self._call(self.tracker.get(namespace, job_id))).to_json()
         held = _header(scope, b"if-none-match")
         if held is not None and held == _etag(body) and wait:
-            newer = await self._hub().change(namespace, job_id, body, wait)
+            gone = asyncio.ensure_future(_disconnected(receive))
+            try:
+                newer = await self._hub().change(namespace, job_id, body, wait, gone)
+            finally:
+                gone.cancel()
             if newer is not None:
                 body = newer.to_json()
         etag = _etag(body)
@@ -406,7 +423,7 @@ class StatusApp:
         gets nothing it already has (and, holding the completed document,
         nothing at all). A ``:`` comment keeps the connection alive at least
         every 15 s. The stream follows the job through the process's one watch
-        of it; a client that goes away ends its stream.
+        of it; a client that goes away ends its stream at once.
         """
         await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
         seen = _header(scope, b"last-event-id") or b""
@@ -422,7 +439,10 @@ class StatusApp:
                     await send({"type": "http.response.body", "body": event, "more_body": True})
                 if status.is_finished:
                     break
-                newer = await self._hub().change(namespace, job_id, body, HEARTBEAT_SECONDS)
+                hub = self._hub()
+                newer = await hub.change(namespace, job_id, body, HEARTBEAT_SECONDS, gone)
+                if gone.done():
+                    break
                 if newer is None:
                     chunk = {
                         "type": "http.response.body",
