@@ -9,14 +9,19 @@ subscriber connection neither hangs a waiter nor stops push for good.
 from __future__ import annotations
 
 import asyncio
+import datetime
+import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import psycopg
 import pytest
 
 from jobtrack import AsyncJobTracker, JobStatus, JobTracker
+from jobtrack.clock import utc_now
+from jobtrack.stores.sql.listen import APPLICATION
 
 NS = "pushed"
 KINDS = [
@@ -76,7 +81,15 @@ def subscribers(store: Any, job: JobStatus) -> int:
         else:
             reply = store.client.execute_command("PUBSUB", "SHARDNUMSUB", channel)
         return int(reply[1] if isinstance(reply, list) else reply[channel])
-    return int(store.listeners())
+    with psycopg.connect(store._conninfo, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s "
+            "AND query LIKE 'LISTEN %%' AND datname = current_database() "
+            "AND query LIKE '%%' || current_schema() || '%%'",
+            [APPLICATION],
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 def kill_subscribers(store: Any) -> None:
@@ -88,7 +101,23 @@ def kill_subscribers(store: Any) -> None:
         else:
             store.client.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
     else:
-        store.kill_listener()
+        with psycopg.connect(store._conninfo, autocommit=True) as conn:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = %s",
+                [APPLICATION],
+            )
+
+
+def other_writer(factory: Callable[[], Any]) -> JobTracker:
+    """A tracker over another store (its own connections) whose clock moves 2 s a call.
+
+    So each update moves the job into another second: PostgreSQL notifies
+    such updates, and completions (not those within a second; see listen.py).
+    """
+    ticks = itertools.count()
+    start = utc_now()
+    return JobTracker(factory(), clock=lambda: start + datetime.timedelta(seconds=2 * next(ticks)))
 
 
 def waiting(store: Any, job: JobStatus, timeout: float) -> tuple[threading.Thread, list[float]]:
@@ -108,7 +137,7 @@ def waiting(store: Any, job: JobStatus, timeout: float) -> tuple[threading.Threa
 def test_a_waiter_wakes_on_an_update_made_elsewhere_and_reads_nothing_meanwhile(
     factory: Callable[[], Any],
 ) -> None:
-    store, writer = factory(), JobTracker(factory())
+    store, writer = factory(), other_writer(factory)
     job = writer.start(NS, 3)
     assert store.features.push
     reads = Reads(store)
@@ -125,7 +154,7 @@ def test_a_waiter_wakes_on_an_update_made_elsewhere_and_reads_nothing_meanwhile(
 def test_many_waiters_share_one_subscription_that_goes_with_the_last(
     factory: Callable[[], Any],
 ) -> None:
-    store, writer = factory(), JobTracker(factory())
+    store, writer = factory(), other_writer(factory)
     job = writer.start(NS, 3)
     reads = Reads(store)
     threads = [waiting(store, job, 30) for _ in range(20)]
@@ -142,7 +171,7 @@ def test_many_waiters_share_one_subscription_that_goes_with_the_last(
 def test_a_killed_subscriber_connection_does_not_hang_a_waiter_and_recovers(
     factory: Callable[[], Any],
 ) -> None:
-    store, writer = factory(), JobTracker(factory())
+    store, writer = factory(), other_writer(factory)
     job = writer.start(NS, 3)
     reads = Reads(store)
     thread, took = waiting(store, job, 5)
@@ -158,8 +187,8 @@ def test_a_killed_subscriber_connection_does_not_hang_a_waiter_and_recovers(
 
 
 def test_async_watch_is_pushed(factory: Callable[[], Any]) -> None:
-    writer = JobTracker(factory())
-    job = writer.start(NS, 2)
+    other = other_writer(factory)
+    job = other.start(NS, 2)
 
     async def main() -> list[JobStatus]:
         tracker = AsyncJobTracker(factory())
@@ -168,7 +197,7 @@ def test_async_watch_is_pushed(factory: Callable[[], Any]) -> None:
             async for status in tracker.watch(NS, job.job_id, timeout=60):
                 seen.append(status)
                 if len(seen) == 1:
-                    await asyncio.to_thread(writer.record, NS, job.job_id, successful=2)
+                    await asyncio.to_thread(other.record, NS, job.job_id, successful=2)
         finally:
             await tracker.aclose()
         return seen
@@ -188,7 +217,27 @@ def no_thread_left() -> Iterator[None]:
 
 
 def test_close_stops_the_listener(factory: Callable[[], Any], no_thread_left: None) -> None:
-    store, writer = factory(), JobTracker(factory())
+    store, writer = factory(), other_writer(factory)
     job = writer.start(NS, 3)
     store.wait_change(NS, job.job_id, job, 0.1)
     store.close()
+
+
+@pytest.mark.postgres
+def test_a_postgres_restart_does_not_hang_a_waiter_and_push_comes_back(
+    postgres_server: Any, postgres_store_factory: Callable[[], Any]
+) -> None:
+    store, writer = postgres_store_factory(), other_writer(postgres_store_factory)
+    job = writer.start(NS, 3)
+    reads = Reads(store)
+    thread, took = waiting(store, job, 5)
+    reads.reach(1)
+    postgres_server.stop()
+    thread.join(30)
+    assert took and took[0] < 5  # woken by the loss
+    postgres_server.start()
+    thread, took = waiting(store, job, 30)
+    until(lambda: subscribers(store, job) == 1 and reads.count >= 2)
+    writer.record(NS, job.job_id, successful=1)
+    thread.join(30)
+    assert took and took[0] < 10
