@@ -21,7 +21,8 @@ outgrow one server:
 * **Row locks under READ COMMITTED, and nothing else.** ``jobtrack_apply``
   locks the job's row first (``FOR NO KEY UPDATE``); every writer of a job, its
   items and error groups does so, so they never interleave. No advisory
-  locks, no ``LISTEN``, no sequences, no temporary tables. A statement that
+  locks, no sequences, no temporary tables (``LISTEN``/``NOTIFY`` serve only push:
+  :mod:`.listen`). A statement that
   the server rolls back for a serialization failure or a deadlock (which
   SERIALIZABLE databases report where PostgreSQL's READ COMMITTED waits) is
   sent again: nothing of it was applied.
