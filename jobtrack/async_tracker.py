@@ -87,11 +87,14 @@ class AsyncJobTracker(TrackerBase):
     ) -> AsyncIterator[JobStatus]:
         """Each newer status until the completed one; see :meth:`JobTracker.watch`.
 
-        A store with push is waited on in a worker thread (the memory
-        store's condition too: it would block the loop); the others are read
-        again with the same back-off.
+        A store with push is waited on natively through its async view
+        (Redis, PostgreSQL), else in a worker thread (the memory store's
+        condition too: it would block the loop); the others are read again
+        with the same back-off.
         """
-        push = features_of(self.store).push
+        features = features_of(self.store)
+        native = self.native if features.push else None
+        push = features.push
         pace = Watching(namespace, job_id, timeout, push)
         while True:
             job = await self.get(pace.namespace, pace.job_id)
@@ -99,7 +102,9 @@ class AsyncJobTracker(TrackerBase):
                 yield job
             if job.is_finished:
                 return
-            if push:
+            if native is not None:
+                await native.wait_change(pace.namespace, pace.job_id, job, pace.pause())
+            elif push:
                 wait = self.store.wait_change  # type: ignore[attr-defined]
                 await asyncio.to_thread(wait, pace.namespace, pace.job_id, job, pace.pause())
             else:
