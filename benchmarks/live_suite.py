@@ -27,10 +27,11 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from .common import Row, wait_for_port
-from .live_apps import BARE_JOB, SSE_JOB
+from .live_apps import BARE_JOB, NS, SSE_JOB
 from .redis_suite import free_port, throwaway_redis
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -113,13 +114,28 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
+Subscribers = Callable[[str], int]
+"""How many subscribers the store's server counts on the channel of a job (by id)."""
+
+
 def _follow(
-    port: int, mode: str, job_id: str, clients: int, updates: int, gap_ms: float
-) -> tuple[list[float], int, int, collections.Counter[str]]:
-    """Latencies (ms) of every client and update; clients with every update, with the last."""
+    port: int,
+    mode: str,
+    job_id: str,
+    clients: int,
+    updates: int,
+    gap_ms: float,
+    subscribers: Subscribers | None = None,
+) -> tuple[list[float], int, int, collections.Counter[str], int | None]:
+    """Latencies (ms) of every client and update; clients with every update, with the last.
+
+    Then the store calls made meanwhile, and the subscribers the store's server
+    counts on the job's channel once every client follows it.
+    """
     _ask(port, f"/bench/reset?job={job_id}", "POST")
     procs = _clients(port, mode, clients)
     before = _calls(port)
+    subscribed = subscribers(job_id) if subscribers is not None else None
     commits = _ask(port, f"/bench/write?job={job_id}&n={updates}&gap={gap_ms:g}", "POST")
     assert isinstance(commits, list)
     received: list[list[list[float]]] = []
@@ -133,7 +149,7 @@ def _follow(
         latencies += [(seen[k] - commits[k - 1]) * 1000 for k in range(1, updates + 1) if k in seen]
         whole += all(k in seen for k in range(updates + 1))  # the first document too
     done = sum(1 for events in received if events and events[-1][0] == updates)
-    return latencies, whole, done, spent
+    return latencies, whole, done, spent, subscribed
 
 
 def _figures(latencies: list[float]) -> tuple[float, float, float]:
@@ -141,16 +157,23 @@ def _figures(latencies: list[float]) -> tuple[float, float, float]:
 
 
 def _events(
-    kind: str, port: int, clients: int, updates: int, gap_ms: float, rounds: int
+    kind: str,
+    port: int,
+    clients: int,
+    updates: int,
+    gap_ms: float,
+    rounds: int,
+    subscribers: Subscribers | None,
 ) -> list[Row]:
     """Bare and ours in turn, *rounds* times; the round of the lowest p99 of each is kept."""
     what = f"{updates} updates {gap_ms:g} ms apart, record() call to receipt"
     bare_runs, our_runs = [], []
     for _ in range(rounds):
         bare_runs.append(_follow(port, "bare", BARE_JOB, clients, updates, gap_ms))
-        our_runs.append(_follow(port, "sse", SSE_JOB, clients, updates, gap_ms))
-    bare, bare_whole, _, _ = min(bare_runs, key=lambda run: _figures(run[0])[1])
-    ours, whole, done, spent = min(our_runs, key=lambda run: _figures(run[0])[1])
+        our_runs.append(_follow(port, "sse", SSE_JOB, clients, updates, gap_ms, subscribers))
+    bare, bare_whole, *_ = min(bare_runs, key=lambda run: _figures(run[0])[1])
+    ours, whole, done, spent, subscribed = min(our_runs, key=lambda run: _figures(run[0])[1])
+    channel = "" if subscribed is None else f"; {subscribed} subscriber(s) of the job's channel"
     b50, b99, bmax = _figures(bare)
     p50, p99, worst = _figures(ours)
     worst99 = max(_figures(run[0])[1] for run in our_runs)
@@ -164,19 +187,44 @@ def _events(
             note=f"p50 {b50:.1f} ms, max {bmax:.1f} ms; {bare_whole:,}/{clients:,} got all"),
         Row("live", f"{kind} {clients:,} streams: calls/update", sum(spent.values()) / updates,
             0, "store calls of the server per update while they follow it",
-            note=_shown(spent), limit=3.0),
+            note=_shown(spent) + channel, limit=3.0),
     ]  # fmt: skip
 
 
 def measure(
-    kind: str, url: str, clients: int, updates: int, idle_s: float, rounds: int
+    kind: str,
+    url: str,
+    clients: int,
+    updates: int,
+    idle_s: float,
+    rounds: int,
+    subscribers: Subscribers | None = None,
 ) -> list[Row]:
     """The rows of one store: *clients* idle for *idle_s* s, then following *updates* updates."""
     with serving(url, updates) as port:
         return [
             _idle(kind, port, clients, idle_s),
-            *_events(kind, port, clients, updates, GAP_MS, rounds),
+            *_events(kind, port, clients, updates, GAP_MS, rounds, subscribers),
         ]
+
+
+def redis_subscribers(url: str) -> Subscribers:
+    """The subscribers Redis counts on a job's channel (shard channels and plain ones)."""
+    import redis
+
+    from jobtrack import RedisStore
+
+    client = redis.Redis.from_url(url)
+    job_key = RedisStore(url).commands.job_key
+
+    def subscribers(job_id: str) -> int:
+        channel, found = job_key(NS, job_id), 0
+        for numsub in ("SHARDNUMSUB", "NUMSUB"):  # SSUBSCRIBE on Redis >= 7, else SUBSCRIBE
+            reply: Any = client.execute_command("PUBSUB", numsub, channel)  # type: ignore[no-untyped-call]
+            found += int(reply[1])
+        return found
+
+    return subscribers
 
 
 def live_suite(quick: bool) -> list[Row]:
@@ -186,5 +234,5 @@ def live_suite(quick: bool) -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="jobtrack-bench-live-") as root:
         rows += measure("sqlite", f"sqlite://{root}/live.sqlite3", *sizes)
     with throwaway_redis() as url:
-        rows += measure("redis", url, *sizes)
+        rows += measure("redis", url, *sizes, redis_subscribers(url))
     return rows
