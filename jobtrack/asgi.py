@@ -141,6 +141,16 @@ def _name_problem(what: str, value: str) -> str:
 
 
 @functools.lru_cache(maxsize=1024)  # pollers of an unchanged job send the same bytes object
+def _document(status: JobStatus) -> bytes:
+    """The status document of *status*: encoded once for every equal status read again.
+
+    A store other than memory decodes a new status on each read; encoding it
+    cost more than the read (SQLite) for pollers of a job that did not change.
+    """
+    return status.to_json()
+
+
+@functools.lru_cache(maxsize=1024)
 def _etag(body: bytes) -> bytes:
     """The strong ``ETag`` of a document: a digest of its bytes, quoted."""
     return b'"%s"' % hashlib.blake2b(body, digest_size=12).hexdigest().encode()
@@ -399,7 +409,7 @@ class StatusApp:
         A client that goes away stops waiting at once.
         """
         wait = _wait_query(scope)
-        body = (await self._call(self.tracker.get(namespace, job_id))).to_json()
+        body = _document(await self._call(self.tracker.get(namespace, job_id)))
         held = _header(scope, b"if-none-match")
         if held is not None and held == _etag(body) and wait:
             gone = asyncio.ensure_future(_disconnected(receive))
