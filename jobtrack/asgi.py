@@ -21,11 +21,12 @@ import hashlib
 import inspect
 import json
 import logging
+import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any, TypeVar
 
-from .arguments import MAX_WAIT
+from .arguments import MAX_LIST_LIMIT, MAX_WAIT
 from .async_tracker import AsyncJobTracker
 from .errors import (
     ConfigurationError,
@@ -37,6 +38,7 @@ from .errors import (
     shown,
 )
 from .logs import Throttle
+from .metrics import MAX_SCRAPE_NAMESPACES, Metrics
 from .model import JobStatus
 from .names import MAX_NAME_LENGTH, is_valid_name
 from .openapi import openapi_document
@@ -114,7 +116,11 @@ _UNSET = _Unset.UNSET  # an option of status_app not given: the tracker's own va
 
 _ALLOWED = ("GET", "HEAD")
 _ALLOW_HEADER = (b"allow", b"GET, HEAD")
-_BASE_HEADERS = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
+_NO_STORE = [(b"cache-control", b"no-store")]
+_BASE_HEADERS = [(b"content-type", b"application/json"), *_NO_STORE]
+
+METRICS_NAME = "/metrics"
+"""The name *authorize* is asked about for ``GET /metrics`` (never a namespace's)."""
 
 
 def _dumps(document: Mapping[str, Any]) -> bytes:
@@ -249,8 +255,18 @@ class StatusApp:
         authorize: Authorize | None,
         max_store_calls: int = DEFAULT_MAX_STORE_CALLS,
         store_wait: float = DEFAULT_STORE_WAIT,
+        metrics: bool = True,
     ) -> None:
         self.tracker = tracker
+        self.metrics: Metrics | None = None
+        self.metrics_off = "Metrics are off on this server (status_app(metrics=False))."
+        if metrics:
+            try:
+                self.metrics = tracker.metrics or Metrics()  # the app's own: route latency
+            except ConfigurationError:
+                self.metrics_off = (
+                    "Metrics need prometheus_client on the server: pip install 'jobtrack[metrics]'."
+                )
         self.authorize = authorize
         self.max_store_calls = max_store_calls
         self.store_wait = store_wait
@@ -258,7 +274,9 @@ class StatusApp:
         self._hubs: tuple[asyncio.AbstractEventLoop, _Hub] | None = None
         from . import __version__  # noqa: PLC0415 - the package imports this module lazily
 
-        self._openapi = _dumps(openapi_document(__version__))
+        self.document = openapi_document(__version__)
+        self._openapi = _dumps(self.document)
+        self._paths = frozenset(self.document["paths"])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection."""
@@ -289,17 +307,22 @@ class StatusApp:
                 return
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
         try:
             status, body, extra = await self._respond(scope)
         except Exception:  # never a traceback over HTTP
             logger.exception("jobtrack status route failed")
             status, body, extra = 500, _error_body("Internal server error."), []
+        if self.metrics is not None:  # by route template, never by raw path
+            template = self._template(scope)
+            self.metrics.routes.labels(template).observe(time.perf_counter() - started)
         if body is _EVENTS and scope.get("method") == "GET":
             route = _match(scope)
             assert route is not None and route[1] is not None
             await self._stream(route[0], route[1], scope, receive, send)
             return
-        headers = [*_BASE_HEADERS, (b"content-length", str(len(body)).encode()), *extra]
+        base = _NO_STORE if extra and extra[0][0] == b"content-type" else _BASE_HEADERS
+        headers = [*base, (b"content-length", str(len(body)).encode()), *extra]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         head = scope.get("method") == "HEAD"
         await send({"type": "http.response.body", "body": b"" if head else body})
@@ -308,9 +331,12 @@ class StatusApp:
         method = scope.get("method", "GET")
         route = _match(scope)
         if route is None:
-            if _relative_path(scope) == "/openapi.json":
+            relative = _relative_path(scope)
+            if relative in ("/openapi.json", "/metrics"):
                 if method not in _ALLOWED:
                     return 405, _error_body("Method not allowed."), [_ALLOW_HEADER]
+                if relative == "/metrics":
+                    return await self._metrics(scope)
                 return 200, self._openapi, []
             return 404, _error_body("Not found."), []
         namespace, job_id, below = route  # job_id None: the namespace's list of jobs
@@ -343,11 +369,8 @@ class StatusApp:
             body = await self._read(namespace, job_id, below, scope)
         except (_BadQuery, InvalidArgument, ConfigurationError) as exc:  # the tracker's word
             return 400, _error_body(str(exc), namespace, job_id), []
-        except _Busy:
-            logger.warning("job store busy: %d calls running", self.max_store_calls)
-            retry = (b"retry-after", str(RETRY_AFTER_SECONDS).encode())
-            message = "The job store is busy; retry later."
-            return 503, _error_body(message, namespace, job_id), [retry]
+        except (_Busy, StoreUnavailable) as exc:
+            return self._unavailable(exc, namespace, job_id)
         except JobExpired as exc:  # gone for readers: says when (SPEC section 6)
             return 410, _error_body(str(exc), namespace, job_id), []
         except JobNotFound as exc:
@@ -356,14 +379,50 @@ class StatusApp:
             logger.error("corrupt job %r in namespace %r: %s", job_id, namespace, exc)
             message = "The stored job is corrupt; it cannot be read."
             return 500, _error_body(message, namespace, job_id), []
-        except StoreUnavailable as exc:  # one line: a store that is down must not flood the log
-            logger.warning("job store unavailable: %s", exc)
-            retry = (b"retry-after", str(RETRY_AFTER_SECONDS).encode())
-            message = "The job store is unavailable; retry later."
-            return 503, _error_body(message, namespace, job_id), [retry]
         if body is None:
             return 404, _error_body("This job store does not keep items.", namespace, job_id), []
         return 200, body, []
+
+    def _unavailable(
+        self, exc: Exception, namespace: str | None = None, job_id: str | None = None
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        """503 with ``Retry-After``: every store call taken (``_Busy``), or the store down."""
+        if isinstance(exc, _Busy):
+            logger.warning("job store busy: %d calls running", self.max_store_calls)
+            message = "The job store is busy; retry later."
+        else:  # one line: a store that is down must not flood the log
+            logger.warning("job store unavailable: %s", exc)
+            message = "The job store is unavailable; retry later."
+        retry = (b"retry-after", str(RETRY_AFTER_SECONDS).encode())
+        return 503, _error_body(message, namespace, job_id), [retry]
+
+    async def _metrics(self, scope: Scope) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        """``GET /metrics``: Prometheus text, the namespaces' jobs read now (SPEC section 8).
+
+        Not per namespace: *authorize* is asked with the name ``"/metrics"``
+        (no namespace has it); 404 when metrics are off or the extra is missing.
+        """
+        if self.metrics is None:
+            return 404, _error_body(self.metrics_off), []
+        if self.authorize is not None:
+            denied = await self._check(METRICS_NAME, scope)
+            if denied is not None:
+                message = "Not authenticated." if denied == 401 else "Not allowed."
+                return denied, _error_body(message), []
+        counts: list[Any] = []
+        cursor = None
+        try:  # at most MAX_SCRAPE_NAMESPACES, in pages
+            while len(counts) < MAX_SCRAPE_NAMESPACES:
+                limit = min(MAX_LIST_LIMIT, MAX_SCRAPE_NAMESPACES - len(counts))
+                page = await self._call(self.tracker.namespaces(limit=limit, cursor=cursor))  # type: ignore[attr-defined]
+                counts += page.items
+                cursor = page.next_cursor
+                if cursor is None:
+                    break
+        except (_Busy, StoreUnavailable) as exc:
+            return self._unavailable(exc)
+        body = self.metrics.exposition(counts, truncated=cursor is not None)
+        return 200, body, [(b"content-type", self.metrics.content_type.encode())]
 
     async def _status(
         self, namespace: str, job_id: str, scope: Scope
@@ -429,6 +488,16 @@ class StatusApp:
         finally:
             gone.cancel()
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    def _template(self, scope: Scope) -> str:
+        """The request's route as its OpenAPI path template ("other" for any other path)."""
+        route = _match(scope)
+        if route is None:
+            path = _relative_path(scope)
+            return path if path in self._paths else "other"
+        _, job_id, below = route
+        job = "" if job_id is None else "/{job_id}"
+        return "/namespaces/{namespace_name}/upload-jobs" + job + (f"/{below}" if below else "")
 
     def _hub(self) -> _Hub:
         loop = asyncio.get_running_loop()
@@ -630,6 +699,7 @@ def status_app(
     stall_after: datetime.timedelta | _Unset | None = _UNSET,
     retain: datetime.timedelta | _Unset | None = _UNSET,
     remember_expired: datetime.timedelta | _Unset = _UNSET,
+    metrics: bool = True,
 ) -> StatusApp:
     """An ASGI app serving ``GET /namespaces/{namespace_name}/upload-jobs/{job_id}``.
 
@@ -646,6 +716,12 @@ def status_app(
     with (over the same store and clock; *tracker* itself is unchanged):
     ``?status=stalled`` needs a *stall_after*; *remember_expired* says how
     long an expired job answers 410 before it is unknown (404).
+
+    ``GET /metrics`` serves Prometheus text when prometheus_client is
+    installed (the ``metrics`` extra) and *metrics* is true: the jobs of each
+    namespace, the app's route latency, and, if the tracker has
+    :class:`~jobtrack.metrics.Metrics`, what it recorded. With *authorize*,
+    the hook is asked about it with the name ``"/metrics"``.
     """
     if type(max_store_calls) is not int or max_store_calls < 1:
         raise ConfigurationError(
@@ -659,6 +735,8 @@ def status_app(
         )
     if authorize is not None and not callable(authorize):
         raise ConfigurationError("authorize must be callable")
+    if type(metrics) is not bool:
+        raise ConfigurationError(f"metrics must be True or False, got {shown(metrics)}")
     if stall_after is not _UNSET or retain is not _UNSET or remember_expired is not _UNSET:
         tracker = AsyncJobTracker(
             tracker.store,
@@ -668,7 +746,8 @@ def status_app(
             remember_expired=(
                 tracker.remember_expired if remember_expired is _UNSET else remember_expired
             ),
+            metrics=tracker.metrics,
         )
     elif isinstance(tracker, JobTracker):
         tracker = AsyncJobTracker.from_tracker(tracker)
-    return StatusApp(tracker, authorize, max_store_calls, float(store_wait))
+    return StatusApp(tracker, authorize, max_store_calls, float(store_wait), metrics)
