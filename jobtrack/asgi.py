@@ -14,6 +14,7 @@ traceback: unexpected errors are logged and answered with a bare 500.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import enum
 import functools
@@ -21,9 +22,10 @@ import hashlib
 import inspect
 import json
 import logging
+import re
 import time
 import urllib.parse
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from typing import Any, TypeVar
 
 from .arguments import MAX_LIST_LIMIT, MAX_WAIT
@@ -51,6 +53,7 @@ __all__ = [
     "RETRY_AFTER_SECONDS",
     "Authorize",
     "StatusApp",
+    "include_in",
     "status_app",
 ]
 
@@ -751,3 +754,98 @@ def status_app(
     elif isinstance(tracker, JobTracker):
         tracker = AsyncJobTracker.from_tracker(tracker)
     return StatusApp(tracker, authorize, max_store_calls, float(store_wait), metrics)
+
+
+_PREFIX = re.compile(r"(/[A-Za-z0-9._~-]+)+")
+
+
+def include_in(
+    app: Any, tracker: JobTracker | AsyncJobTracker, prefix: str = "/jobs", **options: Any
+) -> StatusApp:
+    """Mount every route of :func:`status_app` under *prefix* on a Starlette or FastAPI *app*.
+
+    *options* are those of :func:`status_app`. On FastAPI the routes also
+    appear, prefixed, in the host's own ``/openapi.json`` and ``/docs`` (its
+    ``openapi()`` is extended, each time FastAPI builds the document anew).
+    The host's lifespan closes the tracker's store at shutdown (a mounted
+    app gets no lifespan events of its own). Nothing of FastAPI or Starlette
+    is imported: *app* needs ``mount()`` and ``router.lifespan_context``.
+    Returns the mounted app.
+
+    :raises ConfigurationError: for a bad prefix (``/a/b``: no trailing ``/``),
+        a host without ``mount``, or a bad option; nothing is mounted then.
+    """
+    if not isinstance(prefix, str) or not _PREFIX.fullmatch(prefix):
+        raise ConfigurationError(
+            "prefix must be a path such as '/jobs': starting with '/', not ending with '/', "
+            f"of A-Z a-z 0-9 . _ ~ - between the slashes; got {shown(prefix)}"
+        )
+    router: Any = getattr(app, "router", None)
+    if not callable(getattr(app, "mount", None)) or not hasattr(router, "lifespan_context"):
+        raise ConfigurationError(
+            f"include_in needs a Starlette or FastAPI app, got {type(app).__name__}"
+        )
+    jobs = status_app(tracker, **options)
+    app.mount(prefix, jobs)
+    inner = router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(host: Any) -> AsyncIterator[Any]:
+        try:
+            async with inner(host) as state:
+                yield state
+        finally:
+            await jobs.tracker.aclose()
+
+    router.lifespan_context = lifespan
+    if callable(getattr(app, "openapi", None)) and hasattr(app, "openapi_schema"):  # FastAPI
+        app.openapi = _with_routes(app.openapi, jobs.document, prefix)
+    return jobs
+
+
+def _with_routes(
+    openapi: Callable[[], dict[str, Any]], document: Mapping[str, Any], prefix: str
+) -> Callable[[], dict[str, Any]]:
+    """The host's ``openapi()``, adding jobtrack's paths and components to what it returns.
+
+    FastAPI caches its document and builds a new one when its routes change:
+    each new one is extended once.
+    """
+    extended: list[dict[str, Any]] = []
+
+    def host_openapi() -> dict[str, Any]:
+        schema = openapi()
+        if not extended or extended[0] is not schema:
+            _add_routes(schema, document, prefix)
+            extended[:] = [schema]
+        return schema
+
+    return host_openapi
+
+
+def _add_routes(schema: dict[str, Any], document: Mapping[str, Any], prefix: str) -> None:
+    """Add *document*'s paths under *prefix* to *schema*, its components renamed Jobtrack*."""
+    text = json.dumps(document)
+    for section, entries in document.get("components", {}).items():
+        for name in entries:
+            ref = f'"#/components/{section}/'
+            text = text.replace(f'{ref}{name}"', f'{ref}Jobtrack{name}"')
+    ours = json.loads(text)  # a copy, its references renamed
+    paths = schema.setdefault("paths", {})
+    taken = {
+        op.get("operationId")
+        for item in paths.values()
+        for op in item.values()
+        if isinstance(op, dict)
+    }
+    for path, item in ours["paths"].items():
+        for operation in item.values():
+            if isinstance(operation, dict) and "operationId" in operation:
+                operation["tags"] = ["jobtrack"]
+                if operation["operationId"] in taken:  # jobtrack included twice
+                    operation["operationId"] += prefix.replace("/", "_")
+        paths[prefix + path] = item
+    components = schema.setdefault("components", {})
+    for section, entries in ours.get("components", {}).items():
+        for name, value in entries.items():
+            components.setdefault(section, {})[f"Jobtrack{name}"] = value
