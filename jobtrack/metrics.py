@@ -48,11 +48,15 @@ class Metrics:
     def __init__(self) -> None:
         try:
             import prometheus_client  # noqa: PLC0415 - an extra, imported only when asked for
+            from prometheus_client.metrics_core import GaugeMetricFamily  # noqa: PLC0415
         except ImportError:
             raise ConfigurationError(
                 "metrics need prometheus_client: pip install 'jobtrack[metrics]'"
             ) from None
-        self._prometheus = prometheus_client
+        self._generate = prometheus_client.generate_latest
+        self._gauge = GaugeMetricFamily
+        self.content_type: str = prometheus_client.CONTENT_TYPE_LATEST
+        """The ``Content-Type`` of :meth:`exposition`."""
         self.registry = prometheus_client.CollectorRegistry()
         self.items = prometheus_client.Counter(
             "jobtrack_items_recorded",
@@ -113,13 +117,7 @@ class Metrics:
 
         *namespaces* are ``NamespaceCounts`` (``stalled`` None: no ``stall_after``).
         """
-        body: bytes = self._prometheus.generate_latest(_Scrape(self, namespaces, truncated))
-        return body
-
-    @property
-    def content_type(self) -> str:
-        """The ``Content-Type`` of :meth:`exposition`."""
-        return str(self._prometheus.CONTENT_TYPE_LATEST)
+        return self._generate(_Scrape(self, namespaces, truncated))
 
 
 class _Scrape:
@@ -130,11 +128,10 @@ class _Scrape:
 
     def collect(self) -> Iterator[Any]:
         yield from self.metrics.registry.collect()
-        yield from _job_families(self.metrics._prometheus, self.namespaces, self.truncated)
+        yield from _job_families(self.metrics._gauge, self.namespaces, self.truncated)
 
 
-def _job_families(prometheus: Any, namespaces: Iterable[Any], truncated: bool) -> Iterator[Any]:
-    gauges = prometheus.core.GaugeMetricFamily
+def _job_families(gauges: Any, namespaces: Iterable[Any], truncated: bool) -> Iterator[Any]:
     jobs = gauges(
         "jobtrack_jobs",
         "Jobs of each namespace by status (running includes stalled), read at scrape time.",
