@@ -64,6 +64,7 @@ class Metrics:
             ["namespace", "outcome"],
             registry=self.registry,
         )
+        self._counters: dict[tuple[str, str], Any] = {}
         self.updates = prometheus_client.Histogram(
             "jobtrack_store_update_seconds",
             "Seconds each store update of this process's tracker took.",
@@ -108,9 +109,16 @@ class Metrics:
 
     def _add(self, namespace: str, delta: Any) -> None:
         if delta.successful:
-            self.items.labels(namespace, "successful").inc(delta.successful)
+            self._counter(namespace, "successful").inc(delta.successful)
         if delta.failed:
-            self.items.labels(namespace, "failed").inc(delta.failed)
+            self._counter(namespace, "failed").inc(delta.failed)
+
+    def _counter(self, namespace: str, outcome: str) -> Any:
+        """The items counter of *namespace* and *outcome* (kept: ``labels()`` takes a lock)."""
+        counter = self._counters.get((namespace, outcome))
+        if counter is None:
+            counter = self._counters[namespace, outcome] = self.items.labels(namespace, outcome)
+        return counter
 
     def exposition(self, namespaces: Iterable[Any], truncated: bool) -> bytes:
         """The Prometheus text of these metrics and of the namespaces' jobs.
