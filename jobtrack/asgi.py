@@ -40,8 +40,8 @@ from .errors import (
     shown,
 )
 from .logs import Throttle
-from .metrics import MAX_SCRAPE_NAMESPACES, Metrics
-from .model import JobStatus
+from .metrics import MAX_SCRAPE_NAMESPACES, MAX_SCRAPE_PAGES, Metrics
+from .model import JobStatus, NamespaceCounts, Page
 from .names import MAX_NAME_LENGTH, is_valid_name
 from .openapi import openapi_document
 from .stores import features_of
@@ -80,6 +80,9 @@ RETRY_AFTER_SECONDS = 2
 
 DEFAULT_MAX_STORE_CALLS = 32
 """Store calls the route makes at once, at most (connections, worker threads)."""
+
+MOST_NAMES_FILTERED = 10_000
+"""With an ``authorize`` hook, the most names one ``GET /namespaces`` reads (and asks about)."""
 
 DEFAULT_STORE_WAIT = 2.0
 """Seconds a request waits for a store call before it is answered 503."""
@@ -335,13 +338,15 @@ class StatusApp:
         route = _match(scope)
         if route is None:
             relative = _relative_path(scope)
-            if relative in ("/openapi.json", "/metrics"):
-                if method not in _ALLOWED:
-                    return 405, _error_body("Method not allowed."), [_ALLOW_HEADER]
-                if relative == "/metrics":
-                    return await self._metrics(scope)
+            if relative not in ("/openapi.json", "/namespaces", "/metrics"):
+                return 404, _error_body("Not found."), []
+            if method not in _ALLOWED:
+                return 405, _error_body("Method not allowed."), [_ALLOW_HEADER]
+            if relative == "/openapi.json":
                 return 200, self._openapi, []
-            return 404, _error_body("Not found."), []
+            if relative == "/metrics":
+                return await self._answer(self._metrics(scope), None, None)
+            return await self._answer(self._namespaces(scope), None, None)
         namespace, job_id, below = route  # job_id None: the namespace's list of jobs
         if method not in _ALLOWED:
             return 405, _error_body("Method not allowed.", namespace, job_id), [_ALLOW_HEADER]
@@ -363,13 +368,29 @@ class StatusApp:
                     ),
                     [],
                 )
+        if job_id is not None and below == "events":
+            return await self._answer(self._events(namespace, job_id), namespace, job_id)
+        if job_id is not None and below == "":
+            return await self._answer(self._status(namespace, job_id, scope), namespace, job_id)
+        return await self._answer(self._read(namespace, job_id, below, scope), namespace, job_id)
+
+    async def _events(
+        self, namespace: str, job_id: str
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        await self._call(self.tracker.get(namespace, job_id))  # 404, 410, 503 first
+        return 200, _EVENTS, []
+
+    async def _answer(
+        self,
+        reading: Awaitable[tuple[int, bytes, list[tuple[bytes, bytes]]] | bytes | None],
+        namespace: str | None,
+        job_id: str | None,
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        """The response of a read: its own, a 200 with its body, or the error it raised."""
         try:
-            if job_id is not None and below == "events":
-                await self._call(self.tracker.get(namespace, job_id))  # 404, 410, 503 first
-                return 200, _EVENTS, []
-            if job_id is not None and below == "":
-                return await self._status(namespace, job_id, scope)
-            body = await self._read(namespace, job_id, below, scope)
+            body = await reading
+            if isinstance(body, tuple):
+                return body
         except (_BadQuery, InvalidArgument, ConfigurationError) as exc:  # the tracker's word
             return 400, _error_body(str(exc), namespace, job_id), []
         except (_Busy, StoreUnavailable) as exc:
@@ -412,18 +433,16 @@ class StatusApp:
             if denied is not None:
                 message = "Not authenticated." if denied == 401 else "Not allowed."
                 return denied, _error_body(message), []
-        counts: list[Any] = []
+        counts: list[NamespaceCounts] = []
         cursor = None
-        try:  # at most MAX_SCRAPE_NAMESPACES, in pages
-            while len(counts) < MAX_SCRAPE_NAMESPACES:
+        if features_of(self.tracker.store).namespaces:  # else no jobs gauges
+            for _ in range(MAX_SCRAPE_PAGES):  # bounded: a page may end short, with a cursor
                 limit = min(MAX_LIST_LIMIT, MAX_SCRAPE_NAMESPACES - len(counts))
-                page = await self._call(self.tracker.namespaces(limit=limit, cursor=cursor))  # type: ignore[attr-defined]
+                page = await self._call(self.tracker.namespaces(limit=limit, cursor=cursor))
                 counts += page.items
                 cursor = page.next_cursor
-                if cursor is None:
+                if cursor is None or len(counts) >= MAX_SCRAPE_NAMESPACES:
                     break
-        except (_Busy, StoreUnavailable) as exc:
-            return self._unavailable(exc)
         body = self.metrics.exposition(counts, truncated=cursor is not None)
         return 200, body, [(b"content-type", self.metrics.content_type.encode())]
 
@@ -530,6 +549,39 @@ class StatusApp:
         page = await self._call(tracker.failed_items(namespace, job_id, limit=limit, cursor=cursor))
         items = [item.to_dict() for item in page.items]
         return _dumps({"items": items, "next_cursor": page.next_cursor})
+
+    async def _namespaces(self, scope: Scope) -> bytes:
+        """``{"namespaces": [...], "next_cursor": ...}``: a page of the namespaces (SPEC 7).
+
+        With an ``authorize`` hook, only the names it allows (asked per name)
+        are listed, and the cursor is always the last name listed: a caller
+        never sees a name the hook denies, in the list or in a cursor. The
+        route then reads on, page after page, until it has ``limit`` allowed
+        names or the end, reading at most :data:`MOST_NAMES_FILTERED` names;
+        beyond them, the page ends with the names found (the last page when
+        there are none: a cursor past denied names would show one).
+        """
+        query = _query(scope, ("limit", "cursor"))
+        limit, cursor = _limit(query), query.get("cursor")
+        page = await self._call(self.tracker.namespaces(limit=limit, cursor=cursor))
+        rows = list(page.items)
+        if self.authorize is not None:
+            rows, read = [row for row in rows if await self._check(row.name, scope) is None], 0
+            while len(rows) < limit and page.next_cursor is not None:
+                read += len(page.items)
+                if read >= MOST_NAMES_FILTERED:
+                    break
+                page = await self._call(
+                    self.tracker.namespaces(limit=limit, cursor=page.next_cursor)
+                )
+                for row in page.items:
+                    if len(rows) < limit and await self._check(row.name, scope) is None:
+                        rows.append(row)
+            more = page.next_cursor is not None or len(rows) == limit
+            page = Page(tuple(rows), rows[-1].name if rows and more else None)
+        return _dumps(
+            {"namespaces": [row.to_dict() for row in rows], "next_cursor": page.next_cursor}
+        )
 
     async def _list(self, namespace: str, scope: Scope) -> bytes:
         """``{"jobs": [...], "next_cursor": ...}``: a page of the namespace's jobs (SPEC 7)."""

@@ -13,7 +13,7 @@ from typing import Any
 from .clock import Clock
 from .errors import ConfigurationError, JobtrackError
 from .metrics import METERED, Metrics
-from .model import ErrorCount, FailedItem, JobStatus, Page, Update
+from .model import ErrorCount, FailedItem, JobStatus, NamespaceCounts, Page, Update
 from .operations import DEFAULT_REMEMBER_EXPIRED, DEFAULT_RETAIN, Step, TrackerBase, Watching
 from .stores import AsyncStore, Store, features_of
 from .tracker import JobTracker
@@ -185,6 +185,12 @@ class AsyncJobTracker(TrackerBase):
     async def purge(self) -> int:
         """Reclaim the jobs whose retention has passed; see :meth:`JobTracker.purge`."""
         return await self._run(self._purge())
+
+    async def namespaces(
+        self, *, limit: int = 100, cursor: str | None = None
+    ) -> Page[NamespaceCounts]:
+        """One page of the namespaces that hold jobs; see :meth:`JobTracker.namespaces`."""
+        return await self._run(self._namespaces(limit, cursor))
 
     async def failed_items(
         self, namespace: str, job_id: str, *, limit: int = 100, cursor: str | None = None

@@ -17,12 +17,15 @@ from typing import Any, TypeVar
 from .errors import ConfigurationError
 from .model import JobStatus
 
-__all__ = ["MAX_SCRAPE_NAMESPACES", "METERED", "Metrics"]
+__all__ = ["MAX_SCRAPE_NAMESPACES", "MAX_SCRAPE_PAGES", "METERED", "Metrics"]
 
 R = TypeVar("R")
 
 MAX_SCRAPE_NAMESPACES = 1000
 """Namespaces one scrape of ``/metrics`` reads, at most (the first, in the store's order)."""
+
+MAX_SCRAPE_PAGES = 10
+"""Pages of namespaces one scrape reads, at most (a page may end short)."""
 
 METERED = frozenset({"update", "update_many"})
 """The store calls a tracker with metrics times: its updates."""

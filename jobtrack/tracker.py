@@ -12,7 +12,7 @@ from typing import Any
 
 from .errors import JobtrackError
 from .metrics import METERED
-from .model import ErrorCount, FailedItem, JobStatus, Page, Update
+from .model import ErrorCount, FailedItem, JobStatus, NamespaceCounts, Page, Update
 from .operations import Step, TrackerBase, Watching
 from .stores import features_of
 
@@ -218,6 +218,24 @@ class JobTracker(TrackerBase):
         :raises ConfigurationError: for a store without expiry (``Features.expiry``).
         """
         return self._run(self._purge())
+
+    def namespaces(self, *, limit: int = 100, cursor: str | None = None) -> Page[NamespaceCounts]:
+        """One page of the namespaces that hold jobs, by name, with their counts (SPEC section 7).
+
+        Each :class:`NamespaceCounts` says how many of its jobs are running
+        (the stalled ones included, as ``list(status="running")`` lists
+        them), how many of those are stalled (not updated for longer than
+        ``stall_after``, to the second; None without ``stall_after``) and how
+        many completed (expired jobs left out). A namespace leaves the list
+        with its last job (or once they all expired). Pass
+        ``page.next_cursor`` back as *cursor* for the next page. A read: it
+        writes nothing, and a page costs O(limit) whatever the store holds.
+
+        :raises InvalidArgument: for a bad *limit* or *cursor*.
+        :raises ConfigurationError: for a store that cannot list namespaces
+            (``Features.namespaces``).
+        """
+        return self._run(self._namespaces(limit, cursor))
 
     def failed_items(
         self, namespace: str, job_id: str, *, limit: int = 100, cursor: str | None = None

@@ -153,7 +153,7 @@ def test_authorize_is_asked_with_a_name_no_namespace_has() -> None:
         asked.append(namespace)
         if "authorization" not in headers:
             return 401
-        return headers["authorization"] == "Bearer ops"
+        return bool(headers["authorization"] == "Bearer ops")
 
     app = status_app(JobTracker(MemoryStore()), authorize=authorize)
     assert call(app, "GET", "/metrics").status == 401
