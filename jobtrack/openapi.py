@@ -310,6 +310,33 @@ def openapi_document(version: str) -> dict[str, Any]:
                 _response("The error groups.", "ErrorCounts"),
                 missing=_ITEMS_MISSING,
             ),
+            "/metrics": {
+                "get": {
+                    "operationId": "getMetrics",
+                    "summary": "Prometheus metrics: each namespace's jobs, items, latencies",
+                    "responses": {
+                        "200": {
+                            "description": (
+                                "Prometheus text format; no label per job (namespace labels "
+                                "only). Asks the authorize hook with the name '/metrics'."
+                            ),
+                            "headers": _NO_STORE,
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        },
+                        "401": _error("The authorize hook wants credentials."),
+                        "403": _error("The authorize hook refused /metrics."),
+                        "404": _error(
+                            "Metrics are off (status_app(metrics=False)) or the server lacks "
+                            "the metrics extra (prometheus_client)."
+                        ),
+                        "503": _response(
+                            "The job store is unreachable or busy; retry later.",
+                            "Error",
+                            _RETRY_AFTER,
+                        ),
+                    },
+                }
+            },
         },
         "components": {
             "schemas": {

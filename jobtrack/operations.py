@@ -46,6 +46,7 @@ from .errors import (
     WaitTimeout,
     shown,
 )
+from .metrics import Metrics
 from .model import ErrorCount, FailedItem, JobStatus, NamespaceCounts, Page, Update
 from .names import validate_name
 from .rules import Delta, new_job
@@ -156,7 +157,11 @@ class TrackerBase:
         stall_after: _dt.timedelta | None = None,
         retain: _dt.timedelta | None = DEFAULT_RETAIN,
         remember_expired: _dt.timedelta = DEFAULT_REMEMBER_EXPIRED,
+        metrics: Metrics | None = None,
     ) -> None:
+        if metrics is not None and not isinstance(metrics, Metrics):
+            raise ConfigurationError(f"metrics must be a Metrics or None, got {shown(metrics)}")
+        self.metrics = metrics
         self._now = make_now(clock)  # every option checked before a store is opened
         self.stall_after = check_stall_after(stall_after)
         self._retain = check_retention(retain, remember_expired)

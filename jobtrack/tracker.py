@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import builtins
 import collections
+import functools
 import time
 from collections.abc import Iterable, Iterator
 from types import TracebackType
 from typing import Any
 
 from .errors import JobtrackError
+from .metrics import METERED
 from .model import ErrorCount, FailedItem, JobStatus, NamespaceCounts, Page, Update
 from .operations import Step, TrackerBase, Watching
 from .stores import features_of
@@ -29,14 +31,22 @@ class JobTracker(TrackerBase):
     :meth:`get` raises :class:`JobExpired` and listings leave it out; after
     *remember_expired* more it is unknown, and its space is reclaimed (by the
     store itself, or by :meth:`purge`). All by the tracker's clock.
-    Mutating calls return the resulting status.
+    Mutating calls return the resulting status. With *metrics* (a
+    :class:`~jobtrack.metrics.Metrics`, the ``metrics`` extra) it counts the
+    items it records and times its store updates; without, it pays nothing.
     The operations themselves live in :mod:`jobtrack.operations`, shared with
     :class:`AsyncJobTracker`; this class only calls the store.
     """
 
     def _run(self, step: Step) -> Any:
         while True:  # a loop, not recursion: a listing may take many steps
-            done, result = step.follow(getattr(self.store, step.method)(*step.args))
+            call = getattr(self.store, step.method)
+            if self.metrics is None or step.method not in METERED:
+                done, result = step.follow(call(*step.args))
+            else:
+                done, result = step.follow(
+                    self.metrics.run(step.method, step.args, functools.partial(call, *step.args))
+                )
             if done:
                 return result
             step = result

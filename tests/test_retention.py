@@ -19,7 +19,10 @@ import pytest
 from jobtrack import FileStore, JobTracker, MemoryStore, RedisStore, SQLiteStore, Update
 from jobtrack.testing.reference import ManualClock
 
-RETAIN = {"retain": dt.timedelta(minutes=1), "remember_expired": dt.timedelta(minutes=1)}
+RETAIN: dict[str, Any] = {
+    "retain": dt.timedelta(minutes=1),
+    "remember_expired": dt.timedelta(minutes=1),
+}
 NS = "short"
 
 
