@@ -116,7 +116,7 @@ function badge(job, progress) {
 function rateOf(job, progress) {
   if (job.status === "completed") {
     const seconds = (Date.parse(job.finished_at) - Date.parse(job.started_at)) / 1000;
-    return seconds > 0 ? rate((job.successful + job.failed) / seconds) + " on average" : "—";
+    return seconds > 0 ? "avg " + rate((job.successful + job.failed) / seconds) : "—";
   }
   return progress ? rate(progress.rate_per_s) : "—";
 }
