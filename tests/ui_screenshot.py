@@ -68,13 +68,13 @@ def main(out: str = "docs/ui.png") -> None:
             executable_path="/usr/bin/chromium", args=["--no-sandbox"]
         )
         page = browser.new_page(
-            viewport={"width": 1100, "height": 900}, locale="en-US", timezone_id="UTC"
+            viewport={"width": 1180, "height": 800}, locale="en-US", timezone_id="UTC"
         )
         page.emulate_media(color_scheme="light")
         page.goto(f"{base}/ui/#ns=product-docs&job={job}")
         expect(page.locator("#failed-items tbody tr")).to_have_count(8)
         expect(page.locator("#jobs tbody tr")).to_have_count(4)
-        # NSCHECK expect(page.locator("#namespaces tbody tr")).to_have_count(3)
+        expect(page.locator("#namespaces tbody tr")).to_have_count(3)
         page.screenshot(path=out, full_page=True)
         browser.close()
     print(f"wrote {out}")

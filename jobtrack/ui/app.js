@@ -71,7 +71,7 @@ function timeEl(iso) {
   if (!iso) return "—";
   const when = new Date(iso);
   const today = when.toDateString() === new Date().toDateString();
-  return el("time", { datetime: iso, title: iso }, today ? when.toLocaleTimeString() : when.toLocaleString());
+  return el("time", { datetime: iso, title: iso }, today ? when.toLocaleTimeString() : when.toLocaleString(undefined, { dateStyle: "short", timeStyle: "medium" }));
 }
 
 function duration(seconds) {
@@ -89,6 +89,7 @@ function duration(seconds) {
 function rate(perSecond) {
   if (perSecond === null || perSecond === undefined) return "—";
   if (perSecond === 0) return "0 items/s";
+  if (perSecond * 60 < 0.1) return "< 0.1 items/min";
   if (perSecond < 1) return `${(perSecond * 60).toPrecision(2)} items/min`;
   return `${perSecond < 100 ? perSecond.toPrecision(3) : Math.round(perSecond)} items/s`;
 }
