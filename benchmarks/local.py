@@ -19,7 +19,8 @@ try:
 except ImportError:  # Windows: the 0.2 file store's bare loop has no flock there
     fcntl = None  # type: ignore[assignment]
 
-from jobtrack import MAX_COUNT, JobTracker, MemoryStore, SQLiteStore
+from jobtrack import MAX_COUNT, ConfigurationError, JobTracker, MemoryStore, SQLiteStore
+from jobtrack.metrics import Metrics
 
 from .common import Row, paired, skipped
 
@@ -56,6 +57,19 @@ def memory_suite(quick: bool) -> list[Row]:
     rows.append(Row("memory", "record", ours, base, "lock + dict update", 0.10))
     ours, base = paired(lambda: tracker.get("bench", jid), bare_get, n, rounds)
     rows.append(Row("memory", "get", ours, base, "lock + dict copy"))
+    try:
+        metered = JobTracker(MemoryStore(), metrics=Metrics())
+    except ConfigurationError:  # without the metrics extra
+        rows.append(skipped("memory", "record, with metrics", "no prometheus_client"))
+        return rows
+    mid = metered.start("bench", MAX_COUNT).job_id
+    ours, base = paired(
+        lambda: metered.record("bench", mid, processed=1, successful=1),
+        lambda: tracker.record("bench", jid, processed=1, successful=1),
+        n,
+        rounds,
+    )
+    rows.append(Row("memory", "record, with metrics", ours, base, "record without metrics"))
     return rows
 
 

@@ -27,7 +27,7 @@ from .errors import (
     StoreUnavailable,
     WaitTimeout,
 )
-from .model import ErrorCount, FailedItem, JobStatus, Page, Status, Update
+from .model import ErrorCount, FailedItem, JobStatus, NamespaceCounts, Page, Status, Update
 from .names import new_job_id, validate_name
 from .rules import MAX_COUNT, MAX_ERROR_GROUPS, MAX_ERROR_LENGTH, MAX_ITEM_LENGTH
 from .stores import (
@@ -72,6 +72,7 @@ __all__ = [
     "JobtrackError",
     "JobtrackWarning",
     "MemoryStore",
+    "NamespaceCounts",
     "Page",
     "PostgresStore",
     "RedisStore",

@@ -28,6 +28,7 @@ __all__ = [
     "check_item",
     "check_item_cursor",
     "check_limit",
+    "check_name_cursor",
     "check_record",
     "check_retention",
     "check_stall_after",
@@ -300,6 +301,18 @@ def decode_cursor(cursor: object) -> ListKey | None:
             except ValueError:
                 pass
     raise InvalidArgument(f"malformed cursor {shown(cursor)}: pass back a next_cursor unchanged")
+
+
+def check_name_cursor(cursor: object) -> str | None:
+    """Parse a cursor of ``namespaces`` (None stays None): the last name of the page before."""
+    if cursor is None:
+        return None
+    try:
+        return validate_name(cursor, "cursor")
+    except ValueError:
+        raise InvalidArgument(
+            f"malformed cursor {shown(cursor)}: pass back a next_cursor unchanged"
+        ) from None
 
 
 def make_now(clock: Clock | None) -> Clock:

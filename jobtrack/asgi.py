@@ -14,6 +14,7 @@ traceback: unexpected errors are logged and answered with a bare 500.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import enum
 import functools
@@ -21,11 +22,13 @@ import hashlib
 import inspect
 import json
 import logging
+import re
+import time
 import urllib.parse
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from typing import Any, TypeVar
 
-from .arguments import MAX_WAIT
+from .arguments import MAX_LIST_LIMIT, MAX_WAIT
 from .async_tracker import AsyncJobTracker
 from .errors import (
     ConfigurationError,
@@ -37,7 +40,8 @@ from .errors import (
     shown,
 )
 from .logs import Throttle
-from .model import JobStatus
+from .metrics import MAX_SCRAPE_NAMESPACES, MAX_SCRAPE_PAGES, Metrics
+from .model import JobStatus, NamespaceCounts, Page
 from .names import MAX_NAME_LENGTH, is_valid_name
 from .openapi import openapi_document
 from .static import ui_response
@@ -50,6 +54,7 @@ __all__ = [
     "RETRY_AFTER_SECONDS",
     "Authorize",
     "StatusApp",
+    "include_in",
     "status_app",
 ]
 
@@ -76,6 +81,9 @@ RETRY_AFTER_SECONDS = 2
 
 DEFAULT_MAX_STORE_CALLS = 32
 """Store calls the route makes at once, at most (connections, worker threads)."""
+
+MOST_NAMES_FILTERED = 10_000
+"""With an ``authorize`` hook, the most names one ``GET /namespaces`` reads (and asks about)."""
 
 DEFAULT_STORE_WAIT = 2.0
 """Seconds a request waits for a store call before it is answered 503."""
@@ -115,7 +123,11 @@ _UNSET = _Unset.UNSET  # an option of status_app not given: the tracker's own va
 
 _ALLOWED = ("GET", "HEAD")
 _ALLOW_HEADER = (b"allow", b"GET, HEAD")
-_BASE_HEADERS = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
+_NO_STORE = [(b"cache-control", b"no-store")]
+_BASE_HEADERS = [(b"content-type", b"application/json"), *_NO_STORE]
+
+METRICS_NAME = "/metrics"
+"""The name *authorize* is asked about for ``GET /metrics`` (never a namespace's)."""
 
 
 def _dumps(document: Mapping[str, Any]) -> bytes:
@@ -250,8 +262,18 @@ class StatusApp:
         authorize: Authorize | None,
         max_store_calls: int = DEFAULT_MAX_STORE_CALLS,
         store_wait: float = DEFAULT_STORE_WAIT,
+        metrics: bool = True,
     ) -> None:
         self.tracker = tracker
+        self.metrics: Metrics | None = None
+        self.metrics_off = "Metrics are off on this server (status_app(metrics=False))."
+        if metrics:
+            try:
+                self.metrics = tracker.metrics or Metrics()  # the app's own: route latency
+            except ConfigurationError:
+                self.metrics_off = (
+                    "Metrics need prometheus_client on the server: pip install 'jobtrack[metrics]'."
+                )
         self.authorize = authorize
         self.max_store_calls = max_store_calls
         self.store_wait = store_wait
@@ -259,7 +281,9 @@ class StatusApp:
         self._hubs: tuple[asyncio.AbstractEventLoop, _Hub] | None = None
         from . import __version__  # noqa: PLC0415 - the package imports this module lazily
 
-        self._openapi = _dumps(openapi_document(__version__))
+        self.document = openapi_document(__version__)
+        self._openapi = _dumps(self.document)
+        self._paths = frozenset(self.document["paths"])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection."""
@@ -293,19 +317,24 @@ class StatusApp:
         page = _page(scope)
         if page is not None:  # the page for people: its own content types and caching
             status, headers, body = page
+            headers = [*headers, (b"content-length", str(len(body)).encode())]
         else:
+            started = time.perf_counter()
             try:
                 status, body, extra = await self._respond(scope)
             except Exception:  # never a traceback over HTTP
                 logger.exception("jobtrack status route failed")
                 status, body, extra = 500, _error_body("Internal server error."), []
+            if self.metrics is not None:  # by route template, never by raw path
+                template = self._template(scope)
+                self.metrics.routes.labels(template).observe(time.perf_counter() - started)
             if body is _EVENTS and scope.get("method") == "GET":
                 route = _match(scope)
                 assert route is not None and route[1] is not None
                 await self._stream(route[0], route[1], scope, receive, send)
                 return
-            headers = [*_BASE_HEADERS, *extra]
-        headers = [*headers, (b"content-length", str(len(body)).encode())]
+            base = _NO_STORE if extra and extra[0][0] == b"content-type" else _BASE_HEADERS
+            headers = [*base, (b"content-length", str(len(body)).encode()), *extra]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         head = scope.get("method") == "HEAD"
         await send({"type": "http.response.body", "body": b"" if head else body})
@@ -314,11 +343,16 @@ class StatusApp:
         method = scope.get("method", "GET")
         route = _match(scope)
         if route is None:
-            if _relative_path(scope) == "/openapi.json":
-                if method not in _ALLOWED:
-                    return 405, _error_body("Method not allowed."), [_ALLOW_HEADER]
+            relative = _relative_path(scope)
+            if relative not in ("/openapi.json", "/namespaces", "/metrics"):
+                return 404, _error_body("Not found."), []
+            if method not in _ALLOWED:
+                return 405, _error_body("Method not allowed."), [_ALLOW_HEADER]
+            if relative == "/openapi.json":
                 return 200, self._openapi, []
-            return 404, _error_body("Not found."), []
+            if relative == "/metrics":
+                return await self._answer(self._metrics(scope), None, None)
+            return await self._answer(self._namespaces(scope), None, None)
         namespace, job_id, below = route  # job_id None: the namespace's list of jobs
         if method not in _ALLOWED:
             return 405, _error_body("Method not allowed.", namespace, job_id), [_ALLOW_HEADER]
@@ -340,20 +374,33 @@ class StatusApp:
                     ),
                     [],
                 )
+        if job_id is not None and below == "events":
+            return await self._answer(self._events(namespace, job_id), namespace, job_id)
+        if job_id is not None and below == "":
+            return await self._answer(self._status(namespace, job_id, scope), namespace, job_id)
+        return await self._answer(self._read(namespace, job_id, below, scope), namespace, job_id)
+
+    async def _events(
+        self, namespace: str, job_id: str
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        await self._call(self.tracker.get(namespace, job_id))  # 404, 410, 503 first
+        return 200, _EVENTS, []
+
+    async def _answer(
+        self,
+        reading: Awaitable[tuple[int, bytes, list[tuple[bytes, bytes]]] | bytes | None],
+        namespace: str | None,
+        job_id: str | None,
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        """The response of a read: its own, a 200 with its body, or the error it raised."""
         try:
-            if job_id is not None and below == "events":
-                await self._call(self.tracker.get(namespace, job_id))  # 404, 410, 503 first
-                return 200, _EVENTS, []
-            if job_id is not None and below == "":
-                return await self._status(namespace, job_id, scope)
-            body = await self._read(namespace, job_id, below, scope)
+            body = await reading
+            if isinstance(body, tuple):
+                return body
         except (_BadQuery, InvalidArgument, ConfigurationError) as exc:  # the tracker's word
             return 400, _error_body(str(exc), namespace, job_id), []
-        except _Busy:
-            logger.warning("job store busy: %d calls running", self.max_store_calls)
-            retry = (b"retry-after", str(RETRY_AFTER_SECONDS).encode())
-            message = "The job store is busy; retry later."
-            return 503, _error_body(message, namespace, job_id), [retry]
+        except (_Busy, StoreUnavailable) as exc:
+            return self._unavailable(exc, namespace, job_id)
         except JobExpired as exc:  # gone for readers: says when (SPEC section 6)
             return 410, _error_body(str(exc), namespace, job_id), []
         except JobNotFound as exc:
@@ -362,14 +409,48 @@ class StatusApp:
             logger.error("corrupt job %r in namespace %r: %s", job_id, namespace, exc)
             message = "The stored job is corrupt; it cannot be read."
             return 500, _error_body(message, namespace, job_id), []
-        except StoreUnavailable as exc:  # one line: a store that is down must not flood the log
-            logger.warning("job store unavailable: %s", exc)
-            retry = (b"retry-after", str(RETRY_AFTER_SECONDS).encode())
-            message = "The job store is unavailable; retry later."
-            return 503, _error_body(message, namespace, job_id), [retry]
         if body is None:
             return 404, _error_body("This job store does not keep items.", namespace, job_id), []
         return 200, body, []
+
+    def _unavailable(
+        self, exc: Exception, namespace: str | None = None, job_id: str | None = None
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        """503 with ``Retry-After``: every store call taken (``_Busy``), or the store down."""
+        if isinstance(exc, _Busy):
+            logger.warning("job store busy: %d calls running", self.max_store_calls)
+            message = "The job store is busy; retry later."
+        else:  # one line: a store that is down must not flood the log
+            logger.warning("job store unavailable: %s", exc)
+            message = "The job store is unavailable; retry later."
+        retry = (b"retry-after", str(RETRY_AFTER_SECONDS).encode())
+        return 503, _error_body(message, namespace, job_id), [retry]
+
+    async def _metrics(self, scope: Scope) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        """``GET /metrics``: Prometheus text, the namespaces' jobs read now (SPEC section 8).
+
+        Not per namespace: *authorize* is asked with the name ``"/metrics"``
+        (no namespace has it); 404 when metrics are off or the extra is missing.
+        """
+        if self.metrics is None:
+            return 404, _error_body(self.metrics_off), []
+        if self.authorize is not None:
+            denied = await self._check(METRICS_NAME, scope)
+            if denied is not None:
+                message = "Not authenticated." if denied == 401 else "Not allowed."
+                return denied, _error_body(message), []
+        counts: list[NamespaceCounts] = []
+        cursor = None
+        if features_of(self.tracker.store).namespaces:  # else no jobs gauges
+            for _ in range(MAX_SCRAPE_PAGES):  # bounded: a page may end short, with a cursor
+                limit = min(MAX_LIST_LIMIT, MAX_SCRAPE_NAMESPACES - len(counts))
+                page = await self._call(self.tracker.namespaces(limit=limit, cursor=cursor))
+                counts += page.items
+                cursor = page.next_cursor
+                if cursor is None or len(counts) >= MAX_SCRAPE_NAMESPACES:
+                    break
+        body = self.metrics.exposition(counts, truncated=cursor is not None)
+        return 200, body, [(b"content-type", self.metrics.content_type.encode())]
 
     async def _status(
         self, namespace: str, job_id: str, scope: Scope
@@ -436,6 +517,16 @@ class StatusApp:
             gone.cancel()
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
+    def _template(self, scope: Scope) -> str:
+        """The request's route as its OpenAPI path template ("other" for any other path)."""
+        route = _match(scope)
+        if route is None:
+            path = _relative_path(scope)
+            return path if path in self._paths else "other"
+        _, job_id, below = route
+        job = "" if job_id is None else "/{job_id}"
+        return "/namespaces/{namespace_name}/upload-jobs" + job + (f"/{below}" if below else "")
+
     def _hub(self) -> _Hub:
         loop = asyncio.get_running_loop()
         if self._hubs is None or self._hubs[0] is not loop:  # one per event loop
@@ -464,6 +555,39 @@ class StatusApp:
         page = await self._call(tracker.failed_items(namespace, job_id, limit=limit, cursor=cursor))
         items = [item.to_dict() for item in page.items]
         return _dumps({"items": items, "next_cursor": page.next_cursor})
+
+    async def _namespaces(self, scope: Scope) -> bytes:
+        """``{"namespaces": [...], "next_cursor": ...}``: a page of the namespaces (SPEC 7).
+
+        With an ``authorize`` hook, only the names it allows (asked per name)
+        are listed, and the cursor is always the last name listed: a caller
+        never sees a name the hook denies, in the list or in a cursor. The
+        route then reads on, page after page, until it has ``limit`` allowed
+        names or the end, reading at most :data:`MOST_NAMES_FILTERED` names;
+        beyond them, the page ends with the names found (the last page when
+        there are none: a cursor past denied names would show one).
+        """
+        query = _query(scope, ("limit", "cursor"))
+        limit, cursor = _limit(query), query.get("cursor")
+        page = await self._call(self.tracker.namespaces(limit=limit, cursor=cursor))
+        rows = list(page.items)
+        if self.authorize is not None:
+            rows, read = [row for row in rows if await self._check(row.name, scope) is None], 0
+            while len(rows) < limit and page.next_cursor is not None:
+                read += len(page.items)
+                if read >= MOST_NAMES_FILTERED:
+                    break
+                page = await self._call(
+                    self.tracker.namespaces(limit=limit, cursor=page.next_cursor)
+                )
+                for row in page.items:
+                    if len(rows) < limit and await self._check(row.name, scope) is None:
+                        rows.append(row)
+            more = page.next_cursor is not None or len(rows) == limit
+            page = Page(tuple(rows), rows[-1].name if rows and more else None)
+        return _dumps(
+            {"namespaces": [row.to_dict() for row in rows], "next_cursor": page.next_cursor}
+        )
 
     async def _list(self, namespace: str, scope: Scope) -> bytes:
         """``{"jobs": [...], "next_cursor": ...}``: a page of the namespace's jobs (SPEC 7)."""
@@ -665,6 +789,7 @@ def status_app(
     stall_after: datetime.timedelta | _Unset | None = _UNSET,
     retain: datetime.timedelta | _Unset | None = _UNSET,
     remember_expired: datetime.timedelta | _Unset = _UNSET,
+    metrics: bool = True,
 ) -> StatusApp:
     """An ASGI app serving ``GET /namespaces/{namespace_name}/upload-jobs/{job_id}``.
 
@@ -681,6 +806,12 @@ def status_app(
     with (over the same store and clock; *tracker* itself is unchanged):
     ``?status=stalled`` needs a *stall_after*; *remember_expired* says how
     long an expired job answers 410 before it is unknown (404).
+
+    ``GET /metrics`` serves Prometheus text when prometheus_client is
+    installed (the ``metrics`` extra) and *metrics* is true: the jobs of each
+    namespace, the app's route latency, and, if the tracker has
+    :class:`~jobtrack.metrics.Metrics`, what it recorded. With *authorize*,
+    the hook is asked about it with the name ``"/metrics"``.
     """
     if type(max_store_calls) is not int or max_store_calls < 1:
         raise ConfigurationError(
@@ -694,6 +825,8 @@ def status_app(
         )
     if authorize is not None and not callable(authorize):
         raise ConfigurationError("authorize must be callable")
+    if type(metrics) is not bool:
+        raise ConfigurationError(f"metrics must be True or False, got {shown(metrics)}")
     if stall_after is not _UNSET or retain is not _UNSET or remember_expired is not _UNSET:
         tracker = AsyncJobTracker(
             tracker.store,
@@ -703,7 +836,103 @@ def status_app(
             remember_expired=(
                 tracker.remember_expired if remember_expired is _UNSET else remember_expired
             ),
+            metrics=tracker.metrics,
         )
     elif isinstance(tracker, JobTracker):
         tracker = AsyncJobTracker.from_tracker(tracker)
-    return StatusApp(tracker, authorize, max_store_calls, float(store_wait))
+    return StatusApp(tracker, authorize, max_store_calls, float(store_wait), metrics)
+
+
+_PREFIX = re.compile(r"(/[A-Za-z0-9._~-]+)+")
+
+
+def include_in(
+    app: Any, tracker: JobTracker | AsyncJobTracker, prefix: str = "/jobs", **options: Any
+) -> StatusApp:
+    """Mount every route of :func:`status_app` under *prefix* on a Starlette or FastAPI *app*.
+
+    *options* are those of :func:`status_app`. On FastAPI the routes also
+    appear, prefixed, in the host's own ``/openapi.json`` and ``/docs`` (its
+    ``openapi()`` is extended, each time FastAPI builds the document anew).
+    The host's lifespan closes the tracker's store at shutdown (a mounted
+    app gets no lifespan events of its own). Nothing of FastAPI or Starlette
+    is imported: *app* needs ``mount()`` and ``router.lifespan_context``.
+    Returns the mounted app.
+
+    :raises ConfigurationError: for a bad prefix (``/a/b``: no trailing ``/``),
+        a host without ``mount``, or a bad option; nothing is mounted then.
+    """
+    if not isinstance(prefix, str) or not _PREFIX.fullmatch(prefix):
+        raise ConfigurationError(
+            "prefix must be a path such as '/jobs': starting with '/', not ending with '/', "
+            f"of A-Z a-z 0-9 . _ ~ - between the slashes; got {shown(prefix)}"
+        )
+    router: Any = getattr(app, "router", None)
+    if not callable(getattr(app, "mount", None)) or not hasattr(router, "lifespan_context"):
+        raise ConfigurationError(
+            f"include_in needs a Starlette or FastAPI app, got {type(app).__name__}"
+        )
+    jobs = status_app(tracker, **options)
+    app.mount(prefix, jobs)
+    inner = router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(host: Any) -> AsyncIterator[Any]:
+        try:
+            async with inner(host) as state:
+                yield state
+        finally:
+            await jobs.tracker.aclose()
+
+    router.lifespan_context = lifespan
+    if callable(getattr(app, "openapi", None)) and hasattr(app, "openapi_schema"):  # FastAPI
+        app.openapi = _with_routes(app.openapi, jobs.document, prefix)
+    return jobs
+
+
+def _with_routes(
+    openapi: Callable[[], dict[str, Any]], document: Mapping[str, Any], prefix: str
+) -> Callable[[], dict[str, Any]]:
+    """The host's ``openapi()``, adding jobtrack's paths and components to what it returns.
+
+    FastAPI caches its document and builds a new one when its routes change:
+    each new one is extended once.
+    """
+    extended: list[dict[str, Any]] = []
+
+    def host_openapi() -> dict[str, Any]:
+        schema = openapi()
+        if not extended or extended[0] is not schema:
+            _add_routes(schema, document, prefix)
+            extended[:] = [schema]
+        return schema
+
+    return host_openapi
+
+
+def _add_routes(schema: dict[str, Any], document: Mapping[str, Any], prefix: str) -> None:
+    """Add *document*'s paths under *prefix* to *schema*, its components renamed Jobtrack*."""
+    text = json.dumps(document)
+    for section, entries in document.get("components", {}).items():
+        for name in entries:
+            ref = f'"#/components/{section}/'
+            text = text.replace(f'{ref}{name}"', f'{ref}Jobtrack{name}"')
+    ours = json.loads(text)  # a copy, its references renamed
+    paths = schema.setdefault("paths", {})
+    taken = {
+        op.get("operationId")
+        for item in paths.values()
+        for op in item.values()
+        if isinstance(op, dict)
+    }
+    for path, item in ours["paths"].items():
+        for operation in item.values():
+            if isinstance(operation, dict) and "operationId" in operation:
+                operation["tags"] = ["jobtrack"]
+                if operation["operationId"] in taken:  # jobtrack included twice
+                    operation["operationId"] += prefix.replace("/", "_")
+        paths[prefix + path] = item
+    components = schema.setdefault("components", {})
+    for section, entries in ours.get("components", {}).items():
+        for name, value in entries.items():
+            components.setdefault(section, {})[f"Jobtrack{name}"] = value

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import builtins
 import datetime
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import Any
 
 from .clock import Clock
 from .errors import ConfigurationError, JobtrackError
-from .model import ErrorCount, FailedItem, JobStatus, Page, Update
+from .metrics import METERED, Metrics
+from .model import ErrorCount, FailedItem, JobStatus, NamespaceCounts, Page, Update
 from .operations import DEFAULT_REMEMBER_EXPIRED, DEFAULT_RETAIN, Step, TrackerBase, Watching
 from .stores import AsyncStore, Store, features_of
 from .tracker import JobTracker
@@ -38,6 +40,7 @@ class AsyncJobTracker(TrackerBase):
         stall_after: datetime.timedelta | None = None,
         retain: datetime.timedelta | None = DEFAULT_RETAIN,
         remember_expired: datetime.timedelta = DEFAULT_REMEMBER_EXPIRED,
+        metrics: Metrics | None = None,
     ) -> None:
         super().__init__(
             store,
@@ -45,6 +48,7 @@ class AsyncJobTracker(TrackerBase):
             stall_after=stall_after,
             retain=retain,
             remember_expired=remember_expired,
+            metrics=metrics,
         )
         self._bind()
 
@@ -77,7 +81,12 @@ class AsyncJobTracker(TrackerBase):
 
     async def _run(self, step: Step) -> Any:
         while True:
-            done, result = step.follow(await self._call(step.method, step.args))
+            if self.metrics is None or step.method not in METERED:
+                answer = await self._call(step.method, step.args)
+            else:
+                call = functools.partial(self._call, step.method, step.args)
+                answer = await self.metrics.arun(step.method, step.args, call)
+            done, result = step.follow(answer)
             if done:
                 return result
             step = result
@@ -180,6 +189,12 @@ class AsyncJobTracker(TrackerBase):
     async def purge(self) -> int:
         """Reclaim the jobs whose retention has passed; see :meth:`JobTracker.purge`."""
         return await self._run(self._purge())
+
+    async def namespaces(
+        self, *, limit: int = 100, cursor: str | None = None
+    ) -> Page[NamespaceCounts]:
+        """One page of the namespaces that hold jobs; see :meth:`JobTracker.namespaces`."""
+        return await self._run(self._namespaces(limit, cursor))
 
     async def failed_items(
         self, namespace: str, job_id: str, *, limit: int = 100, cursor: str | None = None

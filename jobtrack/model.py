@@ -28,6 +28,7 @@ __all__ = [
     "ErrorCount",
     "FailedItem",
     "JobStatus",
+    "NamespaceCounts",
     "Page",
     "Status",
     "Update",
@@ -248,6 +249,31 @@ class FailedItem:
             "item": self.item,
             "error": self.error,
             "failed_at": format_timestamp(self.failed_at),
+        }
+
+
+@attrs.frozen
+class NamespaceCounts:
+    """A namespace and how many of its jobs are running, stalled and completed (SPEC section 7).
+
+    ``running`` counts every running job, the stalled ones included (as
+    ``list(status="running")`` lists them); ``stalled`` is the share of those
+    not updated for longer than the tracker's ``stall_after``, to the second
+    (None for a tracker without one); ``completed`` leaves expired jobs out.
+    """
+
+    name: str
+    running: int
+    stalled: int | None
+    completed: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"name", "running", "stalled", "completed"}`` as ``GET /namespaces`` sends it."""
+        return {
+            "name": self.name,
+            "running": self.running,
+            "stalled": self.stalled,
+            "completed": self.completed,
         }
 
 

@@ -94,6 +94,7 @@ _LIMIT = _query(
 _CURSOR = "next_cursor of the previous page, unchanged (empty: the first page)."
 _ITEM_CURSOR = _query("cursor", _CURSOR, {"type": "string", "pattern": "^[0-9]{0,16}$"})
 _LIST_CURSOR_PATTERN = f"^(-?[0-9]{{1,16}}\\.[A-Za-z0-9_-]{{1,{MAX_NAME_LENGTH}}})?$"
+_NAME_CURSOR_PATTERN = f"^([A-Za-z0-9_-]{{1,{MAX_NAME_LENGTH}}})?$"
 _LIST_QUERY = [
     _query(
         "status",
@@ -112,6 +113,7 @@ def _route(
     ok: dict[str, Any],
     *,
     job: bool = True,
+    namespace: bool = True,
     query: list[dict[str, Any]] | None = None,
     bad: str = "Malformed namespace name, job id or query parameter.",
     missing: str | None = "No such job in this namespace.",
@@ -135,6 +137,9 @@ def _route(
     get: dict[str, Any] = {"operationId": operation, "summary": summary, "responses": responses}
     if query:
         get["parameters"] = query
+    if not namespace:
+        del responses["403"]  # (a namespace the hook refuses is left out of the list)
+        return {"get": get}
     parameters = [_path("namespace_name"), *([_path("job_id")] if job else [])]
     return {"parameters": parameters, "get": get}
 
@@ -205,6 +210,19 @@ _ERROR_COUNT = _object(
         "last_at": _TIMESTAMP,
     }
 )
+_NAMESPACE_COUNTS = _object(
+    {
+        "name": _NAME,
+        "running": {**_COUNT, "description": "Running jobs, the stalled ones included."},
+        "stalled": {
+            "type": ["integer", "null"],
+            "minimum": 0,
+            "description": "Running jobs not updated for longer than the server's stall_after "
+            "(to the second); null without one.",
+        },
+        "completed": {**_COUNT, "description": "Completed jobs, expired ones left out."},
+    }
+)
 _ERROR = {
     "type": "object",
     "additionalProperties": False,
@@ -232,6 +250,20 @@ def openapi_document(version: str) -> dict[str, Any]:
             ),
         },
         "paths": {
+            "/namespaces": _route(
+                "listNamespaces",
+                "The namespaces that hold jobs, by name, with their running, stalled and "
+                "completed counts (running includes stalled; stalled is null without the "
+                "server's stall_after; with an authorize hook, only the namespaces it allows)",
+                _response("One page of namespaces.", "NamespacePage"),
+                namespace=False,
+                query=[
+                    _LIMIT,
+                    _query("cursor", _CURSOR, {"type": "string", "pattern": _NAME_CURSOR_PATTERN}),
+                ],
+                bad="Malformed query parameter.",
+                missing=None,
+            ),
             jobs: _route(
                 "listUploadJobs",
                 "The namespace's upload jobs, newest first (expired ones left out)",
@@ -278,6 +310,33 @@ def openapi_document(version: str) -> dict[str, Any]:
                 _response("The error groups.", "ErrorCounts"),
                 missing=_ITEMS_MISSING,
             ),
+            "/metrics": {
+                "get": {
+                    "operationId": "getMetrics",
+                    "summary": "Prometheus metrics: each namespace's jobs, items, latencies",
+                    "responses": {
+                        "200": {
+                            "description": (
+                                "Prometheus text format; no label per job (namespace labels "
+                                "only). Asks the authorize hook with the name '/metrics'."
+                            ),
+                            "headers": _NO_STORE,
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        },
+                        "401": _error("The authorize hook wants credentials."),
+                        "403": _error("The authorize hook refused /metrics."),
+                        "404": _error(
+                            "Metrics are off (status_app(metrics=False)) or the server lacks "
+                            "the metrics extra (prometheus_client)."
+                        ),
+                        "503": _response(
+                            "The job store is unreachable or busy; retry later.",
+                            "Error",
+                            _RETRY_AFTER,
+                        ),
+                    },
+                }
+            },
         },
         "components": {
             "schemas": {
@@ -293,6 +352,7 @@ def openapi_document(version: str) -> dict[str, Any]:
                 ),
                 "JobStatus": _JOB_STATUS,
                 "JobPage": _page("jobs", {"$ref": "#/components/schemas/JobStatus"}),
+                "NamespacePage": _page("namespaces", _NAMESPACE_COUNTS),
                 "Error": _ERROR,
             }
         },

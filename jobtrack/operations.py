@@ -23,6 +23,7 @@ from .arguments import (
     check_extend,
     check_item_cursor,
     check_limit,
+    check_name_cursor,
     check_record,
     check_retention,
     check_stall_after,
@@ -45,11 +46,12 @@ from .errors import (
     WaitTimeout,
     shown,
 )
-from .model import ErrorCount, FailedItem, JobStatus, Page, Update
+from .metrics import Metrics
+from .model import ErrorCount, FailedItem, JobStatus, NamespaceCounts, Page, Update
 from .names import validate_name
 from .rules import Delta, new_job
 from .stores import ListKey, Store, features_of, open_store
-from .stores.protocol import STALLED, beat_key, has_status, list_key
+from .stores.protocol import BEAT_MS, STALLED, beat_key, has_status, list_key
 from .stores.registry import not_a_store
 
 __all__ = [
@@ -155,7 +157,11 @@ class TrackerBase:
         stall_after: _dt.timedelta | None = None,
         retain: _dt.timedelta | None = DEFAULT_RETAIN,
         remember_expired: _dt.timedelta = DEFAULT_REMEMBER_EXPIRED,
+        metrics: Metrics | None = None,
     ) -> None:
+        if metrics is not None and not isinstance(metrics, Metrics):
+            raise ConfigurationError(f"metrics must be a Metrics or None, got {shown(metrics)}")
+        self.metrics = metrics
         self._now = make_now(clock)  # every option checked before a store is opened
         self.stall_after = check_stall_after(stall_after)
         self._retain = check_retention(retain, remember_expired)
@@ -349,6 +355,45 @@ class TrackerBase:
             return result
 
         return call(before)
+
+    def _namespaces(self, limit: int, cursor: str | None) -> Step:
+        """A page of the namespaces that hold jobs, by name, with their counts (SPEC section 7).
+
+        ``running`` counts every running job, stalled ones included (as
+        ``list(status="running")`` lists them); ``stalled`` those whose last
+        update is older than ``stall_after``, to the second (None without
+        one); ``completed`` leaves expired jobs out. A namespace whose jobs
+        all expired is left out; like a listing's expired jobs, such rows cost
+        a page at most ``_MOST_SCANNED`` + ten pages' worth more reads, then
+        it ends short, with a cursor.
+        """
+        size = check_limit(limit)
+        after = check_name_cursor(cursor)
+        if not features_of(self.store).namespaces:
+            raise ConfigurationError(
+                f"{self.store!r} cannot list its namespaces (Features.namespaces)"
+            )
+        now = self._now()
+        beat = None
+        if self.stall_after is not None:
+            cutoff = to_ms(_earlier(now, self.stall_after))
+            beat = cutoff - cutoff % BEAT_MS  # a job counts once its whole second is older
+        found: list[NamespaceCounts] = []
+        scanned = 0
+
+        def step(rows: list[NamespaceCounts], args: tuple[Any, ...]) -> Any:
+            nonlocal scanned
+            scanned += len(rows)
+            found.extend(row for row in rows if row.running or row.completed)
+            if len(found) > size:
+                return Page(tuple(found[:size]), found[size - 1].name)
+            if len(rows) < args[0]:  # the last of them
+                return Page(tuple(found), None)
+            if scanned < _MOST_SCANNED + 10 * size:
+                return Step("namespaces", (max(args[0], 100), rows[-1].name, *args[2:]), step)
+            return Page(tuple(found), rows[-1].name)  # a short page: read on later
+
+        return Step("namespaces", (size + 1, after, to_ms(now), beat), step)
 
     def _failed_items(self, namespace: str, job_id: str, limit: int, cursor: str | None) -> Step:
         ns = validate_name(namespace, "namespace")

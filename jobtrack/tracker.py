@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import builtins
 import collections
+import functools
 import time
 from collections.abc import Iterable, Iterator
 from types import TracebackType
 from typing import Any
 
 from .errors import JobtrackError
-from .model import ErrorCount, FailedItem, JobStatus, Page, Update
+from .metrics import METERED
+from .model import ErrorCount, FailedItem, JobStatus, NamespaceCounts, Page, Update
 from .operations import Step, TrackerBase, Watching
 from .stores import features_of
 
@@ -29,14 +31,22 @@ class JobTracker(TrackerBase):
     :meth:`get` raises :class:`JobExpired` and listings leave it out; after
     *remember_expired* more it is unknown, and its space is reclaimed (by the
     store itself, or by :meth:`purge`). All by the tracker's clock.
-    Mutating calls return the resulting status.
+    Mutating calls return the resulting status. With *metrics* (a
+    :class:`~jobtrack.metrics.Metrics`, the ``metrics`` extra) it counts the
+    items it records and times its store updates; without, it pays nothing.
     The operations themselves live in :mod:`jobtrack.operations`, shared with
     :class:`AsyncJobTracker`; this class only calls the store.
     """
 
     def _run(self, step: Step) -> Any:
         while True:  # a loop, not recursion: a listing may take many steps
-            done, result = step.follow(getattr(self.store, step.method)(*step.args))
+            call = getattr(self.store, step.method)
+            if self.metrics is None or step.method not in METERED:
+                done, result = step.follow(call(*step.args))
+            else:
+                done, result = step.follow(
+                    self.metrics.run(step.method, step.args, functools.partial(call, *step.args))
+                )
             if done:
                 return result
             step = result
@@ -208,6 +218,24 @@ class JobTracker(TrackerBase):
         :raises ConfigurationError: for a store without expiry (``Features.expiry``).
         """
         return self._run(self._purge())
+
+    def namespaces(self, *, limit: int = 100, cursor: str | None = None) -> Page[NamespaceCounts]:
+        """One page of the namespaces that hold jobs, by name, with their counts (SPEC section 7).
+
+        Each :class:`NamespaceCounts` says how many of its jobs are running
+        (the stalled ones included, as ``list(status="running")`` lists
+        them), how many of those are stalled (not updated for longer than
+        ``stall_after``, to the second; None without ``stall_after``) and how
+        many completed (expired jobs left out). A namespace leaves the list
+        with its last job (or once they all expired). Pass
+        ``page.next_cursor`` back as *cursor* for the next page. A read: it
+        writes nothing, and a page costs O(limit) whatever the store holds.
+
+        :raises InvalidArgument: for a bad *limit* or *cursor*.
+        :raises ConfigurationError: for a store that cannot list namespaces
+            (``Features.namespaces``).
+        """
+        return self._run(self._namespaces(limit, cursor))
 
     def failed_items(
         self, namespace: str, job_id: str, *, limit: int = 100, cursor: str | None = None

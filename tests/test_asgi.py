@@ -172,7 +172,7 @@ class TestInProcess:
         "raw",
         [
             "/",
-            "/namespaces",
+            "/namespaces/",  # (GET /namespaces lists them: tests/test_namespaces.py)
             f"/namespaces/{NS}",
             f"/namespaces/{NS}/upload-jobs/{JOB}/",
             f"/namespaces/{NS}/upload-jobs/{JOB}/upload-jobs",

@@ -1029,3 +1029,29 @@ def test_purge_help_and_an_aborted_job_say_what_they_mean(
     shown = run("status", "ns", job.job_id, "--store", store_url, env=env, check=True).stdout
     assert f"{job.job_id} in namespace ns: completed with 3 failed item(s)" in shown
     assert "last error worker gave up" in shown
+
+
+def test_namespaces_text_and_json(env: dict[str, str], store_url: str, tmp_path: Path) -> None:
+    tracker = JobTracker(store_url)
+    for ns in ("b", "a", "c"):
+        tracker.start(ns, 1, job_id="j")
+    tracker.record("a", "j", successful=1)
+    env = {**env, "JOBTRACK_STORE": store_url}
+    doc = json.loads(run("namespaces", "--json", "--limit", "2", env=env, check=True).stdout)
+    assert doc == {
+        "namespaces": [
+            {"name": "a", "running": 0, "stalled": None, "completed": 1},
+            {"name": "b", "running": 1, "stalled": None, "completed": 0},
+        ],
+        "next_cursor": "b",
+    }
+    out = run("namespaces", "--limit", "2", "--stall-after", "60", env=env, check=True).stdout
+    assert out.splitlines()[0] == "a  running 0 (0 stalled)  completed 1"
+    more = next(line for line in out.splitlines() if line.startswith("more: "))
+    again = subprocess.run(
+        shlex.split(more[len("more: ") :]), env=env, cwd=tmp_path, capture_output=True,
+        text=True, timeout=TIMEOUT, check=True,
+    ).stdout  # fmt: skip
+    assert again == "c  running 1 (0 stalled)  completed 0\n"
+    bad = run("namespaces", "--cursor", "a/b", env=env)
+    assert bad.returncode != 0 and "malformed cursor" in bad.stderr

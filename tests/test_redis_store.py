@@ -86,10 +86,11 @@ def test_key_layout(store: RedisStore) -> None:
     tracker.record("docs", "j1", processed=1, failed=1, error="bad")
     p = store.prefix
     keys = sorted(store.client.scan_iter(match=f"{p}:*"))
-    assert keys == [
+    assert keys == [f"{p}:{{:namespaces}}:names"] + [  # the list of namespaces (its own slot)
         f"{p}:{{docs}}:{name}"
         for name in ("beat", "errors:j1", "indexed", "job:j1", "jobs", "running")
     ]
+    assert store.client.zrange(f"{p}:{{:namespaces}}:names", 0, -1) == ["docs"]
     fields = store.client.hgetall(f"{p}:{{docs}}:job:j1")
     assert set(fields) == {"t", "p", "s", "f", "e", "st", "up"}
     assert fields["e"] == "bad" and fields["t"] == "3"

@@ -193,7 +193,7 @@ def test_option_parsers() -> None:
 
 def test_features_are_declared_not_guessed(tmp_path: object) -> None:
     assert features_of(open_store("memory://")) == Features(
-        blocking=False, items=True, expiry=True, statuses=True, push=True
+        blocking=False, items=True, expiry=True, statuses=True, push=True, namespaces=True
     )
     assert features_of(object()) == Features()  # a store that declares nothing
     file_store = open_store(f"file://{tmp_path}")

@@ -19,7 +19,10 @@ import pytest
 from jobtrack import FileStore, JobTracker, MemoryStore, RedisStore, SQLiteStore, Update
 from jobtrack.testing.reference import ManualClock
 
-RETAIN = {"retain": dt.timedelta(minutes=1), "remember_expired": dt.timedelta(minutes=1)}
+RETAIN: dict[str, Any] = {
+    "retain": dt.timedelta(minutes=1),
+    "remember_expired": dt.timedelta(minutes=1),
+}
 NS = "short"
 
 
@@ -48,10 +51,11 @@ def test_memory_store_reclaims_lazily_and_by_purge() -> None:
 
     start = size()
     complete(tracker, 0, 100_000)
-    assert size() == (100_000, 200_000, 100_000, 0)  # every index of every job, expiring
+    # every job in its namespace's index of every job, of completed ones and of expiring ones
+    assert size() == (100_000, 300_000, 100_000, 0)
     clock.advance(minutes=2)  # retain + remember_expired: reclaimable now
     complete(tracker, 100_000, 50_000)  # each completion reclaims two: no purge needed
-    assert size() == (50_000, 100_000, 50_000, 0)
+    assert size() == (50_000, 150_000, 50_000, 0)
     clock.advance(minutes=2)
     assert tracker.purge() == 50_000
     assert size() == start
@@ -134,7 +138,8 @@ def test_redis_store_returns_to_its_starting_size(redis_store: RedisStore) -> No
     start_memory = int(client.info("memory")["used_memory"])
     complete(tracker, 0, 100_000)
     keys, held = size()
-    assert keys == start[0] + 100_000 + 4  # the jobs, the jobs/done/expiring indexes, the marker
+    # the jobs, the jobs/done/expiring indexes, the marker, the list of namespaces
+    assert keys == start[0] + 100_000 + 5
     assert held > 100_000 * 200
     ttl = client.pttl(f"{redis_store.prefix}:{{{NS}}}:job:j99999")  # the last one completed
     assert 110_000 < ttl <= 120_000  # Redis reclaims by itself: retain + remember_expired

@@ -96,6 +96,28 @@ def cmd_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_namespaces(args: argparse.Namespace) -> int:
+    """Print a page of the namespaces that hold jobs, with their counts (as GET /namespaces)."""
+    with open_tracker(args, existing=True) as tracker:
+        page = tracker.namespaces(limit=args.limit, cursor=args.cursor)
+    if args.json:
+        doc = {"namespaces": [row.to_dict() for row in page.items], "next_cursor": page.next_cursor}
+        print(json.dumps(doc, indent=2))
+        return EXIT_OK
+    if not page.items:
+        print("no namespaces on this page" if page.next_cursor else "no namespaces with jobs")
+    width = max((len(row.name) for row in page.items), default=0)
+    for row in page.items:
+        stalled = "" if row.stalled is None else f" ({row.stalled} stalled)"
+        print(f"{row.name:<{width}}  running {row.running}{stalled}  completed {row.completed}")
+    if page.next_cursor:
+        limit = f" --limit {args.limit}" if args.limit != DEFAULT_LIST_LIMIT else ""
+        stall = "" if args.stall_after is None else f" --stall-after {_shown(args.stall_after)}"
+        more = f"{store_flag(args)}{limit}{stall} --cursor={page.next_cursor}"
+        print(f"more: {program()} namespaces{more}")
+    return EXIT_OK
+
+
 def _shown(seconds: float) -> str:
     """*seconds* as short as it reads back the same (``600``, not ``600.0``)."""
     short = f"{seconds:g}"
@@ -366,6 +388,20 @@ def _job_commands(
     listing.add_argument("--json", action="store_true")
     _stall_after(listing, "mark running jobs not updated for longer as STALLED")
     listing.set_defaults(func=cmd_list, usage=listing)
+
+    names = commands.add_parser(
+        "namespaces", parents=parents, help="list the namespaces with their job counts"
+    )
+    names.add_argument(
+        "--limit",
+        type=_page_size,
+        default=DEFAULT_LIST_LIMIT,
+        help=f"namespaces per page, 1-{MAX_LIST_LIMIT} ({DEFAULT_LIST_LIMIT})",
+    )
+    names.add_argument("--cursor", default=None)
+    names.add_argument("--json", action="store_true", help="print what GET /namespaces sends")
+    _stall_after(names, "count running jobs not updated for longer as stalled")
+    names.set_defaults(func=cmd_namespaces, usage=names)
 
     watch = commands.add_parser(
         "watch", parents=parents, help="progress bar until the job completes"

@@ -14,7 +14,7 @@ from sortedcontainers import SortedDict, SortedList
 
 from ..clock import to_ms
 from ..errors import ConfigurationError, JobExists, JobNotFound, JobtrackError
-from ..model import ErrorCount, FailedItem, JobStatus
+from ..model import ErrorCount, FailedItem, JobStatus, NamespaceCounts
 from ..rules import Delta, ItemChange, add_count, apply, apply_item, error_group, errors_counted
 from .protocol import (
     COMPLETED,
@@ -31,6 +31,7 @@ from .registry import StoreURL
 __all__ = ["JobItems", "MemoryStore"]
 
 T = TypeVar("T")
+EXPIRING = "expiring"  # the per-namespace index of the completed jobs that expire
 
 
 class MemoryStore:
@@ -40,7 +41,9 @@ class MemoryStore:
     update runs :func:`jobtrack.rules.apply` under the lock.
     """
 
-    features = Features(blocking=False, items=True, expiry=True, statuses=True, push=True)
+    features = Features(
+        blocking=False, items=True, expiry=True, statuses=True, push=True, namespaces=True
+    )
     """Never waits on I/O: async trackers call it directly on the event loop."""
 
     def __init__(self) -> None:
@@ -48,8 +51,10 @@ class MemoryStore:
         self._changed = threading.Condition(self._lock)  # every waiter of every job
         self._jobs: dict[str, dict[str, JobStatus]] = {}
         # sorted keys: (ns, None) every job's, (ns, RUNNING) / (ns, COMPLETED) by status,
-        # (ns, STALLED) every running job's beat_key (SortedList: a move is O(log n))
+        # (ns, STALLED) every running job's beat_key (SortedList: a move is O(log n)),
+        # (ns, EXPIRING) the completed jobs that expire, as (expires ms, id)
         self._index: dict[tuple[str, str | None], SortedList[ListKey]] = {}
+        self._names: SortedList[str] = SortedList()  # the namespaces that hold jobs
         self._items: dict[tuple[str, str], JobItems] = {}  # jobs with items or errors
         self._expiring: list[tuple[int, str, str]] = []  # heap: (expires ms, ns, id)
 
@@ -68,13 +73,13 @@ class MemoryStore:
     def create(self, job: JobStatus, forgotten_before: _dt.datetime | None = None) -> None:
         """Insert *job*; ``JobExists`` if a job not forgotten has its id in its namespace."""
         with self._lock:
-            jobs = self._jobs.setdefault(job.namespace_name, {})
+            jobs = self._namespace(job.namespace_name)
             old = jobs.get(job.job_id)
             if old is not None:
                 if not _forgotten(old, forgotten_before):
                     raise JobExists(job.namespace_name, job.job_id)
                 self._remove(old)
-                jobs = self._jobs.setdefault(job.namespace_name, {})
+                jobs = self._namespace(job.namespace_name)
             jobs[job.job_id] = job
             self._items.pop((job.namespace_name, job.job_id), None)
             ns, key = job.namespace_name, list_key(job)
@@ -84,6 +89,14 @@ class MemoryStore:
             else:
                 self._keys(ns, RUNNING).add(key)
                 self._keys(ns, STALLED).add(beat_key(job))
+
+    def _namespace(self, namespace: str) -> dict[str, JobStatus]:
+        """The jobs of *namespace*, made (and named) on its first job."""
+        jobs = self._jobs.get(namespace)
+        if jobs is None:
+            jobs = self._jobs[namespace] = {}
+            self._names.add(namespace)
+        return jobs
 
     def update(self, namespace: str, job_id: str, delta: Delta, now: _dt.datetime) -> JobStatus:
         """Apply *delta* under the store's lock."""
@@ -127,7 +140,9 @@ class MemoryStore:
         self._keys(job.namespace_name, COMPLETED).add(key)
         if job.expires_at is None:
             return
-        heapq.heappush(self._expiring, (to_ms(job.expires_at), job.namespace_name, job.job_id))
+        ms = to_ms(job.expires_at)
+        self._keys(job.namespace_name, EXPIRING).add((ms, job.job_id))
+        heapq.heappush(self._expiring, (ms, job.namespace_name, job.job_id))
         if retain is not None:  # two per completion: the heap never grows for long
             self._reclaim(to_ms(job.updated_at) - retain[1], 2)
 
@@ -165,9 +180,12 @@ class MemoryStore:
         keys = self._index[ns, None]
         keys.remove(list_key(job))
         self._unindex(job, COMPLETED if job.is_finished else RUNNING)
+        if job.expires_at is not None:
+            self._index[ns, EXPIRING].remove((to_ms(job.expires_at), job.job_id))
         if not keys:  # the namespace is empty: nothing of it stays
             del self._jobs[ns]
-            for name in (None, RUNNING, COMPLETED, STALLED):
+            self._names.remove(ns)
+            for name in (None, RUNNING, COMPLETED, STALLED, EXPIRING):
                 self._index.pop((ns, name), None)
 
     def wait_change(
@@ -252,6 +270,24 @@ class MemoryStore:
                     if len(found) == limit:
                         break
             return found
+
+    def namespaces(
+        self, limit: int, after: str | None, now: int, beat: int | None
+    ) -> builtins.list[NamespaceCounts]:
+        """A slice of the sorted names; each count a length or a bisection of an index."""
+        with self._lock:
+            names = self._names.irange(minimum=after, inclusive=(False, False))
+            return [self._counts(ns, now, beat) for ns in itertools.islice(names, limit)]
+
+    def _counts(self, ns: str, now: int, beat: int | None) -> NamespaceCounts:
+        """The counts of a namespace that holds jobs: O(log n), read without making an index."""
+        empty: SortedList[ListKey] = SortedList()
+        running, completed, beats, expiring = (
+            self._index.get((ns, name), empty) for name in (RUNNING, COMPLETED, STALLED, EXPIRING)
+        )
+        stalled = None if beat is None else beats.bisect_left((beat, ""))
+        expired = expiring.bisect_left((now + 1, ""))
+        return NamespaceCounts(ns, len(running), stalled, len(completed) - expired)
 
     def failed_items(
         self, namespace: str, job_id: str, limit: int, after: int | None

@@ -11,7 +11,7 @@ import attrs
 
 from ..clock import to_ms
 from ..errors import JobtrackError
-from ..model import ErrorCount, FailedItem, JobStatus
+from ..model import ErrorCount, FailedItem, JobStatus, NamespaceCounts
 from ..rules import Delta
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "Features",
     "ItemStore",
     "ListKey",
+    "NamespaceStore",
     "PushStore",
     "StatusStore",
     "Store",
@@ -117,6 +118,9 @@ class Features:
       evicts keys); ``jobtrack serve`` prints it at start;
     * ``push``: it can wait for a job to change (:class:`PushStore`): ``wait``
       and ``watch`` block on it instead of reading the job again and again;
+    * ``namespaces``: it can list the namespaces that hold jobs, by name, with
+      their counts (:class:`NamespaceStore`), a page at a cost that does not
+      grow with the number of namespaces; ``tracker.namespaces()`` needs it;
     * ``items``: it keeps item states (SPEC section 5): its ``update`` honours
       ``Delta.item`` through :func:`jobtrack.rules.apply_item`, and it has the
       methods of :class:`ItemStore`. Trackers refuse item calls on other stores.
@@ -130,6 +134,7 @@ class Features:
     push: bool = False
     items: bool = False
     statuses: bool = False
+    namespaces: bool = False
 
 
 DEFAULT_FEATURES = Features()
@@ -266,6 +271,24 @@ class StatusStore(Store, Protocol):
         ...
 
 
+class NamespaceStore(Store, Protocol):
+    """**Protocol**: what ``Features(namespaces=True)`` adds: the namespaces, with counts."""
+
+    def namespaces(
+        self, limit: int, after: str | None, now: int, beat: int | None
+    ) -> builtins.list[NamespaceCounts]:
+        """Up to *limit* namespaces named after *after*, by name (compared as bytes), with counts.
+
+        Every namespace that holds a job is listed (one whose jobs all went may
+        be, with zero counts: the tracker leaves those out). ``running``: its
+        running jobs; ``stalled``: those whose :func:`beat_key` is below *beat*
+        (ms; None when there is no ``stall_after``: then ``stalled`` is None);
+        ``completed``: its completed jobs that have not expired at *now* (ms).
+        A read: it writes nothing.
+        """
+        ...
+
+
 class PushStore(Store, Protocol):
     """**Protocol**: what ``Features(push=True)`` adds: waiting for a job to change."""
 
@@ -335,6 +358,12 @@ class AsyncStore(Protocol):
 
     async def purge(self, expired_before: _dt.datetime) -> int:
         """See :meth:`StatusStore.purge`."""
+        ...
+
+    async def namespaces(
+        self, limit: int, after: str | None, now: int, beat: int | None
+    ) -> builtins.list[NamespaceCounts]:
+        """See :meth:`NamespaceStore.namespaces`."""
         ...
 
     async def wait_change(

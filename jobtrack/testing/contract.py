@@ -816,6 +816,122 @@ class _List:
             tracker.list(NS, cursor=cursor)  # type: ignore[arg-type]
 
 
+def _counts(tracker: JobTracker) -> dict[str, tuple[int, int | None, int]]:
+    """Every listed namespace's (running, stalled, completed), read page by page."""
+    found: dict[str, tuple[int, int | None, int]] = {}
+    cursor = None
+    while True:
+        page = tracker.namespaces(limit=2, cursor=cursor)
+        for row in page.items:
+            assert row.name not in found
+            found[row.name] = (row.running, row.stalled, row.completed)
+        cursor = page.next_cursor
+        if cursor is None:
+            return found
+
+
+class _Namespaces:
+    """``tracker.namespaces()`` (SPEC section 7), on stores with ``Features.namespaces``."""
+
+    @pytest.fixture
+    def listing(self, store: Store) -> None:
+        """Skips a store that does not list namespaces (not autouse: only these tests)."""
+        if not features_of(store).namespaces:
+            pytest.skip("the store does not list namespaces (Features.namespaces)")
+
+    @pytest.mark.usefixtures("listing")
+    def test_counts_follow_every_write(
+        self, tracker_factory: TrackerFactory, store: Store, clock: ManualClock
+    ) -> None:
+        tracker = tracker_factory(
+            store, clock=clock, stall_after=dt.timedelta(minutes=5),
+            retain=dt.timedelta(hours=1), remember_expired=dt.timedelta(hours=1),
+        )  # fmt: skip
+        assert _counts(tracker) == {}
+        for i in range(4):
+            tracker.start("ns-a", 2, job_id=f"a{i}")
+        tracker.start("ns-b", 0, job_id="empty")  # completed at once
+        assert _counts(tracker) == {"ns-a": (4, 0, 0), "ns-b": (0, 0, 1)}
+        tracker.record("ns-a", "a0", successful=2)
+        tracker.abort("ns-a", "a1", "no")
+        assert _counts(tracker)["ns-a"] == (2, 0, 2)
+        clock.advance(minutes=5, seconds=1)  # a2, a3 are stalled (running counts them too)
+        assert _counts(tracker)["ns-a"] == (2, 2, 2)
+        tracker.heartbeat("ns-a", "a3")
+        assert _counts(tracker)["ns-a"] == (2, 1, 2)
+        assert tracker_factory(store, clock=clock).namespaces().items[0].stalled is None
+        tracker.delete("ns-a", "a2")
+        assert _counts(tracker)["ns-a"] == (1, 0, 2)
+        clock.advance(hours=1)  # a0, a1 and ns-b's job have expired: not counted; a3 stalled
+        assert _counts(tracker) == {"ns-a": (1, 1, 0)}
+        tracker.start("ns-b", 1, job_id="again")
+        assert _counts(tracker) == {"ns-a": (1, 1, 0), "ns-b": (1, 0, 0)}
+        clock.advance(hours=1)
+        tracker.purge()
+        tracker.delete("ns-b", "again")
+        assert _counts(tracker) == {"ns-a": (1, 1, 0)}
+        tracker.delete("ns-a", "a3")
+        assert _counts(tracker) == {}
+        assert tracker.namespaces() == Page((), None)
+
+    @pytest.mark.usefixtures("listing")
+    def test_pages_cover_every_namespace_once(self, tracker: JobTracker) -> None:
+        names = [f"t{i:03d}" for i in range(250)]
+        for name in reversed(names):
+            tracker.start(name, 1)
+        seen: list[str] = []
+        cursor = None
+        pages = 0
+        while True:
+            page = tracker.namespaces(limit=100, cursor=cursor)
+            pages += 1
+            seen += [row.name for row in page.items]
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        assert seen == names and pages == 3
+        assert len(tracker.namespaces(limit=1000).items) == 250
+
+    @pytest.mark.usefixtures("listing")
+    def test_a_namespace_goes_with_its_last_job(
+        self, tracker_factory: TrackerFactory, store: Store, clock: ManualClock
+    ) -> None:
+        tracker = tracker_factory(
+            store, clock=clock, retain=dt.timedelta(minutes=1), remember_expired=dt.timedelta(0)
+        )
+        tracker.start("short", 1, job_id="j")
+        tracker.record("short", "j", successful=1)
+        tracker.start("kept", 1, job_id="k")
+        clock.advance(minutes=1)  # expired: no longer listed, whatever is still stored
+        assert [row.name for row in tracker.namespaces().items] == ["kept"]
+        tracker.purge()
+        assert [row.name for row in tracker.namespaces().items] == ["kept"]
+        tracker.start("short", 1, job_id="j")  # forgotten: its id is free; the namespace back
+        assert [row.name for row in tracker.namespaces().items] == ["kept", "short"]
+
+    @pytest.mark.usefixtures("listing")
+    def test_reads_write_nothing(self, tracker: JobTracker) -> None:
+        tracker.start(NS, 1, job_id="j")
+        before = tracker.namespaces()
+        for name in ("nobody", "never"):
+            with pytest.raises(JobNotFound):
+                tracker.get(name, "j")
+            assert tracker.list(name, status="running").items == ()
+        assert tracker.namespaces() == before == Page((before.items[0],), None)
+
+    @pytest.mark.usefixtures("listing")
+    @pytest.mark.parametrize("cursor", ["", "a.b", "x" * 129, 5, "a/b"], ids=shown)
+    def test_bad_cursor(self, tracker: JobTracker, cursor: object) -> None:
+        with pytest.raises(InvalidArgument, match="cursor"):
+            tracker.namespaces(cursor=cursor)  # type: ignore[arg-type]
+
+    @pytest.mark.usefixtures("listing")
+    @pytest.mark.parametrize("limit", [0, 1001, True, "10"], ids=shown)
+    def test_bad_limit(self, tracker: JobTracker, limit: object) -> None:
+        with pytest.raises(InvalidArgument, match="limit"):
+            tracker.namespaces(limit=limit)  # type: ignore[arg-type]
+
+
 class _Clock:
     @pytest.mark.parametrize(
         "when",
@@ -1742,6 +1858,7 @@ class StoreContract(
     _StatusListing,
     _Delete,
     _List,
+    _Namespaces,
     _Clock,
     _Concurrency,
     _RecordMany,

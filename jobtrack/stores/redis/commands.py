@@ -33,7 +33,7 @@ from ...errors import (
     StoreCorrupt,
     StoreUnavailable,
 )
-from ...model import ErrorCount, FailedItem, JobStatus, Status
+from ...model import ErrorCount, FailedItem, JobStatus, NamespaceCounts, Status
 from ...names import is_valid_name, validate_name
 from ...rules import Delta
 from ..protocol import (
@@ -271,8 +271,14 @@ class Commands:
         # cluster client cannot route CONFIG with GET as an argument (a ValueError)
         return Call(("CONFIG GET", "maxmemory-policy"), decode)
 
-    def create(self, job: JobStatus, forgotten_before: _dt.datetime | None = None) -> Call:
-        """``create.lua``: the job's hash and index entry appear together.
+    def create(self, job: JobStatus, forgotten_before: _dt.datetime | None = None) -> Steps[None]:
+        """``create.lua``, then, for a namespace's first job, :meth:`_listed`."""
+        (new,) = yield from pipelined([self._create(job, forgotten_before)])
+        if _raise_errors(new):
+            yield from self._listed(job.namespace_name)
+
+    def _create(self, job: JobStatus, forgotten_before: _dt.datetime | None) -> Call:
+        """``create.lua``: the job's hash and index entry appear together (True: a new namespace).
 
         A job of that id that expired at or before *forgotten_before* is
         forgotten: it is replaced, with its items and error counts.
@@ -287,11 +293,12 @@ class Commands:
             if ttl >= 9 * 10**15:
                 ttl = ""
 
-        def decode(created: Any) -> None:
+        def decode(created: Any) -> bool:
             if created == 0:
                 raise JobExists(ns, jid)
-            if created != 1:
+            if created not in (1, 2):
                 raise _corrupt("a create", created)
+            return bool(created == 2)
 
         forgotten = "" if forgotten_before is None else to_ms(forgotten_before)
         argv = (jid, job.total, started, expires, ttl, forgotten)
@@ -352,21 +359,112 @@ class Commands:
             lambda fields: job_from_hash(namespace, job_id, fields),
         )
 
-    def delete(self, namespace: str, job_id: str) -> Call:
-        """``delete.lua``: the hash and its index entry go together."""
+    def delete(self, namespace: str, job_id: str) -> Steps[bool]:
+        """``delete.lua``: the hash and its index entry go together.
 
-        def decode(deleted: Any) -> bool:
-            if deleted not in (0, 1):
+        Then, if it was the namespace's last job, :meth:`_unlisted`.
+        """
+        (deleted,) = yield from pipelined([self._delete(namespace, job_id, "")])
+        existed, emptied = _raise_errors(deleted)
+        if emptied:
+            yield from self._unlisted(namespace)
+        return bool(existed)
+
+    def _delete(self, namespace: str, job_id: str, expired_before: int | str) -> Call:
+        """``delete.lua`` (of a job that expired at or before *expired_before* ms, if given).
+
+        Its result: (whether the job existed, whether the namespace is left empty).
+        """
+
+        def decode(deleted: Any) -> tuple[bool, bool]:
+            if deleted not in (0, 1, 2, 3):
                 raise _corrupt("a delete", deleted)
-            return bool(deleted == 1)
+            return bool(deleted % 2), deleted >= 2
 
-        return _script("delete", self.keys(namespace, job_id), (job_id, ""), decode)
+        return _script("delete", self.keys(namespace, job_id), (job_id, expired_before), decode)
 
-    def purge_one(self, namespace: str, job_id: str, expired_before: int) -> Call:
-        """``delete.lua`` of a job only if it expired at or before *expired_before* (ms)."""
-        return _script(
-            "delete", self.keys(namespace, job_id), (job_id, expired_before), _raise_errors
+    # -- the list of namespaces (see docs/redis.md) --------------------------
+
+    @property
+    def names_key(self) -> str:
+        """The sorted set of the namespaces that hold jobs (scores 0: ordered by name).
+
+        In a slot of its own (its hash tag cannot be a namespace's): no script of a
+        namespace writes it; the client does, in two steps (:meth:`_listed`,
+        :meth:`_unlisted`).
+        """
+        return f"{self.prefix}:{{:namespaces}}:names"
+
+    def _listed(self, namespace: str) -> Steps[None]:
+        """Enter a namespace whose first job ``create.lua`` just made (after it: see the docs).
+
+        Then look at two namespaces of the list at random and take out those
+        whose jobs are all gone (by TTL, say): the list stays as long as the
+        namespaces that hold jobs, give or take the ones not met yet.
+        """
+        (added, others) = yield from pipelined([
+            Call(("ZADD", self.names_key, 0, namespace), _raise_errors),
+            Call(("ZRANDMEMBER", self.names_key, 2), _names),
+        ])  # fmt: skip
+        _raise_errors(added)
+        others = [name for name in _raise_errors(others) if name != namespace]
+        held = yield from pipelined([self._holds(name) for name in others])
+        for name, holds in zip(others, held, strict=True):
+            if not _raise_errors(holds):
+                yield from self._unlisted(name)
+
+    def _holds(self, namespace: str) -> Call:
+        """Whether the namespace holds a job (its index of every job exists)."""
+        return Call(("EXISTS", self.index_key(namespace)), bool)
+
+    def _unlisted(self, namespace: str) -> Steps[None]:
+        """Take out a namespace found empty; enter it again if a job started meanwhile.
+
+        A start that made it anew between the two steps either entered it
+        after this removal or is seen by the check after it: concurrent
+        starts and deletions never leave a namespace that holds jobs out.
+        """
+        (removed,) = yield from pipelined([Call(("ZREM", self.names_key, namespace), int)])
+        _raise_errors(removed)
+        (holds,) = yield from pipelined([self._holds(namespace)])
+        if _raise_errors(holds):
+            (added,) = yield from pipelined([Call(("ZADD", self.names_key, 0, namespace), int)])
+            _raise_errors(added)
+
+    def namespaces(
+        self, limit: int, after: str | None, now: int, beat: int | None
+    ) -> Steps[builtins.list[NamespaceCounts]]:
+        """A page of the list of namespaces (``ZRANGEBYLEX``), then each one's counts.
+
+        Two round trips (the counts pipelined, by node on a cluster), each
+        count a ``ZCARD`` or a ``ZCOUNT`` of an index: O(limit log n). A
+        namespace whose jobs went by TTL reads as zero counts.
+        """
+        start = "-" if after is None else f"({after}"
+        (names,) = yield from pipelined(
+            [Call(("ZRANGEBYLEX", self.names_key, start, "+", "LIMIT", 0, limit), _names)]
         )
+        names = _raise_errors(names)
+        calls = []
+        for name in names:
+            if not is_valid_name(name):
+                raise StoreCorrupt(f"the list of namespaces holds {name!r}: not a name")
+            calls += [
+                Call(("ZCARD", self.index_key(name, RUNNING)), int),
+                Call(("ZCOUNT", self.index_key(name, STALLED), "-inf", f"({beat or 0}"), int),
+                Call(("ZCARD", self.index_key(name, COMPLETED)), int),
+                Call(("ZCOUNT", self.index_key(name, "expiring"), "-inf", now), int),
+            ]
+        counts = [_raise_errors(n) for n in (yield from pipelined(calls))]
+        return [
+            NamespaceCounts(
+                name,
+                counts[4 * i],
+                None if beat is None else counts[4 * i + 1],
+                counts[4 * i + 2] - counts[4 * i + 3],
+            )
+            for i, name in enumerate(names)
+        ]
 
     def _index_page(
         self, keys: Sequence[str], limit: int, before: ListKey | None
@@ -492,11 +590,21 @@ class Commands:
             )])  # fmt: skip
             ids = _raise_errors(ids)
             results = yield from pipelined(
-                [self.purge_one(namespace, jid, expired_before) for jid in ids]
+                [self._delete(namespace, jid, expired_before) for jid in ids]
             )
-            gone += sum(int(_raise_errors(result)) for result in results)
+            for existed, emptied in map(_raise_errors, results):
+                gone += existed
+                if emptied:
+                    yield from self._unlisted(namespace)
             if len(ids) < _PURGE_BATCH:  # each id left the range, deleted or not: progress
                 return gone
+
+
+def _names(reply: Any) -> list[str]:
+    try:
+        return [_text(name) for name in reply or ()]
+    except (TypeError, UnicodeDecodeError):
+        raise _corrupt("a list of namespaces", reply) from None
 
 
 def item_field(item: str) -> str | bytes:

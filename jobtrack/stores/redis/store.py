@@ -19,7 +19,7 @@ from typing import Any
 
 from ...clock import to_ms
 from ...errors import ConfigurationError, JobtrackError, JobtrackWarning, shown
-from ...model import ErrorCount, FailedItem, JobStatus
+from ...model import ErrorCount, FailedItem, JobStatus, NamespaceCounts
 from ...rules import Delta
 from ..protocol import Features, ListKey
 from ..push import Subscriptions
@@ -93,6 +93,7 @@ class RedisStore:
             expiry=True,
             statuses=True,
             checks=True,
+            namespaces=True,
             push=True,
         )
         self._policy_checked = False
@@ -132,7 +133,7 @@ class RedisStore:
         """
         if not self._policy_checked:
             self.check_setup()
-        self._runner.run(self.commands.create(job, forgotten_before))
+        self._runner.drive(self.commands.create(job, forgotten_before))
 
     def check_setup(self) -> str | None:
         """Warn (``JobtrackWarning``) if the server may evict keys; return the warning (checks).
@@ -167,7 +168,7 @@ class RedisStore:
 
     def delete(self, namespace: str, job_id: str) -> bool:
         """Run ``delete.lua``: the hash and its index entry go together."""
-        return self._runner.run(self.commands.delete(namespace, job_id))
+        return self._runner.drive(self.commands.delete(namespace, job_id))
 
     def list(self, namespace: str, limit: int, before: ListKey | None) -> list[JobStatus]:
         """Page through the namespace's index, then read the jobs: two round trips."""
@@ -180,6 +181,12 @@ class RedisStore:
         return self._runner.drive(
             self.commands.list_status(namespace, status, limit, before, cutoff)
         )
+
+    def namespaces(
+        self, limit: int, after: str | None, now: int, beat: int | None
+    ) -> builtins.list[NamespaceCounts]:
+        """A page of the list of namespaces, then their counts: two round trips."""
+        return self._runner.drive(self.commands.namespaces(limit, after, now, beat))
 
     def purge(self, expired_before: _dt.datetime) -> int:
         """Delete the expired jobs of every namespace (found with ``SCAN``, on every primary).
@@ -290,7 +297,7 @@ class AsyncRedisStore:
             except JobtrackError:
                 policy = None
             _warn_if_evicting(policy, self.sync)
-        await self.runner.run(self.commands.create(job, forgotten_before))
+        await self.runner.drive(self.commands.create(job, forgotten_before))
 
     async def update(
         self, namespace: str, job_id: str, delta: Delta, now: _dt.datetime
@@ -312,7 +319,7 @@ class AsyncRedisStore:
 
     async def delete(self, namespace: str, job_id: str) -> bool:
         """Run ``delete.lua``."""
-        return await self.runner.run(self.commands.delete(namespace, job_id))
+        return await self.runner.drive(self.commands.delete(namespace, job_id))
 
     async def list(self, namespace: str, limit: int, before: ListKey | None) -> list[JobStatus]:
         """Index page, then the jobs: two round trips."""
@@ -325,6 +332,12 @@ class AsyncRedisStore:
         return await self.runner.drive(
             self.commands.list_status(namespace, status, limit, before, cutoff)
         )
+
+    async def namespaces(
+        self, limit: int, after: str | None, now: int, beat: int | None
+    ) -> builtins.list[NamespaceCounts]:
+        """See :meth:`RedisStore.namespaces`."""
+        return await self.runner.drive(self.commands.namespaces(limit, after, now, beat))
 
     async def purge(self, expired_before: _dt.datetime) -> int:
         """See :meth:`RedisStore.purge`."""

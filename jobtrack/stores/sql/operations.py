@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from ...clock import from_ms, to_ms
 from ...errors import JobExists, JobNotFound, StoreCorrupt
-from ...model import ErrorCount, FailedItem, JobStatus
+from ...model import ErrorCount, FailedItem, JobStatus, NamespaceCounts
 from ...rules import Delta, apply, apply_item, error_group, errors_counted
 from ..protocol import BEAT_MS, STALLED, ListKey, stalled_before
 from .schema import LAST_MS, decode_job
@@ -40,6 +40,7 @@ __all__ = [
     "failed_items",
     "get",
     "list_jobs",
+    "namespaces",
     "purge",
     "update",
 ]
@@ -273,6 +274,18 @@ def errors(namespace: str, job_id: str) -> Op[builtins.list[ErrorCount] | None]:
         ErrorCount(message, count, from_ms(first), from_ms(last))
         for message, count, first, last in rows
         if count is not None
+    ]
+
+
+def namespaces(
+    limit: int, after: str | None, now: int, beat: int | None
+) -> Op[builtins.list[NamespaceCounts]]:
+    """A page of the namespaces that hold jobs, by name after *after*, with their counts."""
+    params = {"after": after or "", "limit": limit, "now": now, "beat": beat or 0}
+    rows = yield "namespaces", params
+    return [
+        NamespaceCounts(ns, running, None if beat is None else stalled, completed)
+        for ns, running, stalled, completed in rows
     ]
 
 

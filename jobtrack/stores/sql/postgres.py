@@ -70,7 +70,7 @@ from ...errors import (
     StoreUnavailable,
     shown,
 )
-from ...model import MAX_COUNT, ErrorCount, FailedItem, JobStatus
+from ...model import MAX_COUNT, ErrorCount, FailedItem, JobStatus, NamespaceCounts
 from ...rules import MAX_ERROR_GROUPS, Delta, apply, apply_item
 from .. import forks
 from ..protocol import BEAT_MS, Features, ListKey
@@ -380,7 +380,13 @@ class PostgresStore:
     """
 
     features = Features(
-        processes=True, native_async=True, items=True, expiry=True, statuses=True, push=True
+        processes=True,
+        native_async=True,
+        items=True,
+        expiry=True,
+        statuses=True,
+        namespaces=True,
+        push=True,
     )
     """Blocking (the async face has its own pool: :meth:`open_async`), shared by hosts."""
 
@@ -738,6 +744,12 @@ class PostgresStore:
         """A page of the job's failed items."""
         return self._run(ops.failed_items(namespace, job_id, limit, after))
 
+    def namespaces(
+        self, limit: int, after: str | None, now: int, beat: int | None
+    ) -> builtins.list[NamespaceCounts]:
+        """A page of the namespaces, by name, with their counts (one statement)."""
+        return self._run(ops.namespaces(limit, after, now, beat))
+
     def errors(self, namespace: str, job_id: str) -> builtins.list[ErrorCount] | None:
         """The job's error groups."""
         return self._run(ops.errors(namespace, job_id))
@@ -931,6 +943,12 @@ class AsyncPostgresStore:
     ) -> builtins.list[tuple[int, FailedItem]] | None:
         """See :meth:`PostgresStore.failed_items`."""
         return await self._run(ops.failed_items(namespace, job_id, limit, after))
+
+    async def namespaces(
+        self, limit: int, after: str | None, now: int, beat: int | None
+    ) -> builtins.list[NamespaceCounts]:
+        """See :meth:`PostgresStore.namespaces`."""
+        return await self._run(ops.namespaces(limit, after, now, beat))
 
     async def errors(self, namespace: str, job_id: str) -> builtins.list[ErrorCount] | None:
         """See :meth:`PostgresStore.errors`."""

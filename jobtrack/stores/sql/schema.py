@@ -222,6 +222,21 @@ STATEMENTS = {
         "ON e.namespace = j.namespace AND e.job_id = j.job_id "
         "WHERE j.namespace = :ns AND j.job_id = :id"
     ),
+    # a page of namespaces: each name found by one index probe (a "loose index scan",
+    # O(limit log n) whatever each namespace holds), then counted on the partial indexes
+    "namespaces": (
+        "WITH RECURSIVE names(ns, n) AS ("
+        "SELECT (SELECT min(namespace) FROM {p}jobs WHERE namespace > :after), 1 "
+        "UNION ALL SELECT (SELECT min(namespace) FROM {p}jobs WHERE namespace > names.ns), "
+        "n + 1 FROM names WHERE names.ns IS NOT NULL AND n < :limit) "
+        "SELECT ns, "
+        "(SELECT count(*) FROM {p}jobs WHERE namespace = ns AND finished_ms IS NULL), "
+        "(SELECT count(*) FROM {p}jobs WHERE namespace = ns AND finished_ms IS NULL "
+        "AND beat_ms < :beat), "
+        "(SELECT count(*) FROM {p}jobs WHERE namespace = ns AND finished_ms IS NOT NULL "
+        "AND (expires_ms IS NULL OR expires_ms > :now)) "
+        "FROM names WHERE ns IS NOT NULL ORDER BY ns"
+    ),
     "purge": (
         "DELETE FROM {p}jobs WHERE (namespace, job_id) IN (SELECT namespace, job_id "
         "FROM {p}jobs WHERE expires_ms <= :before LIMIT :limit) RETURNING 1"

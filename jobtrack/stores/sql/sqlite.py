@@ -33,7 +33,7 @@ from ...errors import (
     StoreUnavailable,
     shown,
 )
-from ...model import ErrorCount, FailedItem, JobStatus
+from ...model import ErrorCount, FailedItem, JobStatus, NamespaceCounts
 from ...rules import Delta
 from ..protocol import Features, ListKey
 from ..registry import StoreURL, boolean, seconds
@@ -66,7 +66,9 @@ class SQLiteStore:
     to *timeout* seconds for the write lock, then gets ``StoreUnavailable``.
     """
 
-    features = Features(processes=True, items=True, expiry=True, statuses=True, push=True)
+    features = Features(
+        processes=True, items=True, expiry=True, statuses=True, push=True, namespaces=True
+    )
     """Blocking (async trackers run it in a worker thread), shared by processes."""
 
     scheme = "sqlite"
@@ -274,6 +276,13 @@ class SQLiteStore:
         result: builtins.list[tuple[int, FailedItem]] | None = self._run(
             ops.failed_items(namespace, job_id, limit, after)
         )
+        return result
+
+    def namespaces(
+        self, limit: int, after: str | None, now: int, beat: int | None
+    ) -> builtins.list[NamespaceCounts]:
+        """A page of the namespaces, by name, with their counts (one statement)."""
+        result: builtins.list[NamespaceCounts] = self._run(ops.namespaces(limit, after, now, beat))
         return result
 
     def errors(self, namespace: str, job_id: str) -> builtins.list[ErrorCount] | None:

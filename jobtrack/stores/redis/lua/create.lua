@@ -13,7 +13,9 @@
 --          is forgotten, and replaced with its items and error counts; '' for none
 --
 -- All keys carry the namespace as hash tag, so they share a Cluster slot.
--- Returns 1 when created, 0 when the id is taken (nothing is changed then).
+-- Returns 1 when created, 2 when created as the namespace's first job (the client then
+-- enters the namespace in the store's list of namespaces), 0 when the id is taken
+-- (nothing is changed then).
 -- Hash fields: t total, p processed, s successful, f failed, e last error,
 -- st started, up updated, fin finished (ms; absent while running), x expires
 -- (ms; absent while running or kept forever), q failed-item positions.
@@ -26,8 +28,10 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
   end
   redis.call('UNLINK', KEYS[1])  -- forgotten
 end
+local created = 1
 if redis.call('EXISTS', KEYS[5]) == 0 then  -- a new namespace: nothing to build later
   redis.call('SET', KEYS[10], 0)
+  created = 2
 end
 redis.call('UNLINK', KEYS[2], KEYS[3], KEYS[4])  -- an earlier job of that id may have left them
 for i = 6, 9 do redis.call('ZREM', KEYS[i], id) end
@@ -51,4 +55,4 @@ else
   redis.call('ZADD', KEYS[8], tonumber(now) - tonumber(now) % 1000, id)
 end
 namespace_lives({KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]}, KEYS[10], keeps)
-return 1
+return created

@@ -4,8 +4,9 @@
 -- ARGV[1]  job id (the index member)
 -- ARGV[2]  optional: delete only if the job expired at or before this ms (purge); '' for always
 --
--- Returns 1 if the job existed (and went), else 0. A purge of a job that is
--- gone drops its index entries all the same. The keys go by UNLINK: a job of
+-- Returns 1 if the job existed (and went), else 0; 2 more when the namespace has no job
+-- left (the client then takes it out of the store's list of namespaces). A purge of a job
+-- that is gone drops its index entries all the same. The keys go by UNLINK: a job of
 -- a million items is freed by the server's background thread, not while every
 -- other client waits. When the namespace's last job goes, so do its own keys.
 
@@ -21,12 +22,14 @@ end
 local existed = redis.call('UNLINK', KEYS[1])
 redis.call('UNLINK', KEYS[2], KEYS[3], KEYS[4])
 for i = 5, 9 do redis.call('ZREM', KEYS[i], id) end
+local emptied = 0
 if redis.call('EXISTS', KEYS[5]) == 0 then  -- its last job: nothing of the namespace stays
   redis.call('UNLINK', KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10])
+  emptied = 2
 else  -- the last running job may have gone
   namespace_lives({KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]}, KEYS[10], nil)
 end
 if existed == 1 then  -- wake the job's watchers (feed.py)
   redis.call(redis.REDIS_VERSION_NUM and 'SPUBLISH' or 'PUBLISH', KEYS[1], '')
 end
-return existed
+return existed + emptied
