@@ -17,7 +17,14 @@ from typing import Any, TypeVar
 from .errors import ConfigurationError
 from .model import JobStatus
 
-__all__ = ["MAX_SCRAPE_NAMESPACES", "MAX_SCRAPE_PAGES", "METERED", "Metrics"]
+__all__ = [
+    "MAX_COUNTED_NAMESPACES",
+    "MAX_SCRAPE_NAMESPACES",
+    "MAX_SCRAPE_PAGES",
+    "METERED",
+    "OTHER_NAMESPACES",
+    "Metrics",
+]
 
 R = TypeVar("R")
 
@@ -26,6 +33,13 @@ MAX_SCRAPE_NAMESPACES = 1000
 
 MAX_SCRAPE_PAGES = 10
 """Pages of namespaces one scrape reads, at most (a page may end short)."""
+
+MAX_COUNTED_NAMESPACES = 1000
+"""Namespaces whose items a process counts under their own label, at most (a bound)."""
+
+OTHER_NAMESPACES = "(other)"
+"""The ``namespace`` label of the items of every namespace past the first 1,000 counted
+(no namespace can have this name)."""
 
 METERED = frozenset({"update", "update_many"})
 """The store calls a tracker with metrics times: its updates."""
@@ -120,6 +134,9 @@ class Metrics:
         """The items counter of *namespace* and *outcome* (kept: ``labels()`` takes a lock)."""
         counter = self._counters.get((namespace, outcome))
         if counter is None:
+            full = len(self._counters) >= 2 * MAX_COUNTED_NAMESPACES  # a bound
+            if full and namespace != OTHER_NAMESPACES:  # the rest, together
+                return self._counter(OTHER_NAMESPACES, outcome)
             counter = self._counters[namespace, outcome] = self.items.labels(namespace, outcome)
         return counter
 

@@ -15,7 +15,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from jobtrack import AsyncJobTracker, ConfigurationError, JobTracker, MemoryStore, Update
 from jobtrack.asgi import status_app
-from jobtrack.metrics import MAX_SCRAPE_NAMESPACES, Metrics
+from jobtrack.metrics import (
+    MAX_COUNTED_NAMESPACES,
+    MAX_SCRAPE_NAMESPACES,
+    OTHER_NAMESPACES,
+    Metrics,
+)
 from jobtrack.testing.reference import ManualClock
 from tests.asgi_driver import call, serving
 
@@ -129,6 +134,24 @@ def test_at_most_so_many_namespaces_per_scrape() -> None:
     listed = {labels for name, labels in got if name == "jobtrack_jobs"}
     assert len(listed) == 2 * MAX_SCRAPE_NAMESPACES
     assert got["jobtrack_namespaces_truncated", ()] == 1
+
+
+def test_the_items_counted_by_namespace_are_bounded() -> None:
+    """Past MAX_COUNTED_NAMESPACES, a process counts every other namespace's items together."""
+    metrics = Metrics()
+    tracker = JobTracker(MemoryStore(), metrics=metrics)
+    for i in range(MAX_COUNTED_NAMESPACES + 5):
+        tracker.start(f"ns{i:05}", 2, job_id="j")
+        tracker.record(f"ns{i:05}", "j", processed=1, successful=1)
+        tracker.record(f"ns{i:05}", "j", processed=1, failed=1)
+    got = scrape(status_app(tracker))
+    counted = {
+        dict(labels)["namespace"] for name, labels in got if name == "jobtrack_items_recorded_total"
+    }
+    assert len(counted) == MAX_COUNTED_NAMESPACES + 1
+    other = (("namespace", OTHER_NAMESPACES), ("outcome", "successful"))
+    assert got["jobtrack_items_recorded_total", other] == 5
+    assert len(metrics._counters) == 2 * MAX_COUNTED_NAMESPACES + 2
 
 
 def test_off_and_methods() -> None:
