@@ -27,7 +27,7 @@ from .errors import (
     StoreUnavailable,
     WaitTimeout,
 )
-from .model import ErrorCount, FailedItem, JobStatus, Page, Status, Update
+from .model import ErrorCount, FailedItem, JobStatus, Page, Progress, Status, Update
 from .names import new_job_id, validate_name
 from .rules import MAX_COUNT, MAX_ERROR_GROUPS, MAX_ERROR_LENGTH, MAX_ITEM_LENGTH
 from .stores import (
@@ -74,6 +74,7 @@ __all__ = [
     "MemoryStore",
     "Page",
     "PostgresStore",
+    "Progress",
     "RedisStore",
     "SQLiteStore",
     "Status",
