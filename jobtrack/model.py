@@ -360,7 +360,7 @@ def _make_converter() -> cattrs.Converter:
     conv.register_unstructure_hook(Status, lambda status: status.value)
     conv.register_structure_hook(Status, _structure_status)
     # the wire document has the first 11 fields only: the others are kept by stores
-    kept = {name: override(omit=True) for name in ("expires_at", "rate", "rate_at")}
+    kept: dict[str, Any] = {name: override(omit=True) for name in ("expires_at", "rate", "rate_at")}
     conv.register_unstructure_hook(JobStatus, make_dict_unstructure_fn(JobStatus, conv, **kept))
     conv.register_structure_hook(
         JobStatus,

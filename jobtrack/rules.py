@@ -184,7 +184,7 @@ def progress(job: JobStatus, now: _dt.datetime, stalled: bool) -> Progress:
     eta = None
     if job.finished_at is None and rate > 0 and job.remaining > 0:
         try:
-            eta = from_ms(at_ms + math.ceil(job.remaining * 1000 / rate))
+            eta = from_ms(at_ms + round(job.remaining * 1000 / rate))
         except (OverflowError, ValueError):  # beyond year 9999: never, as far as anyone knows
             eta = None
     return Progress(job.percent, rate, eta, max(elapsed, 0) / 1000, stalled, job.expires_at)

@@ -144,7 +144,8 @@ STATEMENTS = {
     "create": (
         f"INSERT INTO {{p}}jobs ({JOB_COLUMNS}, beat_ms) VALUES (:namespace, :job_id, :total, "
         ":processed, :successful, :failed, :last_error, :started_ms, :updated_ms, :finished_ms, "
-        ":expires_ms, :rate, :rate_at, :beat_ms) ON CONFLICT (namespace, job_id) DO NOTHING RETURNING 1"
+        ":expires_ms, :rate, :rate_at, :beat_ms) "
+        "ON CONFLICT (namespace, job_id) DO NOTHING RETURNING 1"
     ),
     "get": f"SELECT {JOB_COLUMNS} FROM {{p}}jobs WHERE namespace = :ns AND job_id = :id",
     "get_for_update": (  # the job, what it listed, and the state of one of its items
@@ -191,8 +192,9 @@ STATEMENTS = {
     "put_all": (
         "UPDATE {p}jobs SET total = :total, processed = :processed, successful = :successful, "
         "failed = :failed, last_error = :last_error, updated_ms = :updated_ms, rate = :rate, "
-        "rate_at = :rate_at, beat_ms = :beat_ms, finished_ms = :finished_ms, expires_ms = :expires_ms, "
-        "listed = :listed WHERE namespace = :namespace AND job_id = :job_id"
+        "rate_at = :rate_at, beat_ms = :beat_ms, finished_ms = :finished_ms, "
+        "expires_ms = :expires_ms, listed = :listed "
+        "WHERE namespace = :namespace AND job_id = :job_id"
     ),
     "put_item": (
         "INSERT INTO {p}items (namespace, job_id, item, state, error, position, failed_ms) "
@@ -301,9 +303,9 @@ def decode_job(row: tuple[object, ...]) -> JobStatus:
     :raises StoreCorrupt: when it is not a valid job (wrong types, broken
         invariants: a hand-edited or foreign database).
     """
-    ns, jid, total, processed, successful, failed, error, started, updated, finished, expires = (
-        row[:11]
-    )
+    ns, jid, total, processed, successful, failed, error, started, updated, finished, expires = row[
+        :11
+    ]
     rate, rate_at = row[11:]
     if (
         type(total) is not int
@@ -324,7 +326,7 @@ def decode_job(row: tuple[object, ...]) -> JobStatus:
         or updated < started
         or error == ""
         or type(rate) not in (float, int)  # (RETURNING may give SQLite's REAL 0.0 as 0)
-        or not 0.0 <= rate < math.inf
+        or not 0.0 <= rate < math.inf  # type: ignore[operator]
         or type(rate_at) is not int
     ):
         raise StoreCorrupt(f"the database holds a row that is not a valid job: {row!r:.300}")
