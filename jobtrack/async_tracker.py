@@ -87,19 +87,23 @@ class AsyncJobTracker(TrackerBase):
     ) -> AsyncIterator[JobStatus]:
         """Each newer status until the completed one; see :meth:`JobTracker.watch`.
 
-        A store with push that blocks is waited on in a worker thread; the
+        A store with push is waited on natively through its async view
+        (Redis, PostgreSQL), else, if it blocks, in a worker thread; the
         others are read again with the same back-off.
         """
         features = features_of(self.store)
+        native = self.native if features.push else None
         push = features.push and features.blocking
-        pace = Watching(namespace, job_id, timeout, push)
+        pace = Watching(namespace, job_id, timeout, native is not None or push)
         while True:
             job = await self.get(pace.namespace, pace.job_id)
             if pace.new(job):
                 yield job
             if job.is_finished:
                 return
-            if push:
+            if native is not None:
+                await native.wait_change(pace.namespace, pace.job_id, job, pace.pause())
+            elif push:
                 wait = self.store.wait_change  # type: ignore[attr-defined]
                 await asyncio.to_thread(wait, pace.namespace, pace.job_id, job, pace.pause())
             else:

@@ -46,7 +46,7 @@ class JobTracker(TrackerBase):
     ) -> Iterator[JobStatus]:
         """Yield the job's status, then each newer one; end after the completed one.
 
-        Pushed by stores that can (``Features.push``: memory, SQLite), else
+        Pushed by stores that can (``Features.push``: memory, SQLite, Redis, PostgreSQL), else
         read again after 50 ms, backing off to a second while nothing changes.
 
         :raises JobNotFound: (``JobExpired`` too) when the job is or goes missing.

@@ -16,15 +16,16 @@ import os
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from psycopg import sql
 
 from tests.pg_server import PgServer, PgServerError, start_postgres
 
-FIXTURES = {"postgres_server", "postgres_schema_url"}
+FIXTURES = {"postgres_server", "postgres_schema_url", "postgres_store_factory"}
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
@@ -65,3 +66,19 @@ def postgres_schema_url(postgres_server: PgServer) -> Iterator[str]:
         # a connection left in a transaction would hold the drop forever: say so instead
         admin.execute("SET lock_timeout = '10s'")
         admin.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def postgres_store_factory(postgres_schema_url: str) -> Iterator[Callable[[], Any]]:
+    """Makes PostgresStores on this test's own schema (each with its own pool), closed after."""
+    from jobtrack.stores.sql.postgres import PostgresStore
+
+    made: list[PostgresStore] = []
+
+    def make() -> PostgresStore:
+        made.append(PostgresStore(postgres_schema_url))
+        return made[-1]
+
+    yield make
+    for store in made:
+        store.close()

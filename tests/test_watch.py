@@ -24,9 +24,15 @@ from jobtrack import (
     WaitTimeout,
 )
 
-from .conftest import StoreFactory
+from .conftest import STORE_KINDS, StoreFactory
 
 NS = "watched"
+
+
+@pytest.fixture(params=[*STORE_KINDS, pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """Every store of the contract, and PostgreSQL (push on each)."""
+    return request.param  # type: ignore[no-any-return]
 
 
 def worker(tracker: JobTracker, job_id: str, items: int, go: threading.Event) -> threading.Thread:

@@ -337,6 +337,12 @@ class AsyncStore(Protocol):
         """See :meth:`StatusStore.purge`."""
         ...
 
+    async def wait_change(
+        self, namespace: str, job_id: str, seen: JobStatus | None, timeout: float
+    ) -> None:
+        """See :meth:`PushStore.wait_change` (stores with ``Features(push=True)``)."""
+        ...
+
     async def aclose(self) -> None:
         """Release this view's own connections (the sync store is closed separately)."""
         ...

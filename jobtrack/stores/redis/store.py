@@ -22,10 +22,12 @@ from ...errors import ConfigurationError, JobtrackError, JobtrackWarning, shown
 from ...model import ErrorCount, FailedItem, JobStatus
 from ...rules import Delta
 from ..protocol import Features, ListKey
+from ..push import Subscriptions
 from ..registry import MAX_SECONDS, StoreURL
 from .client import OPTIONS, UNBOUNDED, connect, import_redis
 from .commands import Call, Commands, driver_error, pipelined
 from .connections import ThreadConnections
+from .feed import RedisFeed
 from .runner import AsyncRunner, SyncRunner
 
 __all__ = ["AsyncRedisStore", "RedisStore"]
@@ -91,6 +93,7 @@ class RedisStore:
             expiry=True,
             statuses=True,
             checks=True,
+            push=True,
         )
         self._policy_checked = False
         # A store built from a URL owns its client (no retries, nothing shared), so
@@ -109,6 +112,9 @@ class RedisStore:
             self._runner = SyncRunner(client, client.execute_command)
         else:  # our own connections take commands packed ahead (update.lua's keys, once a job)
             self._runner = SyncRunner(client, self._threads.execute, prepacked=True)
+        self.push = Subscriptions(
+            lambda: RedisFeed(client, self.commands, self.cluster, self._runner.errors), "Redis"
+        )
 
     @classmethod
     def from_url(cls, url: StoreURL) -> RedisStore:
@@ -218,6 +224,16 @@ class RedisStore:
         used = self._runner.run(Call(("MEMORY", "USAGE", key, "SAMPLES", "0"), lambda n: n))
         return int(used or 0)
 
+    def wait_change(
+        self, namespace: str, job_id: str, seen: JobStatus | None, timeout: float
+    ) -> None:
+        """Return once the job may differ from *seen*, or after *timeout* s (see :mod:`.feed`).
+
+        The job's channel is subscribed once per process however many wait;
+        the job is read once, then again only when a message comes.
+        """
+        self.push.wait((namespace, job_id), timeout, lambda: self.get(namespace, job_id) != seen)
+
     def open_async(self) -> AsyncRedisStore:
         """The native async view of this store (``redis.asyncio``, same commands).
 
@@ -229,6 +245,7 @@ class RedisStore:
 
     def close(self) -> None:
         """Close the client's connections (also a client you passed in)."""
+        self.push.close()
         try:
             self.client.close()
         except self._runner.errors as exc:
@@ -336,6 +353,16 @@ class AsyncRedisStore:
     async def errors(self, namespace: str, job_id: str) -> builtins.list[ErrorCount] | None:
         """Run ``errors.lua``."""
         return await self.runner.run(self.commands.errors(namespace, job_id))
+
+    async def wait_change(
+        self, namespace: str, job_id: str, seen: JobStatus | None, timeout: float
+    ) -> None:
+        """See :meth:`RedisStore.wait_change`: the same subscription, awaited."""
+
+        async def changed() -> bool:
+            return await self.get(namespace, job_id) != seen
+
+        await self.sync.push.wait_async((namespace, job_id), timeout, changed)
 
     async def aclose(self) -> None:
         """Close the running loop's async client, if one was built."""

@@ -255,6 +255,9 @@ BEGIN
         rate_at = v_rate_at,
         listed = v_listed
         WHERE namespace = p_ns AND job_id = p_id;
+    IF v_done OR j.beat_ms <> v_updated - ((v_updated % {beat_ms}) + {beat_ms}) % {beat_ms} THEN
+        PERFORM {notify};  -- wakes watchers (listen.py): at most once a second, and at completion
+    END IF;
     outcome := 0;
     item_state := v_state;
     item_error := v_error;

@@ -21,7 +21,8 @@ outgrow one server:
 * **Row locks under READ COMMITTED, and nothing else.** ``jobtrack_apply``
   locks the job's row first (``FOR NO KEY UPDATE``); every writer of a job, its
   items and error groups does so, so they never interleave. No advisory
-  locks, no ``LISTEN``, no sequences, no temporary tables. A statement that
+  locks, no sequences, no temporary tables (``LISTEN``/``NOTIFY`` serve only push:
+  :mod:`.listen`). A statement that
   the server rolls back for a serialization failure or a deadlock (which
   SERIALIZABLE databases report where PostgreSQL's READ COMMITTED waits) is
   sent again: nothing of it was applied.
@@ -73,8 +74,10 @@ from ...model import MAX_COUNT, ErrorCount, FailedItem, JobStatus
 from ...rules import MAX_ERROR_GROUPS, RATE_TAU_MS, Delta, apply, apply_item
 from .. import forks
 from ..protocol import BEAT_MS, Features, ListKey
+from ..push import Subscriptions
 from ..registry import Option, StoreURL, boolean, integer, seconds, text
 from . import operations as ops
+from .listen import NOTIFY, PostgresFeed, notifying
 from .schema import JOB_COLUMNS, LAST_MS, SCHEMA_VERSION, Dialect, decode_job
 
 if TYPE_CHECKING:
@@ -164,8 +167,14 @@ def import_psycopg() -> Any:
 
 def statements(dialect: Dialect = DIALECT) -> dict[str, str]:
     """Every statement the store runs, by name: the shared ones and ``apply``."""
+    shared = dialect.statements()
     return {
-        **dialect.statements(),
+        **shared,
+        "add_all": notifying(shared["add_all"], JOB_COLUMNS),
+        "delete": notifying(
+            shared["delete"].replace("RETURNING 1", "RETURNING namespace, job_id"),
+            "namespace, job_id",
+        ),
         "apply": _APPLY_SQL.format(p=dialect.prefix),
         "begin": "BEGIN",
         "commit": "COMMIT",
@@ -268,6 +277,7 @@ def function_sql(dialect: Dialect = DIALECT) -> str:
         tau_ms=RATE_TAU_MS,
         beat_ms=BEAT_MS,
         last_ms=LAST_MS,
+        notify=NOTIFY.format(ns="p_ns", id="p_id"),
     )
 
 
@@ -374,7 +384,9 @@ class PostgresStore:
     :raises StoreUnavailable: if the server cannot be reached within ``timeout``.
     """
 
-    features = Features(processes=True, native_async=True, items=True, expiry=True, statuses=True)
+    features = Features(
+        processes=True, native_async=True, items=True, expiry=True, statuses=True, push=True
+    )
     """Blocking (the async face has its own pool: :meth:`open_async`), shared by hosts."""
 
     scheme = "postgresql"
@@ -431,6 +443,7 @@ class PostgresStore:
         self._lock = threading.Lock()
         self._pool: ConnectionPool[Any] | None = None
         self._generation = forks.generation
+        self.push = Subscriptions(lambda: PostgresFeed(psycopg, self._conninfo), "PostgreSQL")
         try:
             self._open_schema()
         except BaseException:
@@ -738,12 +751,23 @@ class PostgresStore:
         """Remove every job expired at or before *expired_before* (autovacuum reclaims space)."""
         return self._run(ops.purge(expired_before))
 
+    def wait_change(
+        self, namespace: str, job_id: str, seen: JobStatus | None, timeout: float
+    ) -> None:
+        """Return once the job may differ from *seen*, or after *timeout* s (see :mod:`.listen`).
+
+        One connection per store and process listens; the job is read once,
+        then again only when it is notified.
+        """
+        self.push.wait((namespace, job_id), timeout, lambda: self.get(namespace, job_id) != seen)
+
     def open_async(self) -> AsyncPostgresStore:
         """The native async view of this store: the same operations, on its own pools."""
         return AsyncPostgresStore(self)
 
     def close(self) -> None:
         """Close the pool's connections (the store opens a new pool if used again)."""
+        self.push.close()
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None and self._generation == forks.generation:
@@ -920,6 +944,16 @@ class AsyncPostgresStore:
     async def purge(self, expired_before: _dt.datetime) -> int:
         """See :meth:`PostgresStore.purge`."""
         return await self._run(ops.purge(expired_before))
+
+    async def wait_change(
+        self, namespace: str, job_id: str, seen: JobStatus | None, timeout: float
+    ) -> None:
+        """See :meth:`PostgresStore.wait_change`: the same listener, awaited."""
+
+        async def changed() -> bool:
+            return await self.get(namespace, job_id) != seen
+
+        await self.sync.push.wait_async((namespace, job_id), timeout, changed)
 
     async def aclose(self) -> None:
         """Close the running loop's pool, if one was opened."""

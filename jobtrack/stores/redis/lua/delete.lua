@@ -26,4 +26,7 @@ if redis.call('EXISTS', KEYS[5]) == 0 then  -- its last job: nothing of the name
 else  -- the last running job may have gone
   namespace_lives({KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]}, KEYS[10], nil)
 end
+if existed == 1 then  -- wake the job's watchers (feed.py)
+  redis.call(redis.REDIS_VERSION_NUM and 'SPUBLISH' or 'PUBLISH', KEYS[1], '')
+end
 return existed

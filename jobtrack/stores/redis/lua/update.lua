@@ -229,5 +229,7 @@ if finished then  -- the namespace's keys live as long as its longest-lived job
 end
 -- only the fields that change are written; total and started_at go back as
 -- read (digit strings): converting numbers costs server time on every update
+-- wake the job's watchers (feed.py): sharded pub/sub (Redis >= 7), on the job key's hash tag
+redis.call(redis.REDIS_VERSION_NUM and 'SPUBLISH' or 'PUBLISH', KEYS[1], updated)
 return {'ok', total_out, processed, successful, failed, last_error, v[6], updated, finished, expires,
         rate, rate_at}
