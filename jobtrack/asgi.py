@@ -3,7 +3,7 @@
 ``status_app(tracker)`` serves ``GET``/``HEAD
 /namespaces/{namespace_name}/upload-jobs/{job_id}`` exactly as SPEC section 1
 says (410 once the job has expired, SPEC section 6), the job's
-``/failed-items`` and ``/errors`` below it, the namespace's jobs at
+``/failed-items``, ``/errors`` and ``/progress`` below it, the namespace's jobs at
 ``/namespaces/{namespace_name}/upload-jobs`` (SPEC section 7), and its
 OpenAPI document at ``/openapi.json``. Mount it anywhere: paths
 are read relative to ``root_path``. It answers lifespan (closing the store's
@@ -97,7 +97,7 @@ class _BadQuery(Exception):
     """A query parameter is malformed (answered 400 with its message)."""
 
 
-_ITEM_ROUTES = ("failed-items", "errors", "events")
+_ITEM_ROUTES = ("failed-items", "errors", "events", "progress")
 
 
 class _Events(bytes):
@@ -546,6 +546,10 @@ class StatusApp:
             return await self._list(namespace, scope)
         if below == "":
             return (await self._call(tracker.get(namespace, job_id))).to_json()
+        if below == "progress":  # SPEC section 8: by the tracker's clock, no more store calls
+            return _dumps(
+                tracker.progress(await self._call(tracker.get(namespace, job_id))).to_dict()
+            )
         if not features_of(tracker.store).items:
             return None
         if below == "errors":

@@ -318,6 +318,8 @@ def test_status_list_abort(env: dict[str, str], store_url: str) -> None:
     text = run("status", "ns", job.job_id, env=env, check=True).stdout
     assert "running" in text and "last error bad pdf" in text
     assert "expires" not in text  # running: no expiry yet
+    # the smoothed rate of items done, and when the job should be done at it (SPEC 8)
+    assert re.search(r"\n  rate       [\d.e+-]+ items/s, done at about \S+Z\n", text), text
     aborted = run("abort", "ns", job.job_id, "--error", "operator gave up", env=env, check=True)
     assert "completed" in aborted.stdout
     expires_at = tracker.get("ns", job.job_id).expires_at
