@@ -85,6 +85,8 @@ def test_demo_runs_to_completion(env: dict[str, str]) -> None:
         r"curl -s http://127\.0\.0\.1:\d+/namespaces/demo/upload-jobs/job-[0-9a-f]{32}",
         result.stdout,
     )
+    page = r"open http://127\.0\.0\.1:\d+/ui/#ns=demo&job=job-[0-9a-f]{32}"
+    assert re.search(page, result.stdout)
     final = json.loads(result.stdout[result.stdout.index("{") :])
     assert final["status"] == "completed"
     assert final["successful"] + final["failed"] == final["processed"] == 30
