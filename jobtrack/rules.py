@@ -172,7 +172,8 @@ def progress(job: JobStatus, now: _dt.datetime, stalled: bool) -> Progress:
     its age allows (``1 - exp(-elapsed / tau)``): steady work since the start
     reads exactly its pace, early on the plain average, a stalled job decays
     towards 0. ``eta_at`` is then + what remains at that rate, None when the
-    rate is 0, nothing remains or the job is done.
+    rate is 0, nothing remains, the job is *stalled* (no promise for a job
+    nobody is working on) or done.
     """
     at = job.finished_at if job.finished_at is not None else now
     at_ms = to_ms(at)
@@ -182,7 +183,7 @@ def progress(job: JobStatus, now: _dt.datetime, stalled: bool) -> Progress:
         age = max(at_ms - job.rate_at, 0)
         rate = job.rate * math.exp(-age / RATE_TAU_MS) / -math.expm1(-elapsed / RATE_TAU_MS)
     eta = None
-    if job.finished_at is None and rate > 0 and job.remaining > 0:
+    if job.finished_at is None and not stalled and rate > 0 and job.remaining > 0:
         try:
             eta = from_ms(at_ms + round(job.remaining * 1000 / rate))
         except (OverflowError, ValueError):  # beyond year 9999: never, as far as anyone knows

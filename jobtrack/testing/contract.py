@@ -1765,7 +1765,7 @@ class _Progress:
         # 5 minutes at 10/s, then 10 minutes of nothing: e^-10 of it left
         decayed = 10 * math.exp(-10) * -math.expm1(-5) / -math.expm1(-15)
         assert progress.rate_per_s == pytest.approx(decayed, rel=1e-6)
-        assert progress.eta_at is not None and progress.eta_at > clock.now + dt.timedelta(days=1)
+        assert progress.eta_at is None  # no promise while nobody works on it
         assert progress.elapsed_s == 900.0
 
     def test_eta_is_null_while_the_rate_is_zero_or_the_job_is_done(
