@@ -27,7 +27,16 @@ from .errors import (
     StoreUnavailable,
     WaitTimeout,
 )
-from .model import ErrorCount, FailedItem, JobStatus, NamespaceCounts, Page, Status, Update
+from .model import (
+    ErrorCount,
+    FailedItem,
+    JobStatus,
+    NamespaceCounts,
+    Page,
+    Progress,
+    Status,
+    Update,
+)
 from .names import new_job_id, validate_name
 from .rules import MAX_COUNT, MAX_ERROR_GROUPS, MAX_ERROR_LENGTH, MAX_ITEM_LENGTH
 from .stores import (
@@ -75,6 +84,7 @@ __all__ = [
     "NamespaceCounts",
     "Page",
     "PostgresStore",
+    "Progress",
     "RedisStore",
     "SQLiteStore",
     "Status",

@@ -3,7 +3,7 @@
 ``status_app(tracker)`` serves ``GET``/``HEAD
 /namespaces/{namespace_name}/upload-jobs/{job_id}`` exactly as SPEC section 1
 says (410 once the job has expired, SPEC section 6), the job's
-``/failed-items`` and ``/errors`` below it, the namespace's jobs at
+``/failed-items``, ``/errors`` and ``/progress`` below it, the namespace's jobs at
 ``/namespaces/{namespace_name}/upload-jobs`` (SPEC section 7), and its
 OpenAPI document at ``/openapi.json``. Mount it anywhere: paths
 are read relative to ``root_path``. It answers lifespan (closing the store's
@@ -44,6 +44,7 @@ from .metrics import MAX_SCRAPE_NAMESPACES, MAX_SCRAPE_PAGES, Metrics
 from .model import JobStatus, NamespaceCounts, Page
 from .names import MAX_NAME_LENGTH, is_valid_name
 from .openapi import openapi_document
+from .static import ui_response
 from .stores import features_of
 from .tracker import JobTracker
 
@@ -96,7 +97,7 @@ class _BadQuery(Exception):
     """A query parameter is malformed (answered 400 with its message)."""
 
 
-_ITEM_ROUTES = ("failed-items", "errors", "events")
+_ITEM_ROUTES = ("failed-items", "errors", "events", "progress")
 
 
 class _Events(bytes):
@@ -344,22 +345,27 @@ class StatusApp:
                 return
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = time.perf_counter()
-        try:
-            status, body, extra = await self._respond(scope, receive)
-        except Exception:  # never a traceback over HTTP
-            logger.exception("jobtrack status route failed")
-            status, body, extra = 500, _error_body("Internal server error."), []
-        if self.metrics is not None:  # by route template, never by raw path
-            template = self._template(scope)
-            self.metrics.routes.labels(template).observe(time.perf_counter() - started)
-        if body is _EVENTS and scope.get("method") == "GET":
-            route = _match(scope)
-            assert route is not None and route[1] is not None
-            await self._stream(route[0], route[1], scope, receive, send)
-            return
-        base = _NO_STORE if extra and extra[0][0] == b"content-type" else _BASE_HEADERS
-        headers = [*base, (b"content-length", str(len(body)).encode()), *extra]
+        page = _page(scope)
+        if page is not None:  # the page for people: its own content types and caching
+            status, headers, body = page
+            headers = [*headers, (b"content-length", str(len(body)).encode())]
+        else:
+            started = time.perf_counter()
+            try:
+                status, body, extra = await self._respond(scope, receive)
+            except Exception:  # never a traceback over HTTP
+                logger.exception("jobtrack status route failed")
+                status, body, extra = 500, _error_body("Internal server error."), []
+            if self.metrics is not None:  # by route template, never by raw path
+                template = self._template(scope)
+                self.metrics.routes.labels(template).observe(time.perf_counter() - started)
+            if body is _EVENTS and scope.get("method") == "GET":
+                route = _match(scope)
+                assert route is not None and route[1] is not None
+                await self._stream(route[0], route[1], scope, receive, send)
+                return
+            base = _NO_STORE if extra and extra[0][0] == b"content-type" else _BASE_HEADERS
+            headers = [*base, (b"content-length", str(len(body)).encode()), *extra]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         head = scope.get("method") == "HEAD"
         await send({"type": "http.response.body", "body": b"" if head else body})
@@ -582,6 +588,10 @@ class StatusApp:
             return await self._list(namespace, scope)
         if below == "":
             return (await self._call(tracker.get(namespace, job_id))).to_json()
+        if below == "progress":  # SPEC section 8: by the tracker's clock, no more store calls
+            return _dumps(
+                tracker.progress(await self._call(tracker.get(namespace, job_id))).to_dict()
+            )
         if not features_of(tracker.store).items:
             return None
         if below == "errors":
@@ -692,6 +702,35 @@ def _relative_path(scope: Scope) -> str:
     if root and path.startswith(root):
         path = path[len(root) :]
     return path
+
+
+def _page(scope: Scope) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+    """The answer for the page at ``/ui/`` (:mod:`jobtrack.static`); None for any other path.
+
+    ``/ui`` redirects to ``ui/`` (relative: right under any prefix). A name is
+    one segment as sent (an encoded ``/`` is not a separator); an unknown
+    one is None, answered 404 like any other path.
+    """
+    relative = _relative_path(scope)
+    if relative == "/ui":
+        return 308, [(b"location", b"ui/"), (b"cache-control", b"no-store")], b""
+    if not relative.startswith("/ui/"):
+        return None
+    name = relative[len("/ui/") :]
+    raw = scope.get("raw_path")
+    if raw:
+        parts = raw.decode("latin-1").split("/")
+        if parts[-2:] != ["ui", parts[-1]] or urllib.parse.unquote(parts[-1]) != name:
+            return None
+    if "/" in name:
+        return None
+    method = scope.get("method")
+    if method not in _ALLOWED:
+        found = ui_response(name, None)
+        if found is None:
+            return None
+        return 405, [*_BASE_HEADERS, _ALLOW_HEADER], _error_body("Method not allowed.")
+    return ui_response(name, _header(scope, b"if-none-match"))
 
 
 def _match(scope: Scope) -> tuple[str, str | None, str] | None:

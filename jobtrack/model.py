@@ -30,6 +30,7 @@ __all__ = [
     "JobStatus",
     "NamespaceCounts",
     "Page",
+    "Progress",
     "Status",
     "Update",
     "converter",
@@ -62,6 +63,10 @@ class JobStatus:
     ``expires_at`` is not part of the wire document: when a completed job
     stops being readable (SPEC section 6), None while running or when kept
     forever. Set by the rules at completion; stores keep it beside the job.
+    ``rate`` and ``rate_at`` are not sent either, nor compared: the job's
+    smoothed rate of items done (per second, as of ``rate_at``, ms since the
+    epoch), kept by the rules (:func:`jobtrack.rules.add_rate`) and read
+    through :meth:`jobtrack.JobTracker.progress`.
     """
 
     job_id: str
@@ -76,6 +81,8 @@ class JobStatus:
     updated_at: _dt.datetime
     finished_at: _dt.datetime | None
     expires_at: _dt.datetime | None = None
+    rate: float = attrs.field(default=0.0, eq=False, repr=False)
+    rate_at: int = attrs.field(default=0, eq=False, repr=False)
 
     @property
     def done(self) -> int:
@@ -139,7 +146,7 @@ class JobStatus:
         return job
 
 
-_KEYS = tuple(field.name for field in attrs.fields(JobStatus))[:11]  # expires_at is not sent
+_KEYS = tuple(field.name for field in attrs.fields(JobStatus))[:11]  # nor expires_at, rate...
 _TYPES = (str, str, str, int, int, int, int)  # of the first seven fields, as JSON gives them
 _STATUSES = {"running": Status.RUNNING, "completed": Status.COMPLETED}
 
@@ -209,6 +216,38 @@ def _semantic_problem(job: JobStatus) -> str | None:
         except UnicodeEncodeError:
             return "last_error holds a lone surrogate: it cannot be sent as UTF-8"
     return None
+
+
+@attrs.frozen
+class Progress:
+    """How a job is getting on (SPEC section 8), from :meth:`jobtrack.JobTracker.progress`.
+
+    ``percent`` is of the items done (0.0-100.0); ``rate_per_s`` the smoothed
+    rate of items done per second (an exponentially weighted average with a
+    60 s time constant: steady work reads steady, a change of pace shows within
+    two minutes, a stalled job decays towards 0); ``eta_at`` when the job
+    should complete at that rate (None while the rate is 0 or the job is
+    done); ``elapsed_s`` seconds since it started (until it finished);
+    ``stalled`` by the tracker's ``stall_after``; ``expires_at`` as on the job.
+    """
+
+    percent: float
+    rate_per_s: float
+    eta_at: _dt.datetime | None
+    elapsed_s: float
+    stalled: bool
+    expires_at: _dt.datetime | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as the HTTP route sends them (timestamps in the wire format)."""
+        return {
+            "percent": self.percent,
+            "rate_per_s": self.rate_per_s,
+            "eta_at": None if self.eta_at is None else format_timestamp(self.eta_at),
+            "elapsed_s": self.elapsed_s,
+            "stalled": self.stalled,
+            "expires_at": None if self.expires_at is None else format_timestamp(self.expires_at),
+        }
 
 
 @attrs.frozen
@@ -346,16 +385,12 @@ def _make_converter() -> cattrs.Converter:
     conv.register_structure_hook(str, _structure_strict_str)
     conv.register_unstructure_hook(Status, lambda status: status.value)
     conv.register_structure_hook(Status, _structure_status)
-    # the wire document has the first 11 fields only: expires_at is kept by stores
-    conv.register_unstructure_hook(
-        JobStatus,
-        make_dict_unstructure_fn(JobStatus, conv, expires_at=override(omit=True)),
-    )
+    # the wire document has the first 11 fields only: the others are kept by stores
+    kept: dict[str, Any] = {name: override(omit=True) for name in ("expires_at", "rate", "rate_at")}
+    conv.register_unstructure_hook(JobStatus, make_dict_unstructure_fn(JobStatus, conv, **kept))
     conv.register_structure_hook(
         JobStatus,
-        make_dict_structure_fn(
-            JobStatus, conv, _cattrs_forbid_extra_keys=True, expires_at=override(omit=True)
-        ),
+        make_dict_structure_fn(JobStatus, conv, _cattrs_forbid_extra_keys=True, **kept),
     )
     return conv
 

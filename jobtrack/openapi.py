@@ -304,6 +304,12 @@ def openapi_document(version: str) -> dict[str, Any]:
                 ],
                 bad="Malformed namespace name or job id.",
             ),
+            jobs + "/{job_id}/progress": _route(
+                "getUploadJobProgress",
+                "How the job is getting on: smoothed rate, ETA, stalled, expiry",
+                _response("The job's progress, by the server's clock.", "Progress"),
+                bad="Malformed namespace name or job id.",
+            ),
             jobs + "/{job_id}/errors": _route(
                 "listErrorCounts",
                 "The job's failures that carried an error, by message, most frequent first",
@@ -351,6 +357,24 @@ def openapi_document(version: str) -> dict[str, Any]:
                     }
                 ),
                 "JobStatus": _JOB_STATUS,
+                "Progress": _object(
+                    {
+                        "percent": {"type": "number", "minimum": 0, "maximum": 100},
+                        "rate_per_s": {
+                            "type": "number",
+                            "minimum": 0,
+                            "description": "Items done per second, smoothed (60 s time constant).",
+                        },
+                        "eta_at": {
+                            **_NULLABLE_TIMESTAMP,
+                            "description": "When the job should complete at that rate; "
+                            "null while the rate is 0 or the job is done.",
+                        },
+                        "elapsed_s": {"type": "number", "minimum": 0},
+                        "stalled": {"type": "boolean"},
+                        "expires_at": _NULLABLE_TIMESTAMP,
+                    }
+                ),
                 "JobPage": _page("jobs", {"$ref": "#/components/schemas/JobStatus"}),
                 "NamespacePage": _page("namespaces", _NAMESPACE_COUNTS),
                 "Error": _ERROR,

@@ -47,9 +47,9 @@ from .errors import (
     shown,
 )
 from .metrics import Metrics
-from .model import ErrorCount, FailedItem, JobStatus, NamespaceCounts, Page, Update
+from .model import ErrorCount, FailedItem, JobStatus, NamespaceCounts, Page, Progress, Update
 from .names import validate_name
-from .rules import Delta, new_job
+from .rules import Delta, new_job, progress
 from .stores import ListKey, Store, features_of, open_store
 from .stores.protocol import BEAT_MS, STALLED, beat_key, has_status, list_key
 from .stores.registry import not_a_store
@@ -178,6 +178,19 @@ class TrackerBase:
         if self.stall_after is None or status.is_finished:
             return False
         return self._now() - status.updated_at > self.stall_after
+
+    def progress(self, status: JobStatus) -> Progress:
+        """How *status*'s job is getting on, by the tracker's clock (SPEC section 8).
+
+        The smoothed rate (60 s time constant) of items done, the time it
+        should complete at that rate, whether it is stalled (``stall_after``),
+        and when it expires. A completed job reads as of its ``finished_at``.
+        No store call: pass a status just read (``get``, ``record``, ``watch``).
+        """
+        _check_status(status)
+        if type(status.rate) is not float or type(status.rate_at) is not int:
+            raise InvalidArgument("status must have a float rate and an int rate_at")
+        return progress(status, self._now(), self.is_stalled(status))
 
     def expired_at(self, status: JobStatus) -> _dt.datetime | None:
         """When *status*'s job expired, by the tracker's clock; None if it has not (yet)."""
@@ -430,11 +443,11 @@ def _check_status(status: object) -> None:
     """A status as a store gives it: a JobStatus with aware timestamps (hand-built ones too)."""
     if not isinstance(status, JobStatus):
         raise InvalidArgument(f"status must be a JobStatus, got {type(status).__name__}")
-    times = (status.updated_at, status.expires_at)
+    times = (status.started_at, status.updated_at, status.finished_at, status.expires_at)
     if any(
         t is not None and (not isinstance(t, _dt.datetime) or t.utcoffset() is None) for t in times
     ):
-        raise InvalidArgument("status must have aware datetimes (updated_at, expires_at)")
+        raise InvalidArgument("status must have aware datetimes (its *_at fields)")
 
 
 def _item_page(

@@ -10,11 +10,12 @@ that the shared contract suite proves equivalent.
 from __future__ import annotations
 
 import datetime as _dt
+import math
 from typing import NamedTuple
 
-from .clock import to_ms
+from .clock import from_ms, to_ms
 from .errors import InvalidUpdate, JobChanged, JobFinished
-from .model import MAX_COUNT, JobStatus, Status
+from .model import MAX_COUNT, JobStatus, Progress, Status
 
 __all__ = [
     "FAILED",
@@ -23,16 +24,19 @@ __all__ = [
     "MAX_ERROR_LENGTH",
     "MAX_ITEM_LENGTH",
     "PROCESSED",
+    "RATE_TAU_MS",
     "SUCCESSFUL",
     "Delta",
     "ItemChange",
     "add_count",
+    "add_rate",
     "apply",
     "apply_item",
     "error_group",
     "errors_counted",
     "expiry",
     "new_job",
+    "progress",
 ]
 
 MAX_ERROR_LENGTH = 1000
@@ -43,6 +47,10 @@ MAX_ITEM_LENGTH = 512
 
 MAX_ERROR_GROUPS = 100
 """``errors()`` keeps this many distinct messages; later ones count in one group without one."""
+
+RATE_TAU_MS = 60_000
+"""The time constant of a job's smoothed rate (SPEC section 8), in ms: a pace counts
+half after 41.6 s, a twentieth after 3 minutes."""
 
 PROCESSED, FAILED, SUCCESSFUL = 1, 2, 4
 """The bits of an item's state: processed once, and its outcome (neither, failed, successful)."""
@@ -138,6 +146,51 @@ def new_job(
     )
 
 
+def add_rate(rate: float, since: int, done: int, now: int) -> tuple[float, int]:
+    """A job's smoothed rate, and its time, after *done* more items at *now* (times in ms).
+
+    ``rate`` is a sum of items done weighted by ``exp(-age / tau) / tau``
+    (:data:`RATE_TAU_MS`), as of *since*: the job's ``rate_at``, or its start
+    before any item was done (``rate_at`` 0). The *done* items count as done
+    evenly over the ``dt`` ms since then, weighted by ``(1 - exp(-dt / tau)) /
+    dt``, so that a steady pace reads exactly steady in :func:`progress`
+    however often it is recorded; at one instant (``dt <= 0``, clocks that
+    disagree included) by ``1 / tau``. The SQL and Lua stores spell this same
+    step (``schema.py``, ``apply.sql``, ``update.lua``).
+    """
+    dt = now - since
+    if dt <= 0:
+        return rate + done * 1000 / RATE_TAU_MS, since
+    decay = math.exp(max(-dt / RATE_TAU_MS, -700.0))  # (PostgreSQL's exp() refuses underflow)
+    return rate * decay + done * 1000 * (1.0 - decay) / dt, now
+
+
+def progress(job: JobStatus, now: _dt.datetime, stalled: bool) -> Progress:
+    """How *job* is getting on at *now* (a completed job: at its ``finished_at``).
+
+    ``rate_per_s`` is the job's rate decayed to then, divided by the weight
+    its age allows (``1 - exp(-elapsed / tau)``): steady work since the start
+    reads exactly its pace, early on the plain average, a stalled job decays
+    towards 0. ``eta_at`` is then + what remains at that rate, None when the
+    rate is 0, nothing remains, the job is *stalled* (no promise for a job
+    nobody is working on) or done.
+    """
+    at = job.finished_at if job.finished_at is not None else now
+    at_ms = to_ms(at)
+    elapsed = at_ms - to_ms(job.started_at)
+    rate = 0.0
+    if elapsed > 0 and job.rate > 0:
+        age = max(at_ms - job.rate_at, 0)
+        rate = job.rate * math.exp(-age / RATE_TAU_MS) / -math.expm1(-elapsed / RATE_TAU_MS)
+    eta = None
+    if job.finished_at is None and not stalled and rate > 0 and job.remaining > 0:
+        try:
+            eta = from_ms(at_ms + round(job.remaining * 1000 / rate))
+        except (OverflowError, ValueError):  # beyond year 9999: never, as far as anyone knows
+            eta = None
+    return Progress(job.percent, rate, eta, max(elapsed, 0) / 1000, stalled, job.expires_at)
+
+
 def apply(job: JobStatus, delta: Delta, now: _dt.datetime) -> JobStatus:
     """Apply *delta* to *job* at time *now*; return the new job.
 
@@ -182,6 +235,10 @@ def apply(job: JobStatus, delta: Delta, now: _dt.datetime) -> JobStatus:
             )
     updated_at = now if now > job.updated_at else job.updated_at
     done = successful + failed == total
+    rate, rate_at = job.rate, job.rate_at
+    if not delta.abort and delta.successful + delta.failed > 0:  # items done: the rate moves
+        since = rate_at or to_ms(job.started_at)
+        rate, rate_at = add_rate(rate, since, delta.successful + delta.failed, to_ms(now))
     return JobStatus(
         job.job_id,
         job.namespace_name,
@@ -195,6 +252,8 @@ def apply(job: JobStatus, delta: Delta, now: _dt.datetime) -> JobStatus:
         updated_at,
         updated_at if done else None,
         expiry(updated_at, delta.retain) if done else None,
+        rate,
+        rate_at,
     )
 
 

@@ -755,6 +755,71 @@ class TestListRoute:
         assert page_of(call(app, "GET", f"{LIST}?status=completed"))[0] == [ids[0]]
 
 
+class TestProgressRoute:
+    """SPEC section 8: ``GET .../{job_id}/progress``, by the server's clock."""
+
+    @pytest.fixture
+    def clock(self) -> Clock:
+        return Clock()
+
+    @pytest.fixture
+    def tracker(self, clock: Clock) -> JobTracker:
+        stalling = datetime.timedelta(minutes=5)
+        tracker = JobTracker(MemoryStore(), clock=clock, stall_after=stalling)
+        tracker.start("y", 100, job_id="x")
+        clock.advance(seconds=10)
+        tracker.record("y", "x", processed=20, successful=20)  # 2 a second
+        return tracker
+
+    def test_progress(self, tracker: JobTracker, clock: Clock) -> None:
+        app = status_app(tracker)
+        response = call(app, "GET", "/namespaces/y/upload-jobs/x/progress")
+        assert response.status == 200
+        check_common(response)
+        body = json.loads(response.body)
+        assert list(body) == [
+            "percent",
+            "rate_per_s",
+            "eta_at",
+            "elapsed_s",
+            "stalled",
+            "expires_at",
+        ]
+        assert body == {
+            "percent": 20.0,
+            "rate_per_s": pytest.approx(2.0, rel=1e-9),
+            "eta_at": "2026-01-01T00:00:50.000Z",  # 80 more at 2 a second
+            "elapsed_s": 10.0,
+            "stalled": False,
+            "expires_at": None,
+        }
+        assert call(app, "HEAD", "/namespaces/y/upload-jobs/x/progress").body == b""
+        clock.advance(minutes=6)  # the server's clock: stalled, and the rate decays
+        later = json.loads(call(app, "GET", "/namespaces/y/upload-jobs/x/progress").body)
+        assert later["stalled"] is True and later["rate_per_s"] < 0.01
+        assert later["elapsed_s"] == 370.0
+        tracker.record("y", "x", successful=80)
+        done = json.loads(call(app, "GET", "/namespaces/y/upload-jobs/x/progress").body)
+        assert (done["percent"], done["eta_at"], done["stalled"]) == (100.0, None, False)
+        assert done["expires_at"] == "2026-01-08T00:06:10.000Z"  # the default 7 days
+
+    @pytest.mark.parametrize(
+        ("path", "status", "message"),
+        [
+            ("/namespaces/y/upload-jobs/nope/progress", 404, "Upload job 'nope' not found"),
+            ("/namespaces/other/upload-jobs/x/progress", 404, "Upload job 'x' not found"),
+            ("/namespaces/y/upload-jobs/b%21d/progress", 400, "job id"),
+            ("/namespaces/b%2Fd/upload-jobs/x/progress", 400, "namespace name"),
+        ],
+    )
+    def test_bad_requests(self, tracker: JobTracker, path: str, status: int, message: str) -> None:
+        response = call(status_app(tracker), "GET", path)
+        assert response.status == status
+        check_common(response)
+        assert message in json.loads(response.body)["message"]
+        assert call(status_app(tracker), "POST", path).status == 405
+
+
 class TestExpiry:
     """SPEC section 6: an expired job answers 410, then (after remember_expired) 404."""
 
@@ -805,7 +870,7 @@ class TestExpiry:
         clock.advance(days=3650)
         assert call(app, "GET", "/namespaces/y/upload-jobs/running").status == 200  # never expires
 
-    @pytest.mark.parametrize("below", ["failed-items", "errors"])
+    @pytest.mark.parametrize("below", ["failed-items", "errors", "progress"])
     def test_item_routes_410_then_404(self, tracker: JobTracker, clock: Clock, below: str) -> None:
         app = status_app(tracker)
         assert call(app, "GET", f"/namespaces/y/upload-jobs/x/{below}").status == 200

@@ -85,6 +85,8 @@ def test_demo_runs_to_completion(env: dict[str, str]) -> None:
         r"curl -s http://127\.0\.0\.1:\d+/namespaces/demo/upload-jobs/job-[0-9a-f]{32}",
         result.stdout,
     )
+    page = r"open http://127\.0\.0\.1:\d+/ui/#ns=demo&job=job-[0-9a-f]{32}"
+    assert re.search(page, result.stdout)
     final = json.loads(result.stdout[result.stdout.index("{") :])
     assert final["status"] == "completed"
     assert final["successful"] + final["failed"] == final["processed"] == 30
@@ -316,6 +318,8 @@ def test_status_list_abort(env: dict[str, str], store_url: str) -> None:
     text = run("status", "ns", job.job_id, env=env, check=True).stdout
     assert "running" in text and "last error bad pdf" in text
     assert "expires" not in text  # running: no expiry yet
+    # the smoothed rate of items done, and when the job should be done at it (SPEC 8)
+    assert re.search(r"\n  rate       [\d.e+-]+ items/s, done at about \S+Z\n", text), text
     aborted = run("abort", "ns", job.job_id, "--error", "operator gave up", env=env, check=True)
     assert "completed" in aborted.stdout
     expires_at = tracker.get("ns", job.job_id).expires_at

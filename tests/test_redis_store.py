@@ -92,8 +92,11 @@ def test_key_layout(store: RedisStore) -> None:
     ]
     assert store.client.zrange(f"{p}:{{:namespaces}}:names", 0, -1) == ["docs"]
     fields = store.client.hgetall(f"{p}:{{docs}}:job:j1")
-    assert set(fields) == {"t", "p", "s", "f", "e", "st", "up"}
+    assert set(fields) == {"t", "p", "s", "f", "e", "st", "up", "r", "ra"}
     assert fields["e"] == "bad" and fields["t"] == "3"
+    # the smoothed rate (1 item, at most 1/60 per s) as of the update, '%.17g' (all 17 digits)
+    assert fields["r"] == f"{float(fields['r']):.17g}" and 0 < float(fields["r"]) <= 1 / 60
+    assert fields["ra"] == fields["up"]
     assert store.client.zscore(f"{p}:{{docs}}:jobs", "j1") == float(fields["st"])
     assert store.client.zscore(f"{p}:{{docs}}:running", "j1") == float(fields["st"])
     up = int(fields["up"])

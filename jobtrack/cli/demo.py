@@ -106,6 +106,7 @@ def _demo_banner(args: argparse.Namespace, job: JobStatus, port: int, shared: bo
     )
     print("watch the document go from running to completed:")
     print(f"  curl -s {base}/namespaces/{args.namespace}/upload-jobs/{job.job_id}")
+    print(f"or open {base}/ui/#ns={args.namespace}&job={job.job_id} in a browser")
     if shared:  # another process can open the store: a watch from another terminal works
         print(f"  {program()} watch {args.namespace} {job.job_id}" + store_flag(args))
     print("Ctrl-C stops it." if not args.exit_when_done else "It exits when the job completes.")

@@ -15,7 +15,7 @@ import sys
 from typing import Any
 
 from ..clock import format_timestamp
-from ..model import JobStatus
+from ..model import JobStatus, Progress
 from ..stores import display_url, open_store
 from ..tracker import JobTracker
 
@@ -45,8 +45,9 @@ def need(module: str, command: str) -> Any:
         ) from None
 
 
-def summary(job: JobStatus, stalled: bool = False) -> str:
-    """A few lines about a job, for people (*stalled*: say so)."""
+def summary(job: JobStatus, progress: Progress | None = None) -> str:
+    """A few lines about a job, for people; with its *progress*, its rate, ETA and stall."""
+    stalled = progress is not None and progress.stalled
     state = job.status.value + (" (STALLED: no update for longer than --stall-after)" * stalled)
     if job.is_finished and job.failed:  # aborted and reaped jobs too: say what it means
         state += f" with {job.failed} failed item(s)"
@@ -57,6 +58,13 @@ def summary(job: JobStatus, stalled: bool = False) -> str:
         f"  started    {job.to_dict()['started_at']}",
         f"  updated    {job.to_dict()['updated_at']}",
     ]
+    if progress is not None:
+        eta = (
+            ""
+            if progress.eta_at is None
+            else f", done at about {format_timestamp(progress.eta_at)}"
+        )
+        lines.append(f"  rate       {progress.rate_per_s:.3g} items/s{eta}")
     if job.finished_at is not None:
         lines.append(f"  finished   {job.to_dict()['finished_at']}")
     if job.expires_at is not None:

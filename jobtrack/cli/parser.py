@@ -17,7 +17,7 @@ from ..arguments import MAX_LIST_LIMIT, MAX_STALL_AFTER, check_limit
 from ..asgi import DEFAULT_MAX_STORE_CALLS, DEFAULT_STORE_WAIT
 from ..clock import utc_now
 from ..errors import WaitTimeout
-from ..model import FailedItem, JobStatus
+from ..model import FailedItem, JobStatus, Progress
 from ..stores.protocol import STATUSES
 from ..tracker import JobTracker
 from .demo import cmd_demo
@@ -44,8 +44,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     """Print one job's status."""
     with open_tracker(args, existing=True) as tracker:
         job = tracker.get(args.namespace, args.job_id)
-        stalled = tracker.is_stalled(job)
-    print(json.dumps(job.to_dict(), indent=2) if args.json else summary(job, stalled))
+        progress = tracker.progress(job)
+    print(json.dumps(job.to_dict(), indent=2) if args.json else summary(job, progress))
     return EXIT_OK
 
 
@@ -216,7 +216,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     with open_tracker(args, existing=True) as tracker:
         job = tracker.get(args.namespace, args.job_id)
         if job.is_finished:  # nothing to watch: a bar would show a meaningless rate
-            print(summary(job))
+            print(summary(job, tracker.progress(job)))
             return EXIT_FAILED_ITEMS if job.failed else EXIT_OK
         with (
             tqdm(
@@ -232,20 +232,27 @@ def cmd_watch(args: argparse.Namespace) -> int:
             while not job.is_finished:
                 try:  # each change as it comes; at least every --interval, the stalled mark
                     for job in tracker.watch(args.namespace, args.job_id, timeout=args.interval):
-                        _show(bar, job, tracker.is_stalled(job))
+                        _show(bar, job, tracker.progress(job))
                 except WaitTimeout:
-                    _show(bar, job, tracker.is_stalled(job))
-    print(summary(job))
+                    _show(bar, job, tracker.progress(job))
+        print(summary(job, tracker.progress(job)))
     return EXIT_FAILED_ITEMS if job.failed else EXIT_OK
 
 
-def _show(bar: Any, job: JobStatus, stalled: bool) -> None:
-    """Draw *job* on the progress bar (``STALLED`` once it is)."""
+def _show(bar: Any, job: JobStatus, progress: Progress) -> None:
+    """Draw *job* on the bar: its smoothed rate and ETA (SPEC 8), ``STALLED`` once it is."""
     bar.total = job.total  # extend() may have raised it
     bar.n = job.successful + job.failed
-    state = {"STALLED": "no update for longer than --stall-after"} if stalled else {}
+    state = {"STALLED": "no update for longer than --stall-after"} if progress.stalled else {}
+    eta = {} if progress.eta_at is None else {"eta": progress.to_dict()["eta_at"][11:19]}
     bar.set_postfix(
-        processed=job.processed, ok=job.successful, failed=job.failed, **state, refresh=False
+        processed=job.processed,
+        ok=job.successful,
+        failed=job.failed,
+        rate=f"{progress.rate_per_s:.3g}/s",
+        **eta,
+        **state,
+        refresh=False,
     )
     bar.refresh()
 

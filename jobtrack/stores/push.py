@@ -237,9 +237,16 @@ class Subscriptions:
 
 
 async def _waited(event: asyncio.Event, timeout: float) -> bool:
-    """Whether *event* was set within *timeout* seconds."""
+    """Whether *event* was set within *timeout* seconds.
+
+    Not ``asyncio.wait_for``: on Python < 3.12 it can swallow a cancellation
+    that arrives as the event is set, leaving a cancelled watch running.
+    """
+    if event.is_set():
+        return True
+    task = asyncio.ensure_future(event.wait())
     try:
-        await asyncio.wait_for(event.wait(), timeout)
-    except asyncio.TimeoutError:
-        return False
-    return True
+        await asyncio.wait((task,), timeout=timeout)
+    finally:
+        task.cancel()
+    return event.is_set()

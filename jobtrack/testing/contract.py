@@ -28,6 +28,7 @@ import importlib.metadata
 import inspect
 import itertools
 import json
+import math
 import multiprocessing
 import os
 import re
@@ -67,7 +68,7 @@ from .. import (
 )
 from ..clock import format_timestamp, to_ms
 from ..errors import shown
-from ..rules import Delta
+from ..rules import RATE_TAU_MS, Delta, add_rate
 from ..stores import features_of
 from ..stores.registry import ENTRY_POINT_GROUP, SCHEMES, StoreURL
 from . import worker
@@ -1669,6 +1670,154 @@ def _racing_writers(
         yield pending
 
 
+def _steady(tracker: JobTracker, clock: ManualClock, per_s: int, seconds: int) -> JobStatus:
+    """Record *per_s* items a second, one update a second, for *seconds*; the last status."""
+    status = None
+    for _ in range(seconds):
+        clock.advance(seconds=1)
+        status = tracker.record(NS, JOB, processed=per_s, successful=per_s)
+    assert status is not None
+    return status
+
+
+class _Progress:
+    """SPEC section 8: the smoothed rate kept with the job (rules.add_rate), and progress()."""
+
+    def test_a_steady_pace_reads_steady(self, stalling: JobTracker, clock: ManualClock) -> None:
+        stalling.start(NS, 100_000, job_id=JOB)
+        status = _steady(stalling, clock, 10, 300)
+        progress = stalling.progress(status)
+        assert progress.rate_per_s == pytest.approx(10, rel=1e-6)
+        assert progress.elapsed_s == 300.0 and progress.percent == 3.0
+        assert progress.eta_at is not None  # what remains at that rate, to the ms
+        assert (progress.eta_at - clock.now).total_seconds() == pytest.approx(9700, abs=1e-3)
+        assert (progress.stalled, progress.expires_at) == (False, None)
+        read = stalling.get(NS, JOB)  # what the store keeps is what the update returned
+        assert (read.rate, read.rate_at) == (status.rate, status.rate_at)
+        assert read.rate == pytest.approx(_replayed(10, 300), rel=1e-12)
+        assert read.rate_at == to_ms(clock.now)
+
+    def test_a_change_of_pace_shows_within_two_minutes(
+        self, tracker: JobTracker, clock: ManualClock
+    ) -> None:
+        tracker.start(NS, 100_000, job_id=JOB)
+        _steady(tracker, clock, 10, 300)
+        a_minute = tracker.progress(_steady(tracker, clock, 2, 60)).rate_per_s
+        two_minutes = tracker.progress(_steady(tracker, clock, 2, 60)).rate_per_s
+        # a 60 s time constant: the old pace weighs e^-1 after a minute, e^-2 after two
+        assert 2 < two_minutes < a_minute < 5
+        assert two_minutes < 2 + 0.15 * (10 - 2)
+
+    def test_items_at_one_instant_read_as_the_plain_average(
+        self, tracker: JobTracker, clock: ManualClock
+    ) -> None:
+        started = tracker.start(NS, 1000, job_id=JOB)
+        assert tracker.progress(started).rate_per_s == 0.0  # nothing done, nothing elapsed
+        assert tracker.progress(started).eta_at is None
+        clock.advance(seconds=10)
+        status = tracker.record(NS, JOB, processed=30, successful=25, failed=5, error="bad")
+        assert tracker.progress(status).rate_per_s == pytest.approx(3.0, rel=1e-9)  # 30 in 10 s
+        at_once = tracker.start(NS, 1000, job_id="at-once")  # at the start's instant: N / tau
+        status = tracker.record(NS, "at-once", successful=600)
+        assert status.rate == pytest.approx(600 * 1000 / RATE_TAU_MS, rel=1e-12)
+        assert tracker.progress(at_once).rate_per_s == 0.0
+
+    def test_updates_that_do_no_item_leave_the_rate(
+        self, tracker: JobTracker, store: Store, clock: ManualClock
+    ) -> None:
+        tracker.start(NS, 100, job_id=JOB)
+        clock.advance(seconds=10)
+        moved = tracker.record(NS, JOB, processed=5, successful=4, failed=1, error="bad")
+        kept = (moved.rate, moved.rate_at)
+        assert moved.rate == pytest.approx(5 * 1000 * -math.expm1(-10 / 60) / 10_000, rel=1e-12)
+        assert moved.rate_at == to_ms(clock.now)
+        clock.advance(seconds=5)
+        for status in (
+            tracker.heartbeat(NS, JOB),
+            tracker.record(NS, JOB, processed=3),  # processed, not done
+            tracker.extend(NS, JOB, 10),
+            tracker.get(NS, JOB),
+        ):
+            assert (status.rate, status.rate_at) == kept
+        if features_of(store).items:  # a redelivery moves nothing; a retry that works neither
+            tracker.record(NS, JOB, item=ITEM, failed=1, error="timeout")
+            first = tracker.get(NS, JOB)
+            clock.advance(seconds=5)
+            for status in (
+                tracker.record(NS, JOB, item=ITEM, failed=1, error="timeout"),
+                tracker.record(NS, JOB, item=ITEM, successful=1),
+                tracker.record(NS, JOB, item=ITEM, processed=1, successful=1),
+                tracker.get(NS, JOB),
+            ):
+                assert (status.rate, status.rate_at) == (first.rate, first.rate_at)
+        before = tracker.get(NS, JOB)
+        aborted = tracker.abort(NS, JOB, "gave up")  # not items done: no spike at the end
+        assert (aborted.rate, aborted.rate_at) == (before.rate, before.rate_at)
+
+    def test_a_stalled_job_decays_towards_zero(
+        self, stalling: JobTracker, clock: ManualClock
+    ) -> None:
+        stalling.start(NS, 100_000, job_id=JOB)
+        status = _steady(stalling, clock, 10, 300)
+        clock.advance(minutes=10)
+        progress = stalling.progress(status)
+        assert progress.stalled
+        # 5 minutes at 10/s, then 10 minutes of nothing: e^-10 of it left
+        decayed = 10 * math.exp(-10) * -math.expm1(-5) / -math.expm1(-15)
+        assert progress.rate_per_s == pytest.approx(decayed, rel=1e-6)
+        assert progress.eta_at is None  # no promise while nobody works on it
+        assert progress.elapsed_s == 900.0
+
+    def test_eta_is_null_while_the_rate_is_zero_or_the_job_is_done(
+        self, tracker_factory: TrackerFactory, store: Store, clock: ManualClock
+    ) -> None:
+        keeping = tracker_factory(store, clock=clock, retain=dt.timedelta(days=1))
+        keeping.start(NS, 20, job_id=JOB)
+        clock.advance(seconds=30)
+        idle = keeping.heartbeat(NS, JOB)
+        assert keeping.progress(idle).rate_per_s == 0.0
+        assert keeping.progress(idle).eta_at is None
+        clock.advance(seconds=10)
+        half = keeping.record(NS, JOB, processed=10, successful=10)
+        progress = keeping.progress(half)
+        assert progress.rate_per_s == pytest.approx(0.25, rel=1e-9)  # 10 in 40 s
+        assert progress.eta_at is not None
+        assert (progress.eta_at - clock.now).total_seconds() == pytest.approx(40, abs=1e-3)
+        clock.advance(seconds=20)
+        done = keeping.record(NS, JOB, processed=10, successful=10)
+        finished = keeping.progress(done)
+        assert finished.eta_at is None and finished.percent == 100.0 and not finished.stalled
+        assert finished.expires_at == done.expires_at == clock.now + dt.timedelta(days=1)
+        clock.advance(hours=3)  # a completed job reads as of its finished_at
+        later = keeping.progress(keeping.get(NS, JOB))
+        assert later == finished
+        assert later.elapsed_s == 60.0 and 0.25 < later.rate_per_s < 0.5  # the later pace weighs
+        assert later.to_dict() == {
+            "percent": 100.0,
+            "rate_per_s": later.rate_per_s,
+            "eta_at": None,
+            "elapsed_s": 60.0,
+            "stalled": False,
+            "expires_at": format_timestamp(done.updated_at + dt.timedelta(days=1)),
+        }
+
+    def test_progress_takes_a_status(self, tracker: JobTracker) -> None:
+        job = tracker.start(NS, 2, job_id=JOB)
+        naive = attrs.evolve(job, started_at=job.started_at.replace(tzinfo=None))
+        rated = attrs.evolve(job, rate="fast")  # type: ignore[arg-type]
+        for bad in ("job-1", None, naive, rated):
+            with pytest.raises(InvalidArgument):
+                tracker.progress(bad)  # type: ignore[arg-type]
+
+
+def _replayed(per_s: int, seconds: int) -> float:
+    """The rate rules.add_rate keeps after *per_s* items a second for *seconds*, from T0."""
+    rate, since = 0.0, to_ms(T0)
+    for second in range(1, seconds + 1):
+        rate, since = add_rate(rate, since, per_s, to_ms(T0) + second * 1000)
+    return rate
+
+
 class _Processes:
     """Stores whose jobs processes share (``features.processes``), opened by ``store.url``."""
 
@@ -1719,6 +1868,27 @@ class _Processes:
         assert [(e.message, e.count) for e in tracker.errors(NS, job.job_id)] == [
             ("transient", count // 4)
         ]
+
+    def test_processes_move_the_rate_atomically(self, shared_url: str) -> None:
+        # every process records one item at a time, all at one frozen instant a minute after
+        # the start: the first update spreads its item over that minute, each later one adds
+        # 1/tau; an update lost between a read and a write of the rate would show
+        procs, per_proc = 4, 100
+        clock = ManualClock()
+        job = JobTracker(shared_url, clock=clock).start(NS, 1000)
+        at = to_ms(clock.advance(minutes=1))
+        ctx = multiprocessing.get_context("spawn")
+        with ctx.Pool(procs) as pool:
+            pool.starmap(worker.hammer_at, [(shared_url, NS, job.job_id, per_proc, at)] * procs)
+        tracker = JobTracker(shared_url, clock=clock)
+        final = tracker.get(NS, job.job_id)
+        assert final.successful == procs * per_proc
+        first = 1000 * -math.expm1(-60_000 / RATE_TAU_MS) / 60_000
+        expected = first + (procs * per_proc - 1) * 1000 / RATE_TAU_MS
+        assert final.rate == pytest.approx(expected, rel=1e-9) and final.rate_at == at
+        assert tracker.progress(final).rate_per_s == pytest.approx(
+            expected / -math.expm1(-1), rel=1e-9
+        )
 
     def test_writers_racing_reap_are_never_both_updated_and_reaped(self, shared_url: str) -> None:
         # The reaper's clock runs an hour ahead with stall_after just under an hour, so every
@@ -1866,6 +2036,7 @@ class StoreContract(
     _Properties,
     _Items,
     _ItemProperties,
+    _Progress,
     _Processes,
 ):
     """**The store contract** as a pytest base class (see the module docstring).

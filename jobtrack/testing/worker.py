@@ -13,8 +13,9 @@ import random
 import sys
 
 from jobtrack import JobFinished, JobNotFound, JobTracker, Status
+from jobtrack.clock import from_ms
 
-__all__ = ["hammer", "main", "redeliver", "write_while_reaped"]
+__all__ = ["hammer", "hammer_at", "main", "redeliver", "write_while_reaped"]
 
 
 def hammer(url: str, namespace: str, job_id: str, count: int, fail_every: int = 0) -> int:
@@ -33,6 +34,14 @@ def hammer(url: str, namespace: str, job_id: str, count: int, fail_every: int = 
             )
             completions += status.status is Status.COMPLETED
     return completions
+
+
+def hammer_at(url: str, namespace: str, job_id: str, count: int, at_ms: int) -> None:
+    """Record *count* one-item updates, all at the instant *at_ms* (a frozen clock)."""
+    at = from_ms(at_ms)
+    with JobTracker(url, clock=lambda: at) as tracker:
+        for _ in range(count):
+            tracker.record(namespace, job_id, processed=1, successful=1)
 
 
 def redeliver(url: str, namespace: str, job_id: str, count: int, seed: int) -> list[str]:

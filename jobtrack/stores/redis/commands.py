@@ -15,6 +15,7 @@ import datetime as _dt
 import hashlib
 import importlib.resources
 import logging
+import math
 import re
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple, TypeVar
@@ -35,7 +36,7 @@ from ...errors import (
 )
 from ...model import ErrorCount, FailedItem, JobStatus, NamespaceCounts, Status
 from ...names import is_valid_name, validate_name
-from ...rules import Delta
+from ...rules import RATE_TAU_MS, Delta
 from ..protocol import (
     COMPLETED,
     RUNNING,
@@ -104,6 +105,8 @@ SCRIPTS = {
 """The scripts; those that add or remove jobs start with ``lifetime.lua`` (the namespace's
 keys live as long as its longest-lived job)."""
 _UPDATE = SCRIPTS["update"]
+if f"local TAU = {RATE_TAU_MS} " not in _UPDATE.text:  # one time constant, in Python and in Lua
+    raise ImportError("update.lua's TAU is not jobtrack.rules.RATE_TAU_MS")
 
 
 class Call(NamedTuple):  # a tuple: one is made per update, and attrs would cost a microsecond
@@ -755,9 +758,9 @@ def job_from_update_reply(namespace: str, job_id: str, reply: Any) -> JobStatus:
         tag = reply[0]
         if type(tag) is not str:
             tag = _text(tag)
-        if tag == "ok" and len(reply) == 10:
+        if tag == "ok" and len(reply) == 12:
             _, total, processed, successful, failed, error, started, updated, finished, expires = (
-                reply
+                reply[:10]
             )
             if type(updated) is not int:
                 raise TypeError("times must be integers")
@@ -774,6 +777,8 @@ def job_from_update_reply(namespace: str, job_id: str, reply: Any) -> JobStatus:
                 from_ms(updated),
                 None if finished is None else from_ms(int(finished)),
                 None if expires is None else from_ms(int(expires)),
+                _rate(reply[10]),
+                int(reply[11]),
             )
         if tag == "missing":
             raise JobNotFound(namespace, job_id)
@@ -797,6 +802,14 @@ def job_from_update_reply(namespace: str, job_id: str, reply: Any) -> JobStatus:
     except (TypeError, ValueError, IndexError, UnicodeDecodeError, OverflowError):
         pass
     raise _corrupt("an update", reply)
+
+
+def _rate(value: Any) -> float:
+    """A job's smoothed rate as the hash holds it ('%.17g'); ValueError unless a finite one >= 0."""
+    rate = float(value)
+    if not 0.0 <= rate < math.inf:
+        raise ValueError(f"not a rate: {rate!r}")
+    return rate
 
 
 def job_from_hash(
@@ -833,6 +846,8 @@ def job_from_hash(
             from_ms(int(fields["up"])),
             from_ms(int(finished)) if done else None,
             None if expires is None else from_ms(int(expires)),
+            _rate(fields.get("r", 0.0)),
+            int(fields.get("ra", 0)),
         )
     except (TypeError, ValueError, KeyError, UnicodeDecodeError, OverflowError, AttributeError):
         raise _corrupt("a read", fields) from None

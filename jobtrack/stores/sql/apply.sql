@@ -1,12 +1,12 @@
 -- jobtrack_apply: every update of a job that its counters alone cannot make (an item, an
 -- error, an abort, extend, reap's conditional abort), as ONE statement: the port of
--- jobtrack.rules (apply, apply_item, error_group, errors_counted, add_count) and of
+-- jobtrack.rules (apply, add_rate, apply_item, error_group, errors_counted, add_count) and of
 -- jobtrack.stores.sql.operations.apply_locked that PostgresStore runs. The contract suite
 -- checks that they agree.
 --
 -- jobtrack.stores.sql.postgres fills in the braces before it creates the function:
--- {p} the table prefix; {max_count}, {max_groups}, {beat_ms}, {last_ms} the constants
--- of jobtrack.model, jobtrack.rules, jobtrack.stores.protocol and .schema.
+-- {p} the table prefix; {max_count}, {max_groups}, {tau_ms}, {beat_ms}, {last_ms} the
+-- constants of jobtrack.model, jobtrack.rules, jobtrack.stores.protocol and .schema.
 --
 -- Arguments (times are ms since the epoch, by the tracker's clock; the server's is never read):
 --   p_ns, p_id        the job
@@ -35,7 +35,8 @@ CREATE OR REPLACE FUNCTION {p}apply(
     OUT o_namespace text, OUT o_job_id text, OUT o_total bigint, OUT o_processed bigint,
     OUT o_successful bigint, OUT o_failed bigint, OUT o_last_error text,
     OUT o_started_ms bigint, OUT o_updated_ms bigint, OUT o_finished_ms bigint,
-    OUT o_expires_ms bigint, OUT item_state integer, OUT item_error text
+    OUT o_expires_ms bigint, OUT o_rate double precision, OUT o_rate_at bigint,
+    OUT item_state integer, OUT item_error text
 ) LANGUAGE plpgsql AS $function$
 DECLARE
     j {p}jobs%ROWTYPE;
@@ -62,6 +63,12 @@ DECLARE
     v_updated bigint;
     v_done boolean;
     v_listed bigint;
+    -- the smoothed rate (rules.add_rate)
+    v_rate double precision;
+    v_rate_at bigint;
+    v_since bigint;
+    v_dt bigint;
+    v_decay double precision;
     -- the error groups (rules.error_group, errors_counted)
     v_counted bigint := 0;
     v_grp integer;
@@ -84,6 +91,8 @@ BEGIN
     o_updated_ms := j.updated_ms;
     o_finished_ms := j.finished_ms;
     o_expires_ms := j.expires_ms;
+    o_rate := j.rate;
+    o_rate_at := j.rate_at;
     item_state := 0;
     IF p_item IS NOT NULL THEN
         SELECT i.state, i.error INTO item_state, item_error FROM {p}items i
@@ -154,6 +163,23 @@ BEGIN
     v_done := v_successful + v_failed = v_total;
     v_listed := j.listed;
 
+    -- rules.add_rate, step for step: the items done move the smoothed rate (not an abort's)
+    v_rate := j.rate;
+    v_rate_at := j.rate_at;
+    IF NOT d_abort AND d_successful + d_failed > 0 THEN
+        v_since := CASE j.rate_at WHEN 0 THEN j.started_ms ELSE j.rate_at END;
+        v_dt := p_now - v_since;
+        IF v_dt <= 0 THEN
+            v_rate := v_rate + ((d_successful + d_failed) * 1000) / {tau_ms}::double precision;
+            v_rate_at := v_since;
+        ELSE
+            v_decay := exp(GREATEST(-v_dt / {tau_ms}::double precision, -700::double precision));
+            v_rate := v_rate * v_decay
+                + ((d_successful + d_failed) * 1000) * (1 - v_decay) / v_dt;
+            v_rate_at := p_now;
+        END IF;
+    END IF;
+
     -- the item's row and its failed-items entry (operations.apply_locked's put_item)
     IF p_item IS NOT NULL THEN
         v_keep := false;
@@ -208,6 +234,8 @@ BEGIN
     o_failed := v_failed;
     o_last_error := COALESCE(d_error, j.last_error);
     o_updated_ms := v_updated;
+    o_rate := v_rate;
+    o_rate_at := v_rate_at;
     o_finished_ms := CASE WHEN v_done THEN v_updated END;
     o_expires_ms := CASE WHEN v_done AND p_retain IS NOT NULL
                               AND v_updated <= {last_ms} - p_retain
@@ -223,6 +251,8 @@ BEGIN
         beat_ms = v_updated - ((v_updated % {beat_ms}) + {beat_ms}) % {beat_ms},
         finished_ms = o_finished_ms,
         expires_ms = o_expires_ms,
+        rate = v_rate,
+        rate_at = v_rate_at,
         listed = v_listed
         WHERE namespace = p_ns AND job_id = p_id;
     IF v_done OR j.beat_ms <> v_updated - ((v_updated % {beat_ms}) + {beat_ms}) % {beat_ms} THEN

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 from ...clock import from_ms, to_ms
 from ...errors import JobExists, JobNotFound, StoreCorrupt
 from ...model import ErrorCount, FailedItem, JobStatus, NamespaceCounts
-from ...rules import Delta, apply, apply_item, error_group, errors_counted
+from ...rules import RATE_TAU_MS, Delta, apply, apply_item, error_group, errors_counted
 from ..protocol import BEAT_MS, STALLED, ListKey, stalled_before
 from .schema import LAST_MS, decode_job
 
@@ -57,6 +57,7 @@ PURGE_BATCH = 500
 """Jobs a purge removes per statement (and transaction)."""
 
 _TOP = (2**62, "")  # above every listing key
+_TAU = float(RATE_TAU_MS)  # a double parameter: PostgreSQL's arithmetic on it stays double
 
 
 def _beat(ms: int) -> int:
@@ -78,6 +79,8 @@ def job_row(job: JobStatus) -> dict[str, Any]:
         "updated_ms": updated,
         "finished_ms": None if job.finished_at is None else to_ms(job.finished_at),
         "expires_ms": None if job.expires_at is None else to_ms(job.expires_at),
+        "rate": job.rate,
+        "rate_at": job.rate_at,
         "beat_ms": _beat(updated),
     }
 
@@ -140,6 +143,8 @@ def update(
         "failed": delta.failed,
         "done": delta.successful + delta.failed,
         "now": ms,
+        "done_ms": (delta.successful + delta.failed) * 1000,
+        "tau": _TAU,
         "beat": _beat(ms),
         "retain": retain,
         "last_ms": LAST_MS,

@@ -71,7 +71,7 @@ from ...errors import (
     shown,
 )
 from ...model import MAX_COUNT, ErrorCount, FailedItem, JobStatus, NamespaceCounts
-from ...rules import MAX_ERROR_GROUPS, Delta, apply, apply_item
+from ...rules import MAX_ERROR_GROUPS, RATE_TAU_MS, Delta, apply, apply_item
 from .. import forks
 from ..protocol import BEAT_MS, Features, ListKey
 from ..push import Subscriptions
@@ -89,7 +89,11 @@ __all__ = ["AsyncPostgresStore", "PostgresStore"]
 R = TypeVar("R")
 
 DIALECT = Dialect(
-    "postgresql", named=False, jobs_options=" WITH (fillfactor = 80)", key='TEXT COLLATE "C"'
+    "postgresql",
+    named=False,
+    jobs_options=" WITH (fillfactor = 80)",
+    key='TEXT COLLATE "C"',
+    real="DOUBLE PRECISION",
 )
 
 DEFAULT_POOL_SIZE = 10
@@ -270,6 +274,7 @@ def function_sql(dialect: Dialect = DIALECT) -> str:
         p=dialect.prefix,
         max_count=MAX_COUNT,
         max_groups=MAX_ERROR_GROUPS,
+        tau_ms=RATE_TAU_MS,
         beat_ms=BEAT_MS,
         last_ms=LAST_MS,
         notify=NOTIFY.format(ns="p_ns", id="p_id"),

@@ -8,7 +8,8 @@ per dialect; nothing else differs.
 Tables (``<p>`` is the store's table prefix, ``jobtrack_``)::
 
     <p>meta    key -> value: the schema version (SCHEMA_VERSION), the import marker
-    <p>jobs    one row a job: its counters, times (ms since the epoch), and
+    <p>jobs    one row a job: its counters, times (ms since the epoch), its
+               smoothed rate (rate, rate_at: jobtrack.rules.add_rate), and
                beat_ms (updated_ms rounded down to the second: the stalled
                index moves at most once a second), listed (failed-item
                positions handed out)
@@ -28,6 +29,7 @@ HOT and SQLite writes no index page for them.
 
 from __future__ import annotations
 
+import math
 import re
 
 import attrs
@@ -35,6 +37,7 @@ import attrs
 from ...clock import from_ms
 from ...errors import StoreCorrupt
 from ...model import MAX_COUNT, JobStatus, Status
+from ...rules import RATE_TAU_MS
 
 __all__ = [
     "JOB_COLUMNS",
@@ -52,7 +55,7 @@ LAST_MS = 253402300799999
 
 JOB_COLUMNS = (
     "namespace, job_id, total, processed, successful, failed, last_error, "
-    "started_ms, updated_ms, finished_ms, expires_ms"
+    "started_ms, updated_ms, finished_ms, expires_ms, rate, rate_at"
 )
 
 SCHEMA = """
@@ -72,6 +75,8 @@ CREATE TABLE IF NOT EXISTS {p}jobs (
     updated_ms BIGINT NOT NULL,
     finished_ms BIGINT,
     expires_ms BIGINT,
+    rate {real} NOT NULL DEFAULT 0,
+    rate_at BIGINT NOT NULL DEFAULT 0,
     beat_ms BIGINT NOT NULL,
     listed BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (namespace, job_id)
@@ -115,6 +120,18 @@ JOB_COLUMNS_OF_J = ", ".join(f"j.{name}" for name in JOB_COLUMNS.split(", "))
 
 _NEW_UPDATED = "CASE WHEN updated_ms < :now THEN :now ELSE updated_ms END"
 _COMPLETES = "successful + failed + :done = total"
+# jobtrack.rules.add_rate, step for step (the same operations in the same order: the same
+# doubles), for :done items at :now, with :done_ms = :done * 1000 and :tau = float(RATE_TAU_MS)
+# (doubles from there on, on PostgreSQL too)
+_SINCE = "CASE rate_at WHEN 0 THEN started_ms ELSE rate_at END"
+_DT = f"(:now - {_SINCE})"
+_MOST_DT = 700 * RATE_TAU_MS
+_DECAY = f"exp(-(CASE WHEN {_DT} > {_MOST_DT} THEN {_MOST_DT} ELSE {_DT} END) / :tau)"
+_NEW_RATE = (
+    f"rate = CASE WHEN :done = 0 THEN rate WHEN {_DT} <= 0 THEN rate + :done_ms / :tau "
+    f"ELSE rate * {_DECAY} + :done_ms * (1 - {_DECAY}) / {_DT} END, "
+    f"rate_at = CASE WHEN :done = 0 THEN rate_at WHEN {_DT} <= 0 THEN {_SINCE} ELSE :now END"
+)
 
 STATEMENTS = {
     "version": "SELECT value FROM {p}meta WHERE key = 'schema_version'",
@@ -127,7 +144,8 @@ STATEMENTS = {
     "create": (
         f"INSERT INTO {{p}}jobs ({JOB_COLUMNS}, beat_ms) VALUES (:namespace, :job_id, :total, "
         ":processed, :successful, :failed, :last_error, :started_ms, :updated_ms, :finished_ms, "
-        ":expires_ms, :beat_ms) ON CONFLICT (namespace, job_id) DO NOTHING RETURNING 1"
+        ":expires_ms, :rate, :rate_at, :beat_ms) "
+        "ON CONFLICT (namespace, job_id) DO NOTHING RETURNING 1"
     ),
     "get": f"SELECT {JOB_COLUMNS} FROM {{p}}jobs WHERE namespace = :ns AND job_id = :id",
     "get_for_update": (  # the job, what it listed, and the state of one of its items
@@ -145,7 +163,7 @@ STATEMENTS = {
     "add": (
         "UPDATE {p}jobs SET processed = processed + :processed, "
         "successful = successful + :successful, failed = failed + :failed, "
-        f"updated_ms = {_NEW_UPDATED} "
+        f"updated_ms = {_NEW_UPDATED}, {_NEW_RATE} "
         "WHERE namespace = :ns AND job_id = :id AND finished_ms IS NULL "
         "AND processed + :processed <= total AND successful + failed + :done < total "
         "AND (updated_ms >= :now OR beat_ms = :beat) "
@@ -155,7 +173,7 @@ STATEMENTS = {
     "add_all": (
         "UPDATE {p}jobs SET processed = processed + :processed, "
         "successful = successful + :successful, failed = failed + :failed, "
-        f"updated_ms = {_NEW_UPDATED}, "
+        f"updated_ms = {_NEW_UPDATED}, {_NEW_RATE}, "
         "beat_ms = CASE WHEN updated_ms < :now THEN :beat ELSE beat_ms END, "
         f"finished_ms = CASE WHEN {_COMPLETES} THEN {_NEW_UPDATED} END, "
         f"expires_ms = CASE WHEN {_COMPLETES} AND {_NEW_UPDATED} <= :last_ms - :retain "
@@ -168,14 +186,15 @@ STATEMENTS = {
     # no indexed column moves; "put_all" otherwise)
     "put": (
         "UPDATE {p}jobs SET total = :total, processed = :processed, successful = :successful, "
-        "failed = :failed, last_error = :last_error, updated_ms = :updated_ms, listed = :listed "
-        "WHERE namespace = :namespace AND job_id = :job_id"
+        "failed = :failed, last_error = :last_error, updated_ms = :updated_ms, rate = :rate, "
+        "rate_at = :rate_at, listed = :listed WHERE namespace = :namespace AND job_id = :job_id"
     ),
     "put_all": (
         "UPDATE {p}jobs SET total = :total, processed = :processed, successful = :successful, "
-        "failed = :failed, last_error = :last_error, updated_ms = :updated_ms, "
-        "beat_ms = :beat_ms, finished_ms = :finished_ms, expires_ms = :expires_ms, "
-        "listed = :listed WHERE namespace = :namespace AND job_id = :job_id"
+        "failed = :failed, last_error = :last_error, updated_ms = :updated_ms, rate = :rate, "
+        "rate_at = :rate_at, beat_ms = :beat_ms, finished_ms = :finished_ms, "
+        "expires_ms = :expires_ms, listed = :listed "
+        "WHERE namespace = :namespace AND job_id = :job_id"
     ),
     "put_item": (
         "INSERT INTO {p}items (namespace, job_id, item, state, error, position, failed_ms) "
@@ -260,6 +279,7 @@ class Dialect:
     jobs_options: str = ""
     rows_options: str = ""
     key: str = "TEXT"  # names and items: compared byte by byte, as Python compares them
+    real: str = "REAL"  # a double
     prefix: str = "jobtrack_"
 
     def schema(self) -> list[str]:
@@ -269,6 +289,7 @@ class Dialect:
             jobs_options=self.jobs_options,
             rows_options=self.rows_options,
             key=self.key,
+            real=self.real,
         )
         return [part.strip() for part in text.split(";") if part.strip()]
 
@@ -297,7 +318,10 @@ def decode_job(row: tuple[object, ...]) -> JobStatus:
     :raises StoreCorrupt: when it is not a valid job (wrong types, broken
         invariants: a hand-edited or foreign database).
     """
-    ns, jid, total, processed, successful, failed, error, started, updated, finished, expires = row
+    ns, jid, total, processed, successful, failed, error, started, updated, finished, expires = row[
+        :11
+    ]
+    rate, rate_at = row[11:]
     if (
         type(total) is not int
         or type(processed) is not int
@@ -316,6 +340,9 @@ def decode_job(row: tuple[object, ...]) -> JobStatus:
         or (finished is not None and finished != updated)
         or updated < started
         or error == ""
+        or type(rate) not in (float, int)  # (RETURNING may give SQLite's REAL 0.0 as 0)
+        or not 0.0 <= rate < math.inf  # type: ignore[operator]
+        or type(rate_at) is not int
     ):
         raise StoreCorrupt(f"the database holds a row that is not a valid job: {row!r:.300}")
     try:
@@ -332,6 +359,8 @@ def decode_job(row: tuple[object, ...]) -> JobStatus:
             from_ms(updated),
             None if finished is None else from_ms(finished),
             None if expires is None else from_ms(expires),
+            float(rate),  # type: ignore[arg-type]
+            rate_at,
         )
     except (OverflowError, ValueError) as exc:
         raise StoreCorrupt(f"the database holds a job with impossible times: {row!r:.300}") from exc

@@ -18,6 +18,7 @@ import builtins
 import collections
 import datetime as _dt
 import logging
+import math
 import os
 import sqlite3
 import stat
@@ -152,6 +153,10 @@ class SQLiteStore:
         try:
             conn.execute(f"PRAGMA synchronous = {'FULL' if self.durable else 'NORMAL'}")
             conn.execute("PRAGMA foreign_keys = ON")
+            try:  # the smoothed rate needs exp(): SQLite has it only when built with math
+                conn.execute("SELECT exp(0)")
+            except sqlite3.OperationalError:
+                conn.create_function("exp", 1, math.exp, deterministic=True)
         except sqlite3.Error as exc:
             conn.close()
             raise _translated(exc, self.path) from exc

@@ -1,5 +1,5 @@
--- update.lua: apply one update to a job, atomically (port of jobtrack.rules.apply,
--- and of rules.apply_item for an update about one item).
+-- update.lua: apply one update to a job, atomically (port of jobtrack.rules.apply with
+-- rules.add_rate, and of rules.apply_item for an update about one item).
 --
 -- KEYS[1]  the job's hash          <prefix>:{<namespace>}:job:<job_id>
 -- KEYS[2]  the job's items         <prefix>:{<namespace>}:items:<job_id>   (hash)
@@ -30,9 +30,10 @@
 -- The job id is the tail of KEYS[1] after the prefix KEYS[5] shares.
 -- Returns one of
 --   {'ok', total, processed, successful, failed, last_error|false, started, updated, finished|false,
---    expires|false}
+--    expires|false, rate, rate_at}
 --                                    (started, and total unless extended, as the hash holds
---                                    them: digit strings)
+--                                    them: digit strings; rate a string, '%.17g': a
+--                                    reply would truncate a number)
 --   {'missing'}                      no such job
 --   {'finished'}                     the job has completed: nothing changes
 --   {'changed'}                      ARGV[12] is not the job's updated ms: nothing changes
@@ -45,10 +46,13 @@
 -- failed items by position (the job's field 'q' counts positions), KEYS[4]
 -- maps each error message ('' for the group of messages beyond the first 100)
 -- to "count first_ms last_ms".
+-- The smoothed rate of items done (rules.add_rate, step for step) is the hash's 'r' (items/s,
+-- '%.17g', as tostring() would lose digits) as of 'ra' (ms); both absent: 0.
 -- Counts stay below 2^53, so Lua's doubles hold them exactly, and redis.call
 -- writes integral doubles as plain digits (tostring() would not: 1.7e+12).
 
-local v = redis.call('HMGET', KEYS[1], 't', 'p', 's', 'f', 'e', 'st', 'up', 'fin', 'x')
+local TAU = 60000  -- jobtrack.rules.RATE_TAU_MS (commands.py checks that they agree)
+local v = redis.call('HMGET', KEYS[1], 't', 'p', 's', 'f', 'e', 'st', 'up', 'fin', 'x', 'r', 'ra')
 if not v[1] then
   return {'missing'}
 end
@@ -79,7 +83,7 @@ if item then
   end
   if new_state == state and not failing then  -- a redelivery: nothing changes
     return {'ok', v[1], processed, successful, failed, v[5] or false, v[6], tonumber(v[7]), v[8] or false,
-            v[9] or false}
+            v[9] or false, v[10] or '0', v[11] or '0'}
   end
   dp = new_state % 2 - state % 2
   ds = 0
@@ -132,6 +136,22 @@ local now = tonumber(ARGV[1])
 if now > updated then
   updated = now
   set[n + 1] = 'up'; set[n + 2] = ARGV[1]; n = n + 2
+end
+local rate, rate_at = v[10] or '0', v[11] or '0'
+if ARGV[8] ~= '1' and ds + df > 0 then  -- items done (not an abort's): the rate moves
+  local r, since, d = tonumber(rate), tonumber(rate_at), ds + df
+  if since == 0 then since = tonumber(v[6]) end
+  local dt = now - since
+  if dt <= 0 then
+    r = r + d * 1000 / TAU
+    rate_at = since
+  else
+    local decay = math.exp(math.max(-dt / TAU, -700))
+    r = r * decay + d * 1000 * (1 - decay) / dt
+    rate_at = now
+  end
+  rate = string.format('%.17g', r)
+  set[n + 1] = 'r'; set[n + 2] = rate; set[n + 3] = 'ra'; set[n + 4] = rate_at; n = n + 4
 end
 local last_error = v[5] or false
 if error_text and error_text ~= '' then
@@ -211,4 +231,5 @@ end
 -- read (digit strings): converting numbers costs server time on every update
 -- wake the job's watchers (feed.py): sharded pub/sub (Redis >= 7), on the job key's hash tag
 redis.call(redis.REDIS_VERSION_NUM and 'SPUBLISH' or 'PUBLISH', KEYS[1], updated)
-return {'ok', total_out, processed, successful, failed, last_error, v[6], updated, finished, expires}
+return {'ok', total_out, processed, successful, failed, last_error, v[6], updated, finished, expires,
+        rate, rate_at}
