@@ -62,8 +62,8 @@ def _best(ports: dict[str, int], seconds: float, rounds: int) -> dict[str, float
 
 
 def http_suite(quick: bool) -> list[Row]:
-    """The route on memory vs bare and Starlette; then on files and Redis."""
-    seconds, rounds = (1.0, 2) if quick else (3.0, 3)
+    """The route on memory vs bare and Starlette; then on SQLite and Redis vs their raw reads."""
+    seconds, rounds = (1.0, 2) if quick else (1.5, 6)  # short turns: more chances at a calm spell
     rows = []
     with contextlib.ExitStack() as stack:
         ports = {
@@ -79,17 +79,27 @@ def http_suite(quick: bool) -> list[Row]:
         tempfile.TemporaryDirectory(prefix="jobtrack-bench-http-") as root,
         throwaway_redis() as redis_url,
     ):
-        file_url = f"file://{root}"
-        JobTracker(file_url).start("bench", 1000, job_id=JOB)
+        sqlite_url = f"sqlite://{root}/http.sqlite3"
+        JobTracker(sqlite_url).start("bench", 1000, job_id=JOB)
         JobTracker(redis_url).start("bench", 1000, job_id=JOB)
         with contextlib.ExitStack() as stack:
             ports = {
-                "file": stack.enter_context(serving("jobtrack", file_url)),
+                "sqlite": stack.enter_context(serving("jobtrack", sqlite_url)),
+                "select": stack.enter_context(serving("select", sqlite_url)),
                 "redis": stack.enter_context(serving("jobtrack", redis_url)),
+                "hgetall": stack.enter_context(serving("hgetall", redis_url)),
+                "timed": stack.enter_context(serving("hgetall-timeout", redis_url)),
                 "bare": stack.enter_context(serving("bare", "memory://")),
             }
             best = _best(ports, seconds, rounds)
-    rows.append(Row("http", "route, file store", best["file"], best["bare"],
+    rows.append(Row("http", "route, sqlite store", best["sqlite"], best["select"],
+                    "bare ASGI app, one raw primary-key SELECT in a worker thread, "
+                    "same pragmas", 0.85))  # fmt: skip
+    rows.append(Row("http", "route, redis store", best["redis"], best["hgetall"],
+                    "bare ASGI app, one raw HGETALL, a pool of 32", 0.85))  # fmt: skip
+    rows.append(Row("http", "route, redis store", best["redis"], best["timed"],
+                    "the same with the store's socket timeouts (5 s)"))  # fmt: skip
+    rows.append(Row("http", "route, sqlite store", best["sqlite"], best["bare"],
                     "bare ASGI app, constant body"))  # fmt: skip
     rows.append(Row("http", "route, redis store", best["redis"], best["bare"],
                     "bare ASGI app, constant body"))  # fmt: skip

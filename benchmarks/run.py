@@ -30,6 +30,7 @@ def _register() -> None:
     from benchmarks.http_suite import http_suite
     from benchmarks.items import items_suite
     from benchmarks.listing import listing_suite
+    from benchmarks.live_suite import live_suite
     from benchmarks.local import flat_suite, memory_suite, sqlite_suite
     from benchmarks.postgres_suite import postgres_suite
     from benchmarks.redis_suite import redis_suite
@@ -43,6 +44,7 @@ def _register() -> None:
         redis=redis_suite,
         items=items_suite,
         http=http_suite,
+        live=live_suite,
     )
 
 

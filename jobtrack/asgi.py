@@ -154,6 +154,16 @@ def _name_problem(what: str, value: str) -> str:
 
 
 @functools.lru_cache(maxsize=1024)  # pollers of an unchanged job send the same bytes object
+def _document(status: JobStatus) -> bytes:
+    """The status document of *status*: encoded once for every equal status read again.
+
+    A store other than memory decodes a new status on each read; encoding it
+    cost more than the read (SQLite) for pollers of a job that did not change.
+    """
+    return status.to_json()
+
+
+@functools.lru_cache(maxsize=1024)
 def _etag(body: bytes) -> bytes:
     """The strong ``ETag`` of a document: a digest of its bytes, quoted."""
     return b'"%s"' % hashlib.blake2b(body, digest_size=12).hexdigest().encode()
@@ -191,9 +201,24 @@ class _Watch:
     def __init__(self) -> None:
         self.latest: JobStatus | None = None
         self.error: BaseException | None = None
-        self.changed = asyncio.Condition()
+        self.wakes: set[asyncio.Future[bool]] = set()  # one per waiting client
         self.waiters = 0
         self.task: asyncio.Task[None] | None = None
+
+    def tell(self) -> None:
+        """Wake every waiting client at once (one pass of the loop, no lock to hand on)."""
+        wakes, self.wakes = self.wakes, set()
+        for wake in wakes:
+            _settle(wake, True)
+
+
+def _settle(wake: asyncio.Future[bool], told: bool) -> None:
+    if not wake.done():
+        wake.set_result(told)
+
+
+def _went(wake: asyncio.Future[bool], gone: asyncio.Future[None]) -> None:
+    _settle(wake, False)
 
 
 class _Hub:
@@ -208,26 +233,34 @@ class _Hub:
         self.jobs: dict[tuple[str, str], _Watch] = {}
 
     async def change(
-        self, namespace: str, job_id: str, seen: bytes, timeout: float
+        self, namespace: str, job_id: str, seen: bytes, timeout: float, gone: asyncio.Future[None]
     ) -> JobStatus | None:
-        """The job's status once its document differs from *seen*; None after *timeout* s."""
+        """The job's status once its document differs from *seen*.
+
+        None after *timeout* s, or at once when *gone* is done (the client went).
+        """
         key = (namespace, job_id)
         watch = self.jobs.get(key)
         if watch is None:
             watch = self.jobs[key] = _Watch()
             watch.task = asyncio.ensure_future(self._follow(key, watch))
         watch.waiters += 1
-
-        def differs() -> bool:
-            return watch.error is not None or (
-                watch.latest is not None and watch.latest.to_json() != seen
-            )
-
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         try:
-            async with watch.changed:
-                await asyncio.wait_for(watch.changed.wait_for(differs), timeout)
-        except asyncio.TimeoutError:
-            return None
+            while watch.error is None and (watch.latest is None or watch.latest.to_json() == seen):
+                wake: asyncio.Future[bool] = loop.create_future()  # True: told; False: timed out
+                watch.wakes.add(wake)
+                timer = loop.call_at(deadline, _settle, wake, False)
+                went = functools.partial(_went, wake)
+                gone.add_done_callback(went)
+                try:
+                    if not await wake:
+                        return None
+                finally:
+                    timer.cancel()
+                    gone.remove_done_callback(went)
+                    watch.wakes.discard(wake)
         finally:
             watch.waiters -= 1
             if watch.waiters == 0 and self.jobs.get(key) is watch:
@@ -242,15 +275,13 @@ class _Hub:
         """Follow the job, telling its waiters each new status (or why it ended)."""
         try:
             async for status in self.tracker.watch(*key):
-                async with watch.changed:
-                    watch.latest = status
-                    watch.changed.notify_all()
+                watch.latest = status
+                watch.tell()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the job went (404, 410), the store failed (503)...
-            async with watch.changed:
-                watch.error = exc
-                watch.changed.notify_all()
+            watch.error = exc
+            watch.tell()
 
 
 class StatusApp:
@@ -321,7 +352,7 @@ class StatusApp:
         else:
             started = time.perf_counter()
             try:
-                status, body, extra = await self._respond(scope)
+                status, body, extra = await self._respond(scope, receive)
             except Exception:  # never a traceback over HTTP
                 logger.exception("jobtrack status route failed")
                 status, body, extra = 500, _error_body("Internal server error."), []
@@ -339,7 +370,9 @@ class StatusApp:
         head = scope.get("method") == "HEAD"
         await send({"type": "http.response.body", "body": b"" if head else body})
 
-    async def _respond(self, scope: Scope) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    async def _respond(
+        self, scope: Scope, receive: Receive
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
         method = scope.get("method", "GET")
         route = _match(scope)
         if route is None:
@@ -377,7 +410,8 @@ class StatusApp:
         if job_id is not None and below == "events":
             return await self._answer(self._events(namespace, job_id), namespace, job_id)
         if job_id is not None and below == "":
-            return await self._answer(self._status(namespace, job_id, scope), namespace, job_id)
+            reading = self._status(namespace, job_id, scope, receive)
+            return await self._answer(reading, namespace, job_id)
         return await self._answer(self._read(namespace, job_id, below, scope), namespace, job_id)
 
     async def _events(
@@ -453,19 +487,24 @@ class StatusApp:
         return 200, body, [(b"content-type", self.metrics.content_type.encode())]
 
     async def _status(
-        self, namespace: str, job_id: str, scope: Scope
+        self, namespace: str, job_id: str, scope: Scope, receive: Receive
     ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
         """The status document with its ``ETag``; 304 for a client that has it (SPEC 8).
 
         With ``?wait=N`` and ``If-None-Match``, an unchanged document is held
         up to N seconds for a change (200), then 304. Every client waiting on a
         job shares one watch of it (:class:`_Hub`): no store read per client.
+        A client that goes away stops waiting at once.
         """
         wait = _wait_query(scope)
-        body = (await self._call(self.tracker.get(namespace, job_id))).to_json()
+        body = _document(await self._call(self.tracker.get(namespace, job_id)))
         held = _header(scope, b"if-none-match")
         if held is not None and held == _etag(body) and wait:
-            newer = await self._hub().change(namespace, job_id, body, wait)
+            gone = asyncio.ensure_future(_disconnected(receive))
+            try:
+                newer = await self._hub().change(namespace, job_id, body, wait, gone)
+            finally:
+                gone.cancel()
             if newer is not None:
                 body = newer.to_json()
         etag = _etag(body)
@@ -482,7 +521,7 @@ class StatusApp:
         gets nothing it already has (and, holding the completed document,
         nothing at all). A ``:`` comment keeps the connection alive at least
         every 15 s. The stream follows the job through the process's one watch
-        of it; a client that goes away ends its stream.
+        of it; a client that goes away ends its stream at once.
         """
         await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
         seen = _header(scope, b"last-event-id") or b""
@@ -498,7 +537,10 @@ class StatusApp:
                     await send({"type": "http.response.body", "body": event, "more_body": True})
                 if status.is_finished:
                     break
-                newer = await self._hub().change(namespace, job_id, body, HEARTBEAT_SECONDS)
+                hub = self._hub()
+                newer = await hub.change(namespace, job_id, body, HEARTBEAT_SECONDS, gone)
+                if gone.done():
+                    break
                 if newer is None:
                     chunk = {
                         "type": "http.response.body",

@@ -97,13 +97,14 @@ class AsyncJobTracker(TrackerBase):
         """Each newer status until the completed one; see :meth:`JobTracker.watch`.
 
         A store with push is waited on natively through its async view
-        (Redis, PostgreSQL), else, if it blocks, in a worker thread; the
-        others are read again with the same back-off.
+        (Redis, PostgreSQL), else in a worker thread (the memory store's
+        condition too: it would block the loop); the others are read again
+        with the same back-off.
         """
         features = features_of(self.store)
         native = self.native if features.push else None
-        push = features.push and features.blocking
-        pace = Watching(namespace, job_id, timeout, native is not None or push)
+        push = features.push
+        pace = Watching(namespace, job_id, timeout, push)
         while True:
             job = await self.get(pace.namespace, pace.job_id)
             if pace.new(job):

@@ -47,7 +47,13 @@ async def call_async(
         "server": ("127.0.0.1", 80),
     }
 
+    requested = False
+
     async def receive() -> dict[str, Any]:
+        nonlocal requested
+        if requested:  # as a server does: nothing more until the client goes
+            await asyncio.Event().wait()
+        requested = True
         return {"type": "http.request", "body": b"", "more_body": False}
 
     async def send(message: dict[str, Any]) -> None:

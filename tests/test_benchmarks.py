@@ -139,3 +139,38 @@ def test_quick_listing_has_a_row_per_store_status_and_page(tmp_path: Path) -> No
         assert row["baseline_name"] == "same page at 1,000 jobs"
         assert row["note"].startswith("100 of ") and row["note"].endswith(", 5,000 jobs")
     assert "listing  postgres stalled middle page" in table
+
+
+def test_live_rows_of_a_few_clients_on_the_memory_store() -> None:
+    from benchmarks.live_suite import measure
+
+    rows = measure("memory", "memory://", clients=6, updates=2, idle_s=0.2, rounds=1)
+    assert [row.operation for row in rows] == [
+        "memory idle 6 clients: calls/s",
+        "memory 6 streams: p99 ms",
+        "memory 6 bare streams: p99 ms",
+        "memory 6 streams: calls/update",
+    ]
+    assert "6/6 the completed one" in rows[1].note  # (each update: timing, not asserted)
+    assert rows[1].limit == 100 and rows[1].ours > 0 and rows[2].ours > 0
+
+
+@pytest.mark.redis
+@pytest.mark.slow
+def test_quick_live_suite_has_its_rows(tmp_path: Path) -> None:
+    rows, table = quick_rows(tmp_path, "live", timeout=240)
+    assert [row["operation"] for row in rows] == [
+        f"{kind} {what}"
+        for kind in ("memory", "sqlite", "redis")
+        for what in (
+            "idle 100 clients: calls/s",
+            "100 streams: p99 ms",
+            "100 bare streams: p99 ms",
+            "100 streams: calls/update",
+        )
+    ]
+    assert all(row["suite"] == "live" for row in rows)
+    assert "live     memory 100 streams: p99 ms" in table
+    for row in rows[1::4]:
+        assert "100/100 the completed one" in row["note"]  # (each update: timing, not asserted)
+    assert rows[-1]["note"].endswith("; 1 subscriber(s) of the job's channel")

@@ -149,3 +149,20 @@ def test_over_http(served: tuple[str, JobTracker]) -> None:
     worker.join()
     docs = [json.loads(e["data"]) for e in parse(b"".join(received))]
     assert docs[-1]["status"] == "completed" and docs[-1]["successful"] == 5
+
+
+def test_a_client_that_goes_ends_its_stream_at_once() -> None:
+    tracker = JobTracker(MemoryStore())
+    job = tracker.start(NS, 1)
+    app = status_app(tracker)  # heartbeats every 15 s: the stream must not wait for one
+
+    async def leave(sent: list[dict[str, Any]]) -> None:
+        while len(sent) < 2:  # the response start and the first event
+            await asyncio.sleep(0)
+
+    async def main() -> bytes:
+        _, body = await asyncio.wait_for(stream(app, events_of(job.job_id), leave=leave), 5)
+        assert app._hub().jobs == {}  # the process's watch of the job let go with its client
+        return body
+
+    assert len(parse(asyncio.run(main()))) == 1

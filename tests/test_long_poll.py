@@ -150,3 +150,37 @@ def test_over_http(served: tuple[str, JobTracker]) -> None:
             route(job.job_id), params={"wait": "20"}, headers={"if-none-match": etag}
         )
         assert changed.status_code == 200 and changed.json()["status"] == "completed"
+
+
+def test_a_waiting_client_that_goes_stops_waiting_at_once() -> None:
+    tracker = JobTracker(MemoryStore())
+    job = tracker.start(NS, 3)
+    app = status_app(tracker)
+    etag = call(app, "GET", route(job.job_id)).headers["etag"].encode()
+    path = route(job.job_id)
+
+    async def main() -> None:
+        went = asyncio.Event()
+        request = [{"type": "http.request", "body": b"", "more_body": False}]
+
+        async def receive() -> dict[str, Any]:
+            if request:
+                return request.pop()
+            await went.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: Any) -> None:
+            pass
+
+        scope = {
+            "type": "http", "method": "GET", "path": path, "raw_path": path.encode(),
+            "root_path": "", "query_string": b"wait=60", "headers": [(b"if-none-match", etag)],
+        }  # fmt: skip
+        waiting = asyncio.ensure_future(app(scope, receive, send))
+        while not app._hub().jobs:  # until the request waits on the job's watch
+            await asyncio.sleep(0)
+        went.set()
+        await asyncio.wait_for(waiting, 5)  # not the 60 s asked for
+        assert app._hub().jobs == {}
+
+    asyncio.run(main())
