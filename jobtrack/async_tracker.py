@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import concurrent.futures
 import datetime
 import functools
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import Any
@@ -15,10 +17,43 @@ from .errors import ConfigurationError, JobtrackError
 from .metrics import METERED, Metrics
 from .model import ErrorCount, FailedItem, JobStatus, NamespaceCounts, Page, Update
 from .operations import DEFAULT_REMEMBER_EXPIRED, DEFAULT_RETAIN, Step, TrackerBase, Watching
-from .stores import AsyncStore, Store, features_of
+from .stores import AsyncStore, Store, features_of, forks
 from .tracker import JobTracker
 
-__all__ = ["AsyncJobTracker"]
+__all__ = ["MAX_WAITING_THREADS", "AsyncJobTracker"]
+
+MAX_WAITING_THREADS = 8
+"""Threads of a process that wait on a blocking store's push at once (memory, SQLite).
+
+They have a pool of their own, so watches never take the worker threads that
+store calls run in; a watch that finds them all taken reads again with the
+same back-off as a store without push (at most once a second).
+"""
+
+
+class _Waits:
+    """The process's few threads that wait on a blocking store's push."""
+
+    def __init__(self) -> None:
+        self.generation = -1
+
+    def submit(self, call: Callable[..., None], *args: Any) -> asyncio.Future[None] | None:
+        """Run ``call(*args)`` in one of the threads, awaitable; None if every one is taken."""
+        if self.generation != forks.generation:  # new, or a forked child: its own threads
+            self.free = threading.BoundedSemaphore(MAX_WAITING_THREADS)
+            self.pool = concurrent.futures.ThreadPoolExecutor(
+                MAX_WAITING_THREADS, thread_name_prefix="jobtrack-wait"
+            )
+            self.generation = forks.generation
+        if not self.free.acquire(blocking=False):
+            return None
+        free = self.free
+        future = self.pool.submit(call, *args)
+        future.add_done_callback(lambda _: free.release())  # when the thread is done with it
+        return asyncio.wrap_future(future)
+
+
+_waits = _Waits()
 
 
 class AsyncJobTracker(TrackerBase):
@@ -97,9 +132,10 @@ class AsyncJobTracker(TrackerBase):
         """Each newer status until the completed one; see :meth:`JobTracker.watch`.
 
         A store with push is waited on natively through its async view
-        (Redis, PostgreSQL), else in a worker thread (the memory store's
-        condition too: it would block the loop); the others are read again
-        with the same back-off.
+        (Redis, PostgreSQL), else in one of :data:`MAX_WAITING_THREADS`
+        threads of their own (the memory store's condition, SQLite's change
+        check: they would block the loop); the others, and watches that find
+        those threads taken, are read again with the same back-off.
         """
         features = features_of(self.store)
         native = self.native if features.push else None
@@ -113,11 +149,12 @@ class AsyncJobTracker(TrackerBase):
                 return
             if native is not None:
                 await native.wait_change(pace.namespace, pace.job_id, job, pace.pause())
-            elif push:
-                wait = self.store.wait_change  # type: ignore[attr-defined]
-                await asyncio.to_thread(wait, pace.namespace, pace.job_id, job, pace.pause())
             else:
-                await asyncio.sleep(pace.pause())
+                pause, waiting = pace.pause(), None
+                if push:  # in a thread of its own pool, not a store call's
+                    wait = self.store.wait_change  # type: ignore[attr-defined]
+                    waiting = _waits.submit(wait, pace.namespace, pace.job_id, job, pause)
+                await (asyncio.sleep(pause) if waiting is None else waiting)
 
     async def wait(self, namespace: str, job_id: str, *, timeout: float | None = None) -> JobStatus:
         """The completed status; see :meth:`JobTracker.wait`."""

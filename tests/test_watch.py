@@ -23,6 +23,7 @@ from jobtrack import (
     Store,
     WaitTimeout,
 )
+from jobtrack.async_tracker import MAX_WAITING_THREADS
 
 from .conftest import STORE_KINDS, StoreFactory
 
@@ -168,3 +169,51 @@ def test_a_change_made_before_the_wait_returns_at_once(kind: str, tmp_path: Path
     began = time.monotonic()
     store.wait_change(NS, job.job_id, job, 30)
     assert time.monotonic() - began < 5
+
+
+def test_async_watches_wait_in_their_own_few_threads(tmp_path: Path) -> None:
+    """Watches of a blocking push store (SQLite) never take the store calls' worker threads.
+
+    More jobs are watched than MAX_WAITING_THREADS: every wait runs in the
+    waiting pool (bounded), the watches past the bound read again with the
+    back-off, and every watch still ends with its completed job.
+    """
+    store = SQLiteStore(tmp_path / "jobs.db")
+    threads: set[str] = set()
+    wait_change = store.wait_change
+
+    def counted(*args: Any) -> None:
+        threads.add(threading.current_thread().name)
+        wait_change(*args)
+
+    store.wait_change = counted  # type: ignore[method-assign,assignment]
+    writer = JobTracker(SQLiteStore(tmp_path / "jobs.db"))
+    jobs = [writer.start(NS, 1).job_id for _ in range(3 * MAX_WAITING_THREADS)]
+
+    async def main() -> list[JobStatus]:
+        tracker = AsyncJobTracker(store)
+        watching = asyncio.Event()
+        started = 0
+
+        async def follow(job_id: str) -> JobStatus:
+            nonlocal started
+            last = None
+            async for status in tracker.watch(NS, job_id, timeout=60):
+                if last is None:
+                    started += 1
+                    if started == len(jobs):
+                        watching.set()
+                last = status
+            assert last is not None
+            return last
+
+        tasks = [asyncio.ensure_future(follow(job_id)) for job_id in jobs]
+        await watching.wait()
+        for job_id in jobs:
+            await asyncio.to_thread(writer.record, NS, job_id, successful=1)
+        return await asyncio.gather(*tasks)
+
+    done = asyncio.run(main())
+    assert all(status.is_finished for status in done)
+    assert threads and all(name.startswith("jobtrack-wait") for name in threads), threads
+    assert len(threads) <= MAX_WAITING_THREADS
