@@ -63,10 +63,11 @@ class JobStatus:
     ``expires_at`` is not part of the wire document: when a completed job
     stops being readable (SPEC section 6), None while running or when kept
     forever. Set by the rules at completion; stores keep it beside the job.
-    ``rate`` and ``rate_at`` are not sent either, nor compared: the job's
-    smoothed rate of items done (per second, as of ``rate_at``, ms since the
-    epoch), kept by the rules (:func:`jobtrack.rules.add_rate`) and read
-    through :meth:`jobtrack.JobTracker.progress`.
+    ``rate``, ``rate_at`` and ``rate_done`` are not sent either, nor compared:
+    the job's smoothed rate of items done (per second, as of ``rate_at``, ms
+    since the epoch) and the items done it has folded in, kept by the rules
+    (:func:`jobtrack.rules.add_rate`) and read through
+    :meth:`jobtrack.JobTracker.progress`, which folds in the items done since.
     """
 
     job_id: str
@@ -83,6 +84,7 @@ class JobStatus:
     expires_at: _dt.datetime | None = None
     rate: float = attrs.field(default=0.0, eq=False, repr=False)
     rate_at: int = attrs.field(default=0, eq=False, repr=False)
+    rate_done: int = attrs.field(default=0, eq=False, repr=False)
 
     @property
     def done(self) -> int:
@@ -386,7 +388,9 @@ def _make_converter() -> cattrs.Converter:
     conv.register_unstructure_hook(Status, lambda status: status.value)
     conv.register_structure_hook(Status, _structure_status)
     # the wire document has the first 11 fields only: the others are kept by stores
-    kept: dict[str, Any] = {name: override(omit=True) for name in ("expires_at", "rate", "rate_at")}
+    kept: dict[str, Any] = {
+        name: override(omit=True) for name in ("expires_at", "rate", "rate_at", "rate_done")
+    }
     conv.register_unstructure_hook(JobStatus, make_dict_unstructure_fn(JobStatus, conv, **kept))
     conv.register_structure_hook(
         JobStatus,

@@ -188,8 +188,12 @@ class TrackerBase:
         No store call: pass a status just read (``get``, ``record``, ``watch``).
         """
         _check_status(status)
-        if type(status.rate) is not float or type(status.rate_at) is not int:
-            raise InvalidArgument("status must have a float rate and an int rate_at")
+        if (
+            type(status.rate) is not float
+            or type(status.rate_at) is not int
+            or type(status.rate_done) is not int
+        ):
+            raise InvalidArgument("status must have a float rate, an int rate_at and rate_done")
         return progress(status, self._now(), self.is_stalled(status))
 
     def expired_at(self, status: JobStatus) -> _dt.datetime | None:

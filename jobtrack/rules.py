@@ -35,6 +35,7 @@ __all__ = [
     "error_group",
     "errors_counted",
     "expiry",
+    "fold",
     "new_job",
     "progress",
 ]
@@ -165,8 +166,19 @@ def add_rate(rate: float, since: int, done: int, now: int) -> tuple[float, int]:
     return rate * decay + done * 1000 * (1.0 - decay) / dt, now
 
 
+def fold(job: JobStatus, done: int, now: int) -> tuple[float, int]:
+    """*job*'s rate and its time with *done* more items folded in at *now* (ms), if any."""
+    if done <= 0:
+        return job.rate, job.rate_at
+    return add_rate(job.rate, job.rate_at or to_ms(job.started_at), done, now)
+
+
 def progress(job: JobStatus, now: _dt.datetime, stalled: bool) -> Progress:
     """How *job* is getting on at *now* (a completed job: at its ``finished_at``).
+
+    The items done that the rate has not folded in yet (``done - rate_done``:
+    a SQL store folds them once a second, not on its fast path) are folded in
+    as of ``updated_at``, by :func:`add_rate` as a store would.
 
     ``rate_per_s`` is the job's rate decayed to then, divided by the weight
     its age allows (``1 - exp(-elapsed / tau)``): steady work since the start
@@ -178,10 +190,11 @@ def progress(job: JobStatus, now: _dt.datetime, stalled: bool) -> Progress:
     at = job.finished_at if job.finished_at is not None else now
     at_ms = to_ms(at)
     elapsed = at_ms - to_ms(job.started_at)
+    folded, folded_at = fold(job, job.done - job.rate_done, to_ms(job.updated_at))
     rate = 0.0
-    if elapsed > 0 and job.rate > 0:
-        age = max(at_ms - job.rate_at, 0)
-        rate = job.rate * math.exp(-age / RATE_TAU_MS) / -math.expm1(-elapsed / RATE_TAU_MS)
+    if elapsed > 0 and folded > 0:
+        age = max(at_ms - folded_at, 0)
+        rate = folded * math.exp(-age / RATE_TAU_MS) / -math.expm1(-elapsed / RATE_TAU_MS)
     eta = None
     if job.finished_at is None and not stalled and rate > 0 and job.remaining > 0:
         try:
@@ -235,10 +248,10 @@ def apply(job: JobStatus, delta: Delta, now: _dt.datetime) -> JobStatus:
             )
     updated_at = now if now > job.updated_at else job.updated_at
     done = successful + failed == total
-    rate, rate_at = job.rate, job.rate_at
-    if not delta.abort and delta.successful + delta.failed > 0:  # items done: the rate moves
-        since = rate_at or to_ms(job.started_at)
-        rate, rate_at = add_rate(rate, since, delta.successful + delta.failed, to_ms(now))
+    # the items done since the rate last moved (a SQL store's fast path defers them) and now
+    # (not an abort's: no spike at the end) move the rate
+    pending = (job.done if delta.abort else successful + failed) - job.rate_done
+    rate, rate_at = fold(job, pending, to_ms(now))
     return JobStatus(
         job.job_id,
         job.namespace_name,
@@ -254,6 +267,7 @@ def apply(job: JobStatus, delta: Delta, now: _dt.datetime) -> JobStatus:
         expiry(updated_at, delta.retain) if done else None,
         rate,
         rate_at,
+        successful + failed,
     )
 
 

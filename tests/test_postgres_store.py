@@ -39,6 +39,7 @@ from jobtrack import (
 from jobtrack.rules import Delta
 from jobtrack.stores.sql.postgres import escaped, unescaped
 from jobtrack.testing.reference import ManualClock
+from tests.helpers import sql_rate_waits_a_second
 from tests.pg_server import PgServer, free_port
 
 pytestmark = pytest.mark.postgres
@@ -657,3 +658,8 @@ def test_a_forked_child_opens_its_own_connections(tracker: JobTracker) -> None:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+
+def test_the_fast_path_leaves_the_rate_to_the_next_second(store: PostgresStore) -> None:
+    clock = ManualClock()
+    sql_rate_waits_a_second(JobTracker(store, clock=clock), clock)

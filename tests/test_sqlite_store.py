@@ -27,7 +27,9 @@ from jobtrack import (
     StoreUnavailable,
     open_store,
 )
+from jobtrack.stores.sql.schema import STATEMENTS
 from jobtrack.testing.reference import ManualClock
+from tests.helpers import sql_rate_waits_a_second
 
 NS = "docs"
 
@@ -260,3 +262,14 @@ def test_a_forked_child_opens_its_own_connections(tracker: JobTracker) -> None:
     os.waitpid(pid, 0)
     assert os.read(read, 10) == b"ok"
     assert tracker.get(NS, job.job_id).successful == 1
+
+
+def test_the_fast_path_leaves_the_rate_to_the_next_second(path: Path) -> None:
+    # the "add" statement writes counters only; "add_all" (once a second) folds the rate
+    assert "rate" not in STATEMENTS["add"].partition(" WHERE ")[0]
+    clock = ManualClock()
+    store = SQLiteStore(path)
+    try:
+        sql_rate_waits_a_second(JobTracker(store, clock=clock), clock)
+    finally:
+        store.close()

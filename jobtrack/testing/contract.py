@@ -1719,8 +1719,32 @@ class _Progress:
         assert tracker.progress(status).rate_per_s == pytest.approx(3.0, rel=1e-9)  # 30 in 10 s
         at_once = tracker.start(NS, 1000, job_id="at-once")  # at the start's instant: N / tau
         status = tracker.record(NS, "at-once", successful=600)
-        assert status.rate == pytest.approx(600 * 1000 / RATE_TAU_MS, rel=1e-12)
+        assert tracker.progress(status).rate_per_s == 0.0  # nothing elapsed
         assert tracker.progress(at_once).rate_per_s == 0.0
+        clock.advance(seconds=10)  # N / tau decayed for 10 s, over the weight 10 s allow
+        decayed = 600 / 60 * math.exp(-10 / 60) / -math.expm1(-10 / 60)
+        assert tracker.progress(status).rate_per_s == pytest.approx(decayed, rel=1e-12)
+        assert tracker.progress(tracker.get(NS, "at-once")).rate_per_s == pytest.approx(
+            decayed, rel=1e-12
+        )
+
+    def test_items_within_a_second_read_as_if_each_moved_the_rate(
+        self, tracker: JobTracker, clock: ManualClock
+    ) -> None:
+        # a SQL store folds the items done into the rate once a second (rate_done stays behind
+        # on its fast path), progress() folds the rest as of updated_at: the same readings
+        # (for a steady pace: a fold of items done at several times, at the last, is the same)
+        tracker.start(NS, 100_000, job_id=JOB)
+        rate, since = 0.0, to_ms(T0)
+        for _ in range(12):
+            clock.advance(milliseconds=250)
+            status = tracker.record(NS, JOB, processed=5, successful=5)
+            rate, since = add_rate(rate, since, 5, to_ms(clock.now))
+            assert 0 <= status.rate_done <= status.done == status.successful
+            expected = rate / -math.expm1(-(to_ms(clock.now) - to_ms(T0)) / RATE_TAU_MS)
+            for read in (status, tracker.get(NS, JOB)):
+                assert tracker.progress(read).rate_per_s == pytest.approx(expected, rel=1e-9)
+            assert tracker.progress(read).rate_per_s == pytest.approx(20, rel=1e-9)
 
     def test_updates_that_do_no_item_leave_the_rate(
         self, tracker: JobTracker, store: Store, clock: ManualClock
@@ -1885,10 +1909,15 @@ class _Processes:
         assert final.successful == procs * per_proc
         first = 1000 * -math.expm1(-60_000 / RATE_TAU_MS) / 60_000
         expected = first + (procs * per_proc - 1) * 1000 / RATE_TAU_MS
-        assert final.rate == pytest.approx(expected, rel=1e-9) and final.rate_at == at
+        # what the store folded (a SQL store: the first update's item), and what progress()
+        # folds as it reads (the rest, at updated_at: the same instant)
+        assert final.rate_at == at and 1 <= final.rate_done <= final.done
         assert tracker.progress(final).rate_per_s == pytest.approx(
             expected / -math.expm1(-1), rel=1e-9
         )
+        done = tracker.record(NS, job.job_id, successful=600)  # completing: everything folded
+        assert (done.rate_done, done.rate_at) == (1000, at)
+        assert done.rate == pytest.approx(expected + 600 * 1000 / RATE_TAU_MS, rel=1e-9)
 
     def test_writers_racing_reap_are_never_both_updated_and_reaped(self, shared_url: str) -> None:
         # The reaper's clock runs an hour ahead with stall_after just under an hour, so every

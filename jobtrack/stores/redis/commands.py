@@ -764,14 +764,15 @@ def job_from_update_reply(namespace: str, job_id: str, reply: Any) -> JobStatus:
             )
             if type(updated) is not int:
                 raise TypeError("times must be integers")
+            successful, failed = int(successful), int(failed)
             return JobStatus(
                 job_id,
                 namespace,
                 _RUNNING if finished is None else _COMPLETED,
                 int(total),
                 int(processed),
-                int(successful),
-                int(failed),
+                successful,
+                failed,
                 None if error is None else _text(error),
                 from_ms(int(started)),
                 from_ms(updated),
@@ -779,6 +780,7 @@ def job_from_update_reply(namespace: str, job_id: str, reply: Any) -> JobStatus:
                 None if expires is None else from_ms(int(expires)),
                 _rate(reply[10]),
                 int(reply[11]),
+                successful + failed,  # update.lua folds every update's items at once
             )
         if tag == "missing":
             raise JobNotFound(namespace, job_id)
@@ -833,14 +835,15 @@ def job_from_hash(
         expires: Any = fields.get("x")
         error: Any = fields.get("e")
         done = finished is not None
+        successful, failed = int(fields["s"]), int(fields["f"])
         job = JobStatus(
             job_id,
             namespace,
             _COMPLETED if done else _RUNNING,
             int(fields["t"]),
             int(fields["p"]),
-            int(fields["s"]),
-            int(fields["f"]),
+            successful,
+            failed,
             None if error is None or error in (b"", "") else _text(error),
             from_ms(int(fields["st"])),
             from_ms(int(fields["up"])),
@@ -848,6 +851,7 @@ def job_from_hash(
             None if expires is None else from_ms(int(expires)),
             _rate(fields.get("r", 0.0)),
             int(fields.get("ra", 0)),
+            successful + failed,  # update.lua folds every update's items at once
         )
     except (TypeError, ValueError, KeyError, UnicodeDecodeError, OverflowError, AttributeError):
         raise _corrupt("a read", fields) from None

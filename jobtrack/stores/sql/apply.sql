@@ -36,6 +36,7 @@ CREATE OR REPLACE FUNCTION {p}apply(
     OUT o_successful bigint, OUT o_failed bigint, OUT o_last_error text,
     OUT o_started_ms bigint, OUT o_updated_ms bigint, OUT o_finished_ms bigint,
     OUT o_expires_ms bigint, OUT o_rate double precision, OUT o_rate_at bigint,
+    OUT o_rate_done bigint,
     OUT item_state integer, OUT item_error text
 ) LANGUAGE plpgsql AS $function$
 DECLARE
@@ -63,7 +64,8 @@ DECLARE
     v_updated bigint;
     v_done boolean;
     v_listed bigint;
-    -- the smoothed rate (rules.add_rate)
+    -- the smoothed rate (rules.fold, add_rate): the items done it has not folded in yet
+    v_pending bigint;
     v_rate double precision;
     v_rate_at bigint;
     v_since bigint;
@@ -93,6 +95,7 @@ BEGIN
     o_expires_ms := j.expires_ms;
     o_rate := j.rate;
     o_rate_at := j.rate_at;
+    o_rate_done := j.rate_done;
     item_state := 0;
     IF p_item IS NOT NULL THEN
         SELECT i.state, i.error INTO item_state, item_error FROM {p}items i
@@ -163,19 +166,21 @@ BEGIN
     v_done := v_successful + v_failed = v_total;
     v_listed := j.listed;
 
-    -- rules.add_rate, step for step: the items done move the smoothed rate (not an abort's)
+    -- rules.apply's fold, step for step: the items done since rate_done (the "add"
+    -- statement's included) move the smoothed rate (not an abort's: no spike at the end)
     v_rate := j.rate;
     v_rate_at := j.rate_at;
-    IF NOT d_abort AND d_successful + d_failed > 0 THEN
+    v_pending := (CASE WHEN d_abort THEN j.successful + j.failed ELSE v_successful + v_failed END)
+        - j.rate_done;
+    IF v_pending > 0 THEN
         v_since := CASE j.rate_at WHEN 0 THEN j.started_ms ELSE j.rate_at END;
         v_dt := p_now - v_since;
         IF v_dt <= 0 THEN
-            v_rate := v_rate + ((d_successful + d_failed) * 1000) / {tau_ms}::double precision;
+            v_rate := v_rate + (v_pending * 1000) / {tau_ms}::double precision;
             v_rate_at := v_since;
         ELSE
             v_decay := exp(GREATEST(-v_dt / {tau_ms}::double precision, -700::double precision));
-            v_rate := v_rate * v_decay
-                + ((d_successful + d_failed) * 1000) * (1 - v_decay) / v_dt;
+            v_rate := v_rate * v_decay + (v_pending * 1000) * (1 - v_decay) / v_dt;
             v_rate_at := p_now;
         END IF;
     END IF;
@@ -236,6 +241,7 @@ BEGIN
     o_updated_ms := v_updated;
     o_rate := v_rate;
     o_rate_at := v_rate_at;
+    o_rate_done := v_successful + v_failed;
     o_finished_ms := CASE WHEN v_done THEN v_updated END;
     o_expires_ms := CASE WHEN v_done AND p_retain IS NOT NULL
                               AND v_updated <= {last_ms} - p_retain
@@ -253,6 +259,7 @@ BEGIN
         expires_ms = o_expires_ms,
         rate = v_rate,
         rate_at = v_rate_at,
+        rate_done = o_rate_done,
         listed = v_listed
         WHERE namespace = p_ns AND job_id = p_id;
     IF v_done OR j.beat_ms <> v_updated - ((v_updated % {beat_ms}) + {beat_ms}) % {beat_ms} THEN

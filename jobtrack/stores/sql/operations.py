@@ -81,6 +81,7 @@ def job_row(job: JobStatus) -> dict[str, Any]:
         "expires_ms": None if job.expires_at is None else to_ms(job.expires_at),
         "rate": job.rate,
         "rate_at": job.rate_at,
+        "rate_done": job.rate_done,
         "beat_ms": _beat(updated),
     }
 
@@ -143,7 +144,6 @@ def update(
         "failed": delta.failed,
         "done": delta.successful + delta.failed,
         "now": ms,
-        "done_ms": (delta.successful + delta.failed) * 1000,
         "tau": _TAU,
         "beat": _beat(ms),
         "retain": retain,

@@ -9,7 +9,8 @@ Tables (``<p>`` is the store's table prefix, ``jobtrack_``)::
 
     <p>meta    key -> value: the schema version (SCHEMA_VERSION), the import marker
     <p>jobs    one row a job: its counters, times (ms since the epoch), its
-               smoothed rate (rate, rate_at: jobtrack.rules.add_rate), and
+               smoothed rate (rate, rate_at: jobtrack.rules.add_rate; rate_done
+               the items done it holds: the fast path leaves it behind), and
                beat_ms (updated_ms rounded down to the second: the stalled
                index moves at most once a second), listed (failed-item
                positions handed out)
@@ -55,7 +56,7 @@ LAST_MS = 253402300799999
 
 JOB_COLUMNS = (
     "namespace, job_id, total, processed, successful, failed, last_error, "
-    "started_ms, updated_ms, finished_ms, expires_ms, rate, rate_at"
+    "started_ms, updated_ms, finished_ms, expires_ms, rate, rate_at, rate_done"
 )
 
 SCHEMA = """
@@ -77,6 +78,7 @@ CREATE TABLE IF NOT EXISTS {p}jobs (
     expires_ms BIGINT,
     rate {real} NOT NULL DEFAULT 0,
     rate_at BIGINT NOT NULL DEFAULT 0,
+    rate_done BIGINT NOT NULL DEFAULT 0,
     beat_ms BIGINT NOT NULL,
     listed BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (namespace, job_id)
@@ -120,17 +122,21 @@ JOB_COLUMNS_OF_J = ", ".join(f"j.{name}" for name in JOB_COLUMNS.split(", "))
 
 _NEW_UPDATED = "CASE WHEN updated_ms < :now THEN :now ELSE updated_ms END"
 _COMPLETES = "successful + failed + :done = total"
-# jobtrack.rules.add_rate, step for step (the same operations in the same order: the same
-# doubles), for :done items at :now, with :done_ms = :done * 1000 and :tau = float(RATE_TAU_MS)
-# (doubles from there on, on PostgreSQL too)
+# jobtrack.rules.fold (add_rate), step for step (the same operations in the same order: the
+# same doubles): the items done since rate_done, at :now, with :tau = float(RATE_TAU_MS)
+# (doubles from there on, on PostgreSQL too). Only "add_all" folds, once a second per job:
+# "add" leaves rate_done behind, and jobtrack.rules.progress folds the rest as it reads
+_PENDING = "(successful + failed + :done - rate_done)"
 _SINCE = "CASE rate_at WHEN 0 THEN started_ms ELSE rate_at END"
 _DT = f"(:now - {_SINCE})"
 _MOST_DT = 700 * RATE_TAU_MS
 _DECAY = f"exp(-(CASE WHEN {_DT} > {_MOST_DT} THEN {_MOST_DT} ELSE {_DT} END) / :tau)"
-_NEW_RATE = (
-    f"rate = CASE WHEN :done = 0 THEN rate WHEN {_DT} <= 0 THEN rate + :done_ms / :tau "
-    f"ELSE rate * {_DECAY} + :done_ms * (1 - {_DECAY}) / {_DT} END, "
-    f"rate_at = CASE WHEN :done = 0 THEN rate_at WHEN {_DT} <= 0 THEN {_SINCE} ELSE :now END"
+_FOLD = (
+    f"rate = CASE WHEN {_PENDING} <= 0 THEN rate WHEN {_DT} <= 0 "
+    f"THEN rate + {_PENDING} * 1000 / :tau "
+    f"ELSE rate * {_DECAY} + {_PENDING} * 1000 * (1 - {_DECAY}) / {_DT} END, "
+    f"rate_at = CASE WHEN {_PENDING} <= 0 THEN rate_at WHEN {_DT} <= 0 THEN {_SINCE} "
+    "ELSE :now END, rate_done = successful + failed + :done"
 )
 
 STATEMENTS = {
@@ -144,7 +150,7 @@ STATEMENTS = {
     "create": (
         f"INSERT INTO {{p}}jobs ({JOB_COLUMNS}, beat_ms) VALUES (:namespace, :job_id, :total, "
         ":processed, :successful, :failed, :last_error, :started_ms, :updated_ms, :finished_ms, "
-        ":expires_ms, :rate, :rate_at, :beat_ms) "
+        ":expires_ms, :rate, :rate_at, :rate_done, :beat_ms) "
         "ON CONFLICT (namespace, job_id) DO NOTHING RETURNING 1"
     ),
     "get": f"SELECT {JOB_COLUMNS} FROM {{p}}jobs WHERE namespace = :ns AND job_id = :id",
@@ -163,7 +169,7 @@ STATEMENTS = {
     "add": (
         "UPDATE {p}jobs SET processed = processed + :processed, "
         "successful = successful + :successful, failed = failed + :failed, "
-        f"updated_ms = {_NEW_UPDATED}, {_NEW_RATE} "
+        f"updated_ms = {_NEW_UPDATED} "
         "WHERE namespace = :ns AND job_id = :id AND finished_ms IS NULL "
         "AND processed + :processed <= total AND successful + failed + :done < total "
         "AND (updated_ms >= :now OR beat_ms = :beat) "
@@ -173,7 +179,7 @@ STATEMENTS = {
     "add_all": (
         "UPDATE {p}jobs SET processed = processed + :processed, "
         "successful = successful + :successful, failed = failed + :failed, "
-        f"updated_ms = {_NEW_UPDATED}, {_NEW_RATE}, "
+        f"updated_ms = {_NEW_UPDATED}, {_FOLD}, "
         "beat_ms = CASE WHEN updated_ms < :now THEN :beat ELSE beat_ms END, "
         f"finished_ms = CASE WHEN {_COMPLETES} THEN {_NEW_UPDATED} END, "
         f"expires_ms = CASE WHEN {_COMPLETES} AND {_NEW_UPDATED} <= :last_ms - :retain "
@@ -187,13 +193,14 @@ STATEMENTS = {
     "put": (
         "UPDATE {p}jobs SET total = :total, processed = :processed, successful = :successful, "
         "failed = :failed, last_error = :last_error, updated_ms = :updated_ms, rate = :rate, "
-        "rate_at = :rate_at, listed = :listed WHERE namespace = :namespace AND job_id = :job_id"
+        "rate_at = :rate_at, rate_done = :rate_done, listed = :listed "
+        "WHERE namespace = :namespace AND job_id = :job_id"
     ),
     "put_all": (
         "UPDATE {p}jobs SET total = :total, processed = :processed, successful = :successful, "
         "failed = :failed, last_error = :last_error, updated_ms = :updated_ms, rate = :rate, "
-        "rate_at = :rate_at, beat_ms = :beat_ms, finished_ms = :finished_ms, "
-        "expires_ms = :expires_ms, listed = :listed "
+        "rate_at = :rate_at, rate_done = :rate_done, beat_ms = :beat_ms, "
+        "finished_ms = :finished_ms, expires_ms = :expires_ms, listed = :listed "
         "WHERE namespace = :namespace AND job_id = :job_id"
     ),
     "put_item": (
@@ -321,7 +328,7 @@ def decode_job(row: tuple[object, ...]) -> JobStatus:
     ns, jid, total, processed, successful, failed, error, started, updated, finished, expires = row[
         :11
     ]
-    rate, rate_at = row[11:]
+    rate, rate_at, rate_done = row[11:]
     if (
         type(total) is not int
         or type(processed) is not int
@@ -343,6 +350,8 @@ def decode_job(row: tuple[object, ...]) -> JobStatus:
         or type(rate) not in (float, int)  # (RETURNING may give SQLite's REAL 0.0 as 0)
         or not 0.0 <= rate < math.inf  # type: ignore[operator]
         or type(rate_at) is not int
+        or type(rate_done) is not int
+        or not 0 <= rate_done <= successful + failed
     ):
         raise StoreCorrupt(f"the database holds a row that is not a valid job: {row!r:.300}")
     try:
@@ -361,6 +370,7 @@ def decode_job(row: tuple[object, ...]) -> JobStatus:
             None if expires is None else from_ms(expires),
             float(rate),  # type: ignore[arg-type]
             rate_at,
+            rate_done,
         )
     except (OverflowError, ValueError) as exc:
         raise StoreCorrupt(f"the database holds a job with impossible times: {row!r:.300}") from exc
