@@ -248,7 +248,7 @@ class _Hub:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         try:
-            while watch.error is None and (watch.latest is None or watch.latest.to_json() == seen):
+            while watch.error is None and (watch.latest is None or _document(watch.latest) == seen):
                 wake: asyncio.Future[bool] = loop.create_future()  # True: told; False: timed out
                 watch.wakes.add(wake)
                 timer = loop.call_at(deadline, _settle, wake, False)
@@ -506,7 +506,7 @@ class StatusApp:
             finally:
                 gone.cancel()
             if newer is not None:
-                body = newer.to_json()
+                body = _document(newer)
         etag = _etag(body)
         if held == etag:
             return 304, b"", [(b"etag", etag)]
@@ -529,7 +529,7 @@ class StatusApp:
         try:
             status = await self._call(self.tracker.get(namespace, job_id))
             while not gone.done():
-                body = status.to_json()
+                body = _document(status)
                 etag = _etag(body)
                 if etag != seen:
                     seen = etag
@@ -578,7 +578,7 @@ class StatusApp:
     async def _read(
         self, namespace: str, job_id: str | None, below: str, scope: Scope
     ) -> bytes | None:
-        """The body of the job's route *below* (``""``: its status), read from the store.
+        """The body of the job's route *below* (not its status: :meth:`_status`), read.
 
         With no *job_id*, the namespace's page of jobs. None if the store
         keeps no items (for the item routes).
@@ -586,8 +586,6 @@ class StatusApp:
         tracker = self.tracker
         if job_id is None:
             return await self._list(namespace, scope)
-        if below == "":
-            return (await self._call(tracker.get(namespace, job_id))).to_json()
         if below == "progress":  # SPEC section 8: by the tracker's clock, no more store calls
             return _dumps(
                 tracker.progress(await self._call(tracker.get(namespace, job_id))).to_dict()
