@@ -24,9 +24,12 @@ import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from . import forks
+
+if TYPE_CHECKING:
+    from ..model import JobStatus
 
 __all__ = ["CHANGED", "READY", "Feed", "Key", "Subscriptions"]
 
@@ -148,6 +151,20 @@ class Subscriptions:
                 await _waited(waiter.event, max(0.0, deadline - time.monotonic()))
         finally:
             self._leave(key, waiter)
+
+    async def wait_job(
+        self,
+        get: Callable[[str, str], Awaitable[JobStatus | None]],
+        key: Key,
+        seen: JobStatus | None,
+        timeout: float,
+    ) -> None:
+        """:meth:`wait_async` for an async store's ``wait_change``: changed when *get* differs."""
+
+        async def changed() -> bool:
+            return await get(*key) != seen
+
+        await self.wait_async(key, timeout, changed)
 
     def _join(self, key: Key, waiter: _Waiter | _AsyncWaiter) -> bool:
         """Add *waiter*; whether *key* is already subscribed (else the listener will)."""

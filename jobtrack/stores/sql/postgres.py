@@ -967,11 +967,7 @@ class AsyncPostgresStore:
         self, namespace: str, job_id: str, seen: JobStatus | None, timeout: float
     ) -> None:
         """See :meth:`PostgresStore.wait_change`: the same listener, awaited."""
-
-        async def changed() -> bool:
-            return await self.get(namespace, job_id) != seen
-
-        await self.sync.push.wait_async((namespace, job_id), timeout, changed)
+        await self.sync.push.wait_job(self.get, (namespace, job_id), seen, timeout)
 
     async def aclose(self) -> None:
         """Close the running loop's pool, if one was opened."""
