@@ -310,6 +310,7 @@ class StatusApp:
         self.store_wait = store_wait
         self._calls: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
         self._hubs: tuple[asyncio.AbstractEventLoop, _Hub] | None = None
+        self._timers: dict[str, Any] = {}
         from . import __version__  # noqa: PLC0415 - the package imports this module lazily
 
         self.document = openapi_document(__version__)
@@ -351,16 +352,15 @@ class StatusApp:
             headers = [*headers, (b"content-length", str(len(body)).encode())]
         else:
             started = time.perf_counter()
+            route = _match(scope)
             try:
-                status, body, extra = await self._respond(scope, receive)
+                status, body, extra = await self._respond(scope, receive, route)
             except Exception:  # never a traceback over HTTP
                 logger.exception("jobtrack status route failed")
                 status, body, extra = 500, _error_body("Internal server error."), []
             if self.metrics is not None:  # by route template, never by raw path
-                template = self._template(scope)
-                self.metrics.routes.labels(template).observe(time.perf_counter() - started)
+                self._timer(scope, route).observe(time.perf_counter() - started)
             if body is _EVENTS and scope.get("method") == "GET":
-                route = _match(scope)
                 assert route is not None and route[1] is not None
                 await self._stream(route[0], route[1], scope, receive, send)
                 return
@@ -371,10 +371,9 @@ class StatusApp:
         await send({"type": "http.response.body", "body": b"" if head else body})
 
     async def _respond(
-        self, scope: Scope, receive: Receive
+        self, scope: Scope, receive: Receive, route: tuple[str, str | None, str] | None
     ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
         method = scope.get("method", "GET")
-        route = _match(scope)
         if route is None:
             relative = _relative_path(scope)
             if relative not in ("/openapi.json", "/namespaces", "/metrics"):
@@ -559,15 +558,26 @@ class StatusApp:
             gone.cancel()
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    def _template(self, scope: Scope) -> str:
-        """The request's route as its OpenAPI path template ("other" for any other path)."""
-        route = _match(scope)
+    def _timer(self, scope: Scope, route: tuple[str, str | None, str] | None) -> Any:
+        """The latency histogram of the request's route, by its OpenAPI path template.
+
+        Any other path is "other"; each template's child is looked up once
+        (``labels()`` takes a lock): a few templates, so a few children.
+        """
         if route is None:
             path = _relative_path(scope)
-            return path if path in self._paths else "other"
-        _, job_id, below = route
-        job = "" if job_id is None else "/{job_id}"
-        return "/namespaces/{namespace_name}/upload-jobs" + job + (f"/{below}" if below else "")
+            template = path if path in self._paths else "other"
+        else:
+            _, job_id, below = route
+            job = "" if job_id is None else "/{job_id}"
+            template = (
+                "/namespaces/{namespace_name}/upload-jobs" + job + (f"/{below}" if below else "")
+            )
+        timer = self._timers.get(template)
+        if timer is None:
+            assert self.metrics is not None
+            timer = self._timers[template] = self.metrics.routes.labels(template)
+        return timer
 
     def _hub(self) -> _Hub:
         loop = asyncio.get_running_loop()
