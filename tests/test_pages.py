@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sortedcontainers import SortedDict
+from sortedcontainers import SortedDict, SortedList
 
 from jobtrack import JobTracker, MemoryStore, SQLiteStore, Update
 from jobtrack.stores.sql.sqlite import _SQL
@@ -80,6 +80,32 @@ def test_memory_listing_page_reads_its_jobs_only(status: str | None) -> None:
     CountingDict.reads = 0
     tracker.list(NS, status=status, limit=25, cursor=page.next_cursor)
     assert CountingDict.reads <= 25 + 1
+
+
+class CountingSortedList(SortedList):  # type: ignore[type-arg]
+    """A sorted list that counts the values its ranges hand out."""
+
+    reads = 0
+
+    def irange(self, *args: Any, **kwargs: Any) -> Any:
+        for value in super().irange(*args, **kwargs):
+            type(self).reads += 1
+            yield value
+
+
+def test_memory_namespaces_page_reads_its_names_only() -> None:
+    store = MemoryStore()
+    tracker = JobTracker(store, clock=ManualClock())
+    for n in range(2_000):
+        tracker.start(f"ns{n:04}", 1, job_id="j")
+    store._names = CountingSortedList(store._names)
+    page = tracker.namespaces(limit=10)
+    assert [counts.name for counts in page.items] == [f"ns{n:04}" for n in range(10)]
+    assert CountingSortedList.reads <= 10 + 1
+    CountingSortedList.reads = 0
+    page = tracker.namespaces(limit=10, cursor=page.next_cursor)
+    assert [counts.name for counts in page.items] == [f"ns{n:04}" for n in range(10, 20)]
+    assert CountingSortedList.reads <= 10 + 1  # not the 1,980 names after the page
 
 
 @pytest.mark.parametrize(

@@ -1237,3 +1237,28 @@ def test_a_listed_failed_item_without_its_value_is_corrupt(store: RedisStore) ->
     store.client.hdel(_key(store, "ns", f"items:{job.job_id}"), "a")  # its value, gone by hand
     with pytest.raises(StoreCorrupt, match="failed-items page"):
         tracker.failed_items("ns", job.job_id)
+
+
+def test_a_namespaces_page_reads_its_names_only(
+    either: RedisStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page of namespaces reads a page of names (``ZRANGEBYLEX … LIMIT``), then four
+    counts of each: never the names after it (issue 19's pager rule, for issue 20's list)."""
+    from jobtrack.stores.redis import commands
+
+    replies: list[int] = []
+    real = commands._names
+
+    def counting(reply: Any) -> Any:
+        replies.append(len(reply))
+        return real(reply)
+
+    monkeypatch.setattr(commands, "_names", counting)
+    tracker = JobTracker(either, clock=ManualClock())
+    for n in range(300):
+        tracker.start(f"pg{n:03}", 1, job_id="j")
+    page = tracker.namespaces(limit=10)
+    assert [counts.name for counts in page.items][:10] == [f"pg{n:03}" for n in range(10)]
+    page = tracker.namespaces(limit=10, cursor=page.next_cursor)
+    assert [counts.name for counts in page.items] == [f"pg{n:03}" for n in range(10, 20)]
+    assert replies and max(replies) <= 10 + 1  # not the 280 names after the page
