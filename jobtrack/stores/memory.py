@@ -49,6 +49,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)  # every waiter of every job
+        self._waiting = 0  # how many wait on it: an update with none notifies nobody
         self._jobs: dict[str, dict[str, JobStatus]] = {}
         # sorted keys: (ns, None) every job's, (ns, RUNNING) / (ns, COMPLETED) by status,
         # (ns, STALLED) every running job's beat_key (SortedList: a move is O(log n)),
@@ -125,11 +126,14 @@ class MemoryStore:
             items.change(delta.item, change, delta.error)
             new = change.job
         self._jobs[job.namespace_name][job.job_id] = new
-        self._changed.notify_all()
+        if self._waiting:
+            self._changed.notify_all()
         if new.is_finished:  # it completes now (a completed job raised JobFinished)
             self._unindex(job, RUNNING)
             self._completed(new, list_key(new), delta.retain)
-        elif (old_beat := beat_key(job)) != (new_beat := beat_key(new)):  # another second
+        elif new.updated_at != job.updated_at and (old_beat := beat_key(job)) != (
+            new_beat := beat_key(new)
+        ):  # another second
             beats = self._index[job.namespace_name, STALLED]
             beats.remove(old_beat)
             beats.add(new_beat)
@@ -193,7 +197,11 @@ class MemoryStore:
     ) -> None:
         """Return once the job is not *seen* any more (updated, gone), or after *timeout* s."""
         with self._changed:
-            self._changed.wait_for(lambda: self.get(namespace, job_id) != seen, timeout)
+            self._waiting += 1
+            try:
+                self._changed.wait_for(lambda: self.get(namespace, job_id) != seen, timeout)
+            finally:
+                self._waiting -= 1
 
     def purge(self, expired_before: _dt.datetime) -> int:
         """Remove every job expired at or before *expired_before*."""
