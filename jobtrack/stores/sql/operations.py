@@ -32,6 +32,7 @@ from .schema import LAST_MS, decode_job
 
 __all__ = [
     "Op",
+    "StoreMethods",
     "Query",
     "apply_locked",
     "create",
@@ -303,3 +304,59 @@ def purge(expired_before: _dt.datetime) -> Op[int]:
         gone += batch
         if batch < PURGE_BATCH:
             return gone
+
+
+class StoreMethods:
+    """The store protocol's methods that each run one operation: an engine's store inherits them.
+
+    The store gives :meth:`_run` (its runner: the operation's statements on
+    one connection) and ``_apply`` (how it makes any update other than
+    counters alone: :func:`apply_locked`, or PostgreSQL's ``jobtrack_apply``).
+    """
+
+    _apply: staticmethod[[str, str, Delta, _dt.datetime], Op[JobStatus]]
+
+    def _run(self, op: Op[R]) -> R:
+        raise NotImplementedError  # (each engine's runner)
+
+    def create(self, job: JobStatus, forgotten_before: _dt.datetime | None = None) -> None:
+        """Insert *job*; ``JobExists`` if its id is taken (by a job not forgotten)."""
+        self._run(create(job, forgotten_before))
+
+    def update(self, namespace: str, job_id: str, delta: Delta, now: _dt.datetime) -> JobStatus:
+        """Apply *delta* in one statement (``add``) or one transaction (``_apply``)."""
+        return self._run(update(namespace, job_id, delta, now, self._apply))
+
+    def get(self, namespace: str, job_id: str) -> JobStatus | None:
+        """The job, or None (one primary-key ``SELECT``)."""
+        return self._run(get(namespace, job_id))
+
+    def delete(self, namespace: str, job_id: str) -> bool:
+        """Remove the job, its items and error groups (one statement); True if it existed."""
+        return self._run(delete(namespace, job_id))
+
+    def list(self, namespace: str, limit: int, before: ListKey | None) -> builtins.list[JobStatus]:
+        """Up to *limit* jobs, newest first, below *before*."""
+        return self._run(list_jobs(namespace, None, limit, before, None))
+
+    def list_status(
+        self, namespace: str, status: str, limit: int, before: ListKey | None, cutoff: int | None
+    ) -> builtins.list[JobStatus]:
+        """Up to *limit* jobs of *status* (a partial index each), below *before*."""
+        return self._run(list_jobs(namespace, status, limit, before, cutoff))
+
+    def failed_items(
+        self, namespace: str, job_id: str, limit: int, after: int | None
+    ) -> builtins.list[tuple[int, FailedItem]] | None:
+        """A page of the job's failed items."""
+        return self._run(failed_items(namespace, job_id, limit, after))
+
+    def namespaces(
+        self, limit: int, after: str | None, now: int, beat: int | None
+    ) -> builtins.list[NamespaceCounts]:
+        """A page of the namespaces, by name, with their counts (one statement)."""
+        return self._run(namespaces(limit, after, now, beat))
+
+    def errors(self, namespace: str, job_id: str) -> builtins.list[ErrorCount] | None:
+        """The job's error groups."""
+        return self._run(errors(namespace, job_id))

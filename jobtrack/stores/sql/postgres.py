@@ -365,7 +365,7 @@ def lockstep(operations: Sequence[ops.Op[R]]) -> Batch:
 # -- the sync store ------------------------------------------------------------------------
 
 
-class PostgresStore:
+class PostgresStore(ops.StoreMethods):
     """Jobs in PostgreSQL: processes on many hosts may share them.
 
     *url* is ``postgresql://[user[:password]@][host][:port][/database][?options]``
@@ -396,6 +396,7 @@ class PostgresStore:
     """Blocking (the async face has its own pool: :meth:`open_async`), shared by hosts."""
 
     scheme = "postgresql"
+    _apply = staticmethod(apply_function)
 
     def __init__(
         self,
@@ -701,14 +702,6 @@ class PostgresStore:
 
     # -- the protocol ----------------------------------------------------------------------
 
-    def create(self, job: JobStatus, forgotten_before: _dt.datetime | None = None) -> None:
-        """Insert *job*; ``JobExists`` if its id is taken (by a job not forgotten)."""
-        self._run(ops.create(job, forgotten_before))
-
-    def update(self, namespace: str, job_id: str, delta: Delta, now: _dt.datetime) -> JobStatus:
-        """Apply *delta* in one statement (``add``, or ``jobtrack_apply``)."""
-        return self._run(ops.update(namespace, job_id, delta, now, apply_function))
-
     def update_many(
         self, updates: Sequence[tuple[str, str, Delta]], now: _dt.datetime
     ) -> builtins.list[JobStatus | JobtrackError]:
@@ -724,40 +717,6 @@ class PostgresStore:
         return self._run_batch(
             lockstep([apply_function(ns, jid, d, now) for ns, jid, d in updates])
         )
-
-    def get(self, namespace: str, job_id: str) -> JobStatus | None:
-        """The job, or None (one primary-key ``SELECT``)."""
-        return self._run(ops.get(namespace, job_id))
-
-    def delete(self, namespace: str, job_id: str) -> bool:
-        """Remove the job, its items and error groups (one statement); True if it existed."""
-        return self._run(ops.delete(namespace, job_id))
-
-    def list(self, namespace: str, limit: int, before: ListKey | None) -> builtins.list[JobStatus]:
-        """Up to *limit* jobs, newest first, below *before*."""
-        return self._run(ops.list_jobs(namespace, None, limit, before, None))
-
-    def list_status(
-        self, namespace: str, status: str, limit: int, before: ListKey | None, cutoff: int | None
-    ) -> builtins.list[JobStatus]:
-        """Up to *limit* jobs of *status* (a partial index each), below *before*."""
-        return self._run(ops.list_jobs(namespace, status, limit, before, cutoff))
-
-    def failed_items(
-        self, namespace: str, job_id: str, limit: int, after: int | None
-    ) -> builtins.list[tuple[int, FailedItem]] | None:
-        """A page of the job's failed items."""
-        return self._run(ops.failed_items(namespace, job_id, limit, after))
-
-    def namespaces(
-        self, limit: int, after: str | None, now: int, beat: int | None
-    ) -> builtins.list[NamespaceCounts]:
-        """A page of the namespaces, by name, with their counts (one statement)."""
-        return self._run(ops.namespaces(limit, after, now, beat))
-
-    def errors(self, namespace: str, job_id: str) -> builtins.list[ErrorCount] | None:
-        """The job's error groups."""
-        return self._run(ops.errors(namespace, job_id))
 
     def purge(self, expired_before: _dt.datetime) -> int:
         """Remove every job expired at or before *expired_before* (autovacuum reclaims space)."""

@@ -25,7 +25,6 @@ import stat
 import time
 import urllib.parse
 from collections.abc import Sequence
-from typing import Any
 
 from ...errors import (
     ConfigurationError,
@@ -34,9 +33,9 @@ from ...errors import (
     StoreUnavailable,
     shown,
 )
-from ...model import ErrorCount, FailedItem, JobStatus, NamespaceCounts
+from ...model import JobStatus
 from ...rules import Delta
-from ..protocol import Features, ListKey
+from ..protocol import Features
 from ..registry import StoreURL, boolean, seconds
 from . import operations as ops
 from .importer import import_legacy
@@ -57,7 +56,7 @@ DATABASE_NAME = "jobtrack.sqlite3"
 """The database a ``file:DIR`` store keeps in ``DIR``."""
 
 
-class SQLiteStore:
+class SQLiteStore(ops.StoreMethods):
     """Jobs in the SQLite database at *path* (made when missing, unless ``create=False``).
 
     Safe for many threads and processes of one host at once. ``durable=True``
@@ -73,6 +72,7 @@ class SQLiteStore:
     """Blocking (async trackers run it in a worker thread), shared by processes."""
 
     scheme = "sqlite"
+    _apply = staticmethod(ops.apply_locked)
 
     def __init__(
         self,
@@ -210,7 +210,7 @@ class SQLiteStore:
         else:
             conn.close()
 
-    def _run(self, op: ops.Op[Any]) -> Any:
+    def _run(self, op: ops.Op[ops.R]) -> ops.R:
         """Execute the statements *op* yields, on one connection, until it returns."""
         conn = self._acquire()
         try:
@@ -219,22 +219,14 @@ class SQLiteStore:
                 name, params = query
                 query = op.send(conn.execute(_SQL[name], params).fetchall())
         except StopIteration as stop:
-            return stop.value
+            done: ops.R = stop.value
+            return done
         except sqlite3.Error as exc:
             raise _translated(exc, self.path) from exc
         finally:
             self._release(conn)
 
     # -- the protocol ---------------------------------------------------------
-
-    def create(self, job: JobStatus, forgotten_before: _dt.datetime | None = None) -> None:
-        """Insert *job*; ``JobExists`` if its id is taken (by a job not forgotten)."""
-        self._run(ops.create(job, forgotten_before))
-
-    def update(self, namespace: str, job_id: str, delta: Delta, now: _dt.datetime) -> JobStatus:
-        """Apply *delta* in one transaction (see :mod:`.operations`)."""
-        result: JobStatus = self._run(ops.update(namespace, job_id, delta, now, ops.apply_locked))
-        return result
 
     def update_many(
         self, updates: Sequence[tuple[str, str, Delta]], now: _dt.datetime
@@ -247,53 +239,6 @@ class SQLiteStore:
             except JobtrackError as exc:
                 results.append(exc)
         return results
-
-    def get(self, namespace: str, job_id: str) -> JobStatus | None:
-        """The job, or None."""
-        result: JobStatus | None = self._run(ops.get(namespace, job_id))
-        return result
-
-    def delete(self, namespace: str, job_id: str) -> bool:
-        """Remove the job, its items and error groups; True if it existed."""
-        result: bool = self._run(ops.delete(namespace, job_id))
-        return result
-
-    def list(self, namespace: str, limit: int, before: ListKey | None) -> builtins.list[JobStatus]:
-        """Up to *limit* jobs, newest first, below *before*."""
-        result: builtins.list[JobStatus] = self._run(
-            ops.list_jobs(namespace, None, limit, before, None)
-        )
-        return result
-
-    def list_status(
-        self, namespace: str, status: str, limit: int, before: ListKey | None, cutoff: int | None
-    ) -> builtins.list[JobStatus]:
-        """Up to *limit* jobs of *status* (an index each), below *before*."""
-        result: builtins.list[JobStatus] = self._run(
-            ops.list_jobs(namespace, status, limit, before, cutoff)
-        )
-        return result
-
-    def failed_items(
-        self, namespace: str, job_id: str, limit: int, after: int | None
-    ) -> builtins.list[tuple[int, FailedItem]] | None:
-        """A page of the job's failed items."""
-        result: builtins.list[tuple[int, FailedItem]] | None = self._run(
-            ops.failed_items(namespace, job_id, limit, after)
-        )
-        return result
-
-    def namespaces(
-        self, limit: int, after: str | None, now: int, beat: int | None
-    ) -> builtins.list[NamespaceCounts]:
-        """A page of the namespaces, by name, with their counts (one statement)."""
-        result: builtins.list[NamespaceCounts] = self._run(ops.namespaces(limit, after, now, beat))
-        return result
-
-    def errors(self, namespace: str, job_id: str) -> builtins.list[ErrorCount] | None:
-        """The job's error groups."""
-        result: builtins.list[ErrorCount] | None = self._run(ops.errors(namespace, job_id))
-        return result
 
     def purge(self, expired_before: _dt.datetime) -> int:
         """Remove every job expired at or before *expired_before*, then give the space back.
