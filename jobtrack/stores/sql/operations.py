@@ -32,8 +32,8 @@ from .schema import LAST_MS, decode_job
 
 __all__ = [
     "Op",
-    "StoreMethods",
     "Query",
+    "StoreMethods",
     "apply_locked",
     "create",
     "delete",
