@@ -101,10 +101,14 @@ _ITEM_ROUTES = ("failed-items", "errors", "events", "progress")
 
 
 class _Events(bytes):
-    """The body of an event stream: sent as it happens by ``_stream``, not at once."""
+    """The body of an event stream: sent as it happens by ``_stream``, not at once.
+
+    It holds the job's status as read to answer the request: the stream starts from it.
+    """
+
+    status: JobStatus
 
 
-_EVENTS = _Events()
 HEARTBEAT_SECONDS = 15.0
 """An event stream sends a ``:`` comment at least this often (SPEC section 8)."""
 _SSE_HEADERS = [
@@ -360,9 +364,9 @@ class StatusApp:
                 status, body, extra = 500, _error_body("Internal server error."), []
             if self.metrics is not None:  # by route template, never by raw path
                 self._timer(scope, route).observe(time.perf_counter() - started)
-            if body is _EVENTS and scope.get("method") == "GET":
+            if isinstance(body, _Events) and scope.get("method") == "GET":
                 assert route is not None and route[1] is not None
-                await self._stream(route[0], route[1], scope, receive, send)
+                await self._stream(route[0], route[1], body.status, scope, receive, send)
                 return
             base = _NO_STORE if extra and extra[0][0] == b"content-type" else _BASE_HEADERS
             headers = [*base, (b"content-length", str(len(body)).encode()), *extra]
@@ -416,8 +420,9 @@ class StatusApp:
     async def _events(
         self, namespace: str, job_id: str
     ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
-        await self._call(self.tracker.get(namespace, job_id))  # 404, 410, 503 first
-        return 200, _EVENTS, []
+        events = _Events()
+        events.status = await self._call(self.tracker.get(namespace, job_id))  # 404, 410, 503
+        return 200, events, []
 
     async def _answer(
         self,
@@ -512,9 +517,15 @@ class StatusApp:
         return 200, body, [(b"etag", etag)]
 
     async def _stream(
-        self, namespace: str, job_id: str, scope: Scope, receive: Receive, send: Send
+        self,
+        namespace: str,
+        job_id: str,
+        status: JobStatus,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
     ) -> None:
-        """Server-sent events: each newer status document, until the completed one.
+        """Server-sent events: *status* (read to answer), then each newer one, until completed.
 
         ``id:`` is the document's ETag; a client that sends ``Last-Event-ID``
         gets nothing it already has (and, holding the completed document,
@@ -526,7 +537,6 @@ class StatusApp:
         seen = _header(scope, b"last-event-id") or b""
         gone = asyncio.ensure_future(_disconnected(receive))
         try:
-            status = await self._call(self.tracker.get(namespace, job_id))
             while not gone.done():
                 body = _document(status)
                 etag = _etag(body)

@@ -166,3 +166,23 @@ def test_a_client_that_goes_ends_its_stream_at_once() -> None:
         return body
 
     assert len(parse(asyncio.run(main()))) == 1
+
+
+def test_a_stream_of_a_completed_job_reads_it_once() -> None:
+    """The read that answers 404/410/503 first is the stream's first document (it read twice)."""
+    store = MemoryStore()
+    tracker = JobTracker(store)
+    job = tracker.start(NS, 1)
+    done = tracker.record(NS, job.job_id, successful=1)
+    reads: list[str] = []
+    real = store.get
+
+    def get(namespace: str, job_id: str) -> Any:
+        reads.append(job_id)
+        return real(namespace, job_id)
+
+    store.get = get  # type: ignore[method-assign]
+    _, body = asyncio.run(stream(status_app(tracker), events_of(job.job_id)))
+    [event] = parse(body)
+    assert json.loads(event["data"]) == done.to_dict()
+    assert reads == [job.job_id]
