@@ -143,6 +143,7 @@ class AsyncJobTracker(TrackerBase):
         pace = Watching(namespace, job_id, timeout, push)
         while True:
             job = await self.get(pace.namespace, pace.job_id)
+            _cancelled_meanwhile()
             if pace.new(job):
                 yield job
             if job.is_finished:
@@ -155,6 +156,7 @@ class AsyncJobTracker(TrackerBase):
                     wait = self.store.wait_change  # type: ignore[attr-defined]
                     waiting = _waits.submit(wait, pace.namespace, pace.job_id, job, pause)
                 await (asyncio.sleep(pause) if waiting is None else waiting)
+            _cancelled_meanwhile()
 
     async def wait(self, namespace: str, job_id: str, *, timeout: float | None = None) -> JobStatus:
         """The completed status; see :meth:`JobTracker.wait`."""
@@ -260,3 +262,19 @@ class AsyncJobTracker(TrackerBase):
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def _cancelled_meanwhile() -> None:
+    """Raise the cancellation of this task that a store client swallowed.
+
+    On Python 3.11 ``asyncio.wait_for`` returns its result when the
+    cancellation comes just as the call it wraps completes (fixed in 3.12);
+    redis-py's asyncio client wraps each command's write in it. A watch that
+    lost its cancellation that way ran on forever, and ``asyncio.run`` hung
+    at its end waiting for it (seen on Redis Cluster). The task still counts
+    the request (``Task.cancelling()``, 3.11+): honour it.
+    """
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)
+    if cancelling is not None and cancelling():
+        raise asyncio.CancelledError

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import sys
 import threading
 import time
 from pathlib import Path
@@ -217,3 +219,40 @@ def test_async_watches_wait_in_their_own_few_threads(tmp_path: Path) -> None:
     assert all(status.is_finished for status in done)
     assert threads and all(name.startswith("jobtrack-wait") for name in threads), threads
     assert len(threads) <= MAX_WAITING_THREADS
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="Task.cancelling() is new in Python 3.11")
+def test_a_watch_ends_when_a_store_call_swallowed_its_cancellation() -> None:
+    """Python 3.11's ``asyncio.wait_for`` (redis-py's asyncio client wraps writes in it)
+    returns its result when the cancellation comes as its call completes: the hub's watch
+    then ran on, and ``asyncio.run`` hung at its end (Redis Cluster, a CI run of issue 19)."""
+
+    async def main() -> bool:
+        tracker = AsyncJobTracker(MemoryStore())
+        job = await tracker.start(NS, 3)
+        real = tracker.get
+        reading = asyncio.Event()
+        calls = 0
+
+        async def get(namespace: str, job_id: str) -> Any:
+            nonlocal calls
+            calls += 1
+            if calls == 2:  # the watch's second read is under way: the cancel comes here
+                reading.set()
+                with contextlib.suppress(asyncio.CancelledError):  # as wait_for may do
+                    await asyncio.Event().wait()
+            return await real(namespace, job_id)
+
+        tracker.get = get  # type: ignore[method-assign]
+
+        async def follow() -> None:
+            async for _ in tracker.watch(NS, job.job_id):
+                pass
+
+        task = asyncio.ensure_future(follow())
+        await reading.wait()
+        task.cancel()
+        await asyncio.wait((task,), timeout=10)
+        return task.done() and task.cancelled()  # (not done: asyncio.run would then hang)
+
+    assert asyncio.run(main())
