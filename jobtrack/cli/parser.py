@@ -379,13 +379,7 @@ def _job_commands(
 
     listing = commands.add_parser("list", parents=parents, help="list a namespace's jobs")
     listing.add_argument("namespace")
-    listing.add_argument(
-        "--limit",
-        type=_page_size,
-        default=DEFAULT_LIST_LIMIT,
-        help=f"jobs per page, 1-{MAX_LIST_LIMIT} ({DEFAULT_LIST_LIMIT})",
-    )
-    listing.add_argument("--cursor", default=None)
+    _paging(listing, "jobs")
     listing.add_argument(
         "--status",
         choices=STATUSES,
@@ -399,13 +393,7 @@ def _job_commands(
     names = commands.add_parser(
         "namespaces", parents=parents, help="list the namespaces with their job counts"
     )
-    names.add_argument(
-        "--limit",
-        type=_page_size,
-        default=DEFAULT_LIST_LIMIT,
-        help=f"namespaces per page, 1-{MAX_LIST_LIMIT} ({DEFAULT_LIST_LIMIT})",
-    )
-    names.add_argument("--cursor", default=None)
+    _paging(names, "namespaces")
     names.add_argument("--json", action="store_true", help="print what GET /namespaces sends")
     _stall_after(names, "count running jobs not updated for longer as stalled")
     names.set_defaults(func=cmd_namespaces, usage=names)
@@ -460,6 +448,17 @@ def _job_commands(
         "purge", parents=parents, help=forgotten, description=forgotten.capitalize() + "."
     )
     purge.set_defaults(func=cmd_purge)
+
+
+def _paging(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--limit`` (*what* per page) and ``--cursor``, as a listing command takes them."""
+    parser.add_argument(
+        "--limit",
+        type=_page_size,
+        default=DEFAULT_LIST_LIMIT,
+        help=f"{what} per page, 1-{MAX_LIST_LIMIT} ({DEFAULT_LIST_LIMIT})",
+    )
+    parser.add_argument("--cursor", default=None)
 
 
 def _stall_after(parser: argparse.ArgumentParser, text: str, required: bool = False) -> None:
