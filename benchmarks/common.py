@@ -7,10 +7,13 @@ each is kept, so that noise from a busy machine hits both alike.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
+import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 
@@ -127,3 +130,30 @@ def wait_for_port(port: int, alive: Callable[[], bool], seconds: float = 30) -> 
             if time.monotonic() > deadline or not alive():
                 raise RuntimeError(f"nothing listens on 127.0.0.1:{port}") from None
             time.sleep(0.02)  # a server process starting up: not test state
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+"""The project's directory: the benchmarks' processes run there."""
+
+
+def free_port() -> int:
+    """A free loopback port (never the developer's 6379, which is taken)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def serving(module: str, *args: str) -> Iterator[int]:
+    """Run ``python -m benchmarks.<module> PORT *args`` (an app under uvicorn) in a process
+    of its own; yield its port."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", f"benchmarks.{module}", str(port), *args], cwd=ROOT
+    )
+    try:
+        wait_for_port(port, lambda: proc.poll() is None)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

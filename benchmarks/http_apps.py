@@ -1,6 +1,6 @@
 """The apps the HTTP suite serves under uvicorn, one per process.
 
-``python -m benchmarks.http_apps KIND PORT STORE_URL JOB_ID``, KIND one of
+``python -m benchmarks.http_apps PORT KIND STORE_URL JOB_ID``, KIND one of
 ``jobtrack`` (the status route), ``bare`` (a bare ASGI app answering a
 constant body of the same size), ``starlette`` (the route as a user would
 hand-write it in Starlette), and the bare apps of a medium, that read the
@@ -153,7 +153,7 @@ def main(argv: list[str]) -> None:
     """Serve one app until terminated."""
     import uvicorn
 
-    kind, port, store_url, job_id = argv[0], int(argv[1]), argv[2], argv[3]
+    port, kind, store_url, job_id = int(argv[0]), argv[1], argv[2], argv[3]
     uvicorn.run(
         make_app(kind, store_url, job_id),
         host="127.0.0.1",

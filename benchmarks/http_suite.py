@@ -7,36 +7,22 @@ Each app runs in its own uvicorn process; the load comes from another process
 from __future__ import annotations
 
 import contextlib
-import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
 
 from jobtrack import JobTracker
 
-from .common import Row, wait_for_port
-from .redis_suite import free_port, throwaway_redis
+from .common import ROOT, Row, serving
+from .redis_suite import throwaway_redis
 
 JOB = "job-0123456789abcdef0123456789abcdef"
 PATH = f"/namespaces/bench/upload-jobs/{JOB}"
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@contextlib.contextmanager
-def serving(kind: str, store_url: str) -> Iterator[int]:
-    """Run one app under uvicorn in a process of its own; yield its port."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.http_apps", kind, str(port), store_url, JOB],
-        cwd=ROOT,
-    )
-    try:
-        wait_for_port(port, lambda: proc.poll() is None)
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+def _served(kind: str, store_url: str) -> contextlib.AbstractContextManager[int]:
+    """The app of *kind* (:mod:`benchmarks.http_apps`) over *store_url*, served: its port."""
+    return serving("http_apps", kind, store_url, JOB)
 
 
 def load(port: int, seconds: float, connections: int = 16) -> float:
@@ -67,7 +53,7 @@ def http_suite(quick: bool) -> list[Row]:
     rows = []
     with contextlib.ExitStack() as stack:
         ports = {
-            kind: stack.enter_context(serving(kind, "memory://"))
+            kind: stack.enter_context(_served(kind, "memory://"))
             for kind in ("jobtrack", "bare", "starlette")
         }
         best = _best(ports, seconds, rounds)
@@ -84,12 +70,12 @@ def http_suite(quick: bool) -> list[Row]:
         JobTracker(redis_url).start("bench", 1000, job_id=JOB)
         with contextlib.ExitStack() as stack:
             ports = {
-                "sqlite": stack.enter_context(serving("jobtrack", sqlite_url)),
-                "select": stack.enter_context(serving("select", sqlite_url)),
-                "redis": stack.enter_context(serving("jobtrack", redis_url)),
-                "hgetall": stack.enter_context(serving("hgetall", redis_url)),
-                "timed": stack.enter_context(serving("hgetall-timeout", redis_url)),
-                "bare": stack.enter_context(serving("bare", "memory://")),
+                "sqlite": stack.enter_context(_served("jobtrack", sqlite_url)),
+                "select": stack.enter_context(_served("select", sqlite_url)),
+                "redis": stack.enter_context(_served("jobtrack", redis_url)),
+                "hgetall": stack.enter_context(_served("hgetall", redis_url)),
+                "timed": stack.enter_context(_served("hgetall-timeout", redis_url)),
+                "bare": stack.enter_context(_served("bare", "memory://")),
             }
             best = _best(ports, seconds, rounds)
     rows.append(Row("http", "route, sqlite store", best["sqlite"], best["select"],

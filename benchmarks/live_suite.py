@@ -19,40 +19,22 @@ the clients are raw asyncio streams in two processes of their own
 from __future__ import annotations
 
 import collections
-import contextlib
 import json
-import os
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-from .common import Row, wait_for_port
+from .common import ROOT, Row, serving
 from .live_apps import BARE_JOB, NS, SSE_JOB
-from .redis_suite import free_port, throwaway_redis
+from .redis_suite import throwaway_redis
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROCESSES = 2  # client processes: 2 cores, and the server beside them
 LATENCY_LIMIT_MS = 100.0
 GAP_MS = 100.0  # between two updates: every client must see each
-
-
-@contextlib.contextmanager
-def serving(store_url: str, total: int) -> Iterator[int]:
-    """The live app over *store_url* under uvicorn in a process of its own; yield its port."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.live_apps", str(port), store_url, str(total)], cwd=ROOT
-    )
-    try:
-        wait_for_port(port, lambda: proc.poll() is None)
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def _ask(port: int, path: str, method: str = "GET") -> object:
@@ -201,7 +183,7 @@ def measure(
     subscribers: Subscribers | None = None,
 ) -> list[Row]:
     """The rows of one store: *clients* idle for *idle_s* s, then following *updates* updates."""
-    with serving(url, updates) as port:
+    with serving("live_apps", url, str(updates)) as port:
         return [
             _idle(kind, port, clients, idle_s),
             *_events(kind, port, clients, updates, GAP_MS, rounds, subscribers),

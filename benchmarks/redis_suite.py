@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -13,14 +12,7 @@ from collections.abc import Iterator
 from jobtrack import MAX_COUNT, JobTracker, RedisStore, Update
 from jobtrack.rules import Delta
 
-from .common import Row, paired, wait_for_port
-
-
-def free_port() -> int:
-    """A free loopback port (never the developer's 6379, which is taken)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from .common import Row, free_port, paired, wait_for_port
 
 
 @contextlib.contextmanager
