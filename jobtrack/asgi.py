@@ -314,7 +314,6 @@ class StatusApp:
         self.store_wait = store_wait
         self._calls: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
         self._hubs: tuple[asyncio.AbstractEventLoop, _Hub] | None = None
-        self._timers: dict[str, Any] = {}
         from . import __version__  # noqa: PLC0415 - the package imports this module lazily
 
         self.document = openapi_document(__version__)
@@ -363,7 +362,9 @@ class StatusApp:
                 logger.exception("jobtrack status route failed")
                 status, body, extra = 500, _error_body("Internal server error."), []
             if self.metrics is not None:  # by route template, never by raw path
-                self._timer(scope, route).observe(time.perf_counter() - started)
+                self.metrics.route(self._template(scope, route)).observe(
+                    time.perf_counter() - started
+                )
             if isinstance(body, _Events) and scope.get("method") == "GET":
                 assert route is not None and route[1] is not None
                 await self._stream(route[0], route[1], body.status, scope, receive, send)
@@ -568,26 +569,14 @@ class StatusApp:
             gone.cancel()
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    def _timer(self, scope: Scope, route: tuple[str, str | None, str] | None) -> Any:
-        """The latency histogram of the request's route, by its OpenAPI path template.
-
-        Any other path is "other"; each template's child is looked up once
-        (``labels()`` takes a lock): a few templates, so a few children.
-        """
+    def _template(self, scope: Scope, route: tuple[str, str | None, str] | None) -> str:
+        """The request's route as its OpenAPI path template ("other" for any other path)."""
         if route is None:
             path = _relative_path(scope)
-            template = path if path in self._paths else "other"
-        else:
-            _, job_id, below = route
-            job = "" if job_id is None else "/{job_id}"
-            template = (
-                "/namespaces/{namespace_name}/upload-jobs" + job + (f"/{below}" if below else "")
-            )
-        timer = self._timers.get(template)
-        if timer is None:
-            assert self.metrics is not None
-            timer = self._timers[template] = self.metrics.routes.labels(template)
-        return timer
+            return path if path in self._paths else "other"
+        _, job_id, below = route
+        job = "" if job_id is None else "/{job_id}"
+        return "/namespaces/{namespace_name}/upload-jobs" + job + (f"/{below}" if below else "")
 
     def _hub(self) -> _Hub:
         loop = asyncio.get_running_loop()

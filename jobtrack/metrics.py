@@ -95,6 +95,7 @@ class Metrics:
             buckets=_ROUTE_BUCKETS,
             registry=self.registry,
         )
+        self._routes: dict[str, Any] = {}
 
     def run(self, method: str, args: tuple[Any, ...], call: Callable[[], R]) -> R:
         """``call()``, the store update *method* with *args*, timed and its items counted."""
@@ -139,6 +140,17 @@ class Metrics:
                 return self._counter(OTHER_NAMESPACES, outcome)
             counter = self._counters[namespace, outcome] = self.items.labels(namespace, outcome)
         return counter
+
+    def route(self, template: str) -> Any:
+        """The latency histogram of the route *template* (kept: ``labels()`` takes a lock).
+
+        The status app passes its OpenAPI path templates and "other": a few
+        templates, so a few children.
+        """
+        child = self._routes.get(template)
+        if child is None:
+            child = self._routes[template] = self.routes.labels(template)
+        return child
 
     def exposition(self, namespaces: Iterable[Any], truncated: bool) -> bytes:
         """The Prometheus text of these metrics and of the namespaces' jobs.
