@@ -98,6 +98,9 @@ class _BadQuery(Exception):
 
 
 _ITEM_ROUTES = ("failed-items", "errors", "events", "progress")
+_LIST_TEMPLATE = "/namespaces/{namespace_name}/upload-jobs"
+_JOB_TEMPLATES = {below: f"{_LIST_TEMPLATE}/{{job_id}}/{below}" for below in _ITEM_ROUTES}
+_JOB_TEMPLATES[""] = _LIST_TEMPLATE + "/{job_id}"
 
 
 class _Events(bytes):
@@ -312,6 +315,8 @@ class StatusApp:
         self.authorize = authorize
         self.max_store_calls = max_store_calls
         self.store_wait = store_wait
+        features = features_of(tracker.store)
+        self._limited = features.blocking or features.native_async
         self._calls: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
         self._hubs: tuple[asyncio.AbstractEventLoop, _Hub] | None = None
         from . import __version__  # noqa: PLC0415 - the package imports this module lazily
@@ -349,13 +354,13 @@ class StatusApp:
                 return
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        page = _page(scope)
+        route = _match(scope)
+        page = None if route is not None else _page(scope)
         if page is not None:  # the page for people: its own content types and caching
             status, headers, body = page
             headers = [*headers, (b"content-length", str(len(body)).encode())]
         else:
             started = time.perf_counter()
-            route = _match(scope)
             try:
                 status, body, extra = await self._respond(scope, receive, route)
             except Exception:  # never a traceback over HTTP
@@ -378,7 +383,10 @@ class StatusApp:
     async def _respond(
         self, scope: Scope, receive: Receive, route: tuple[str, str | None, str] | None
     ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        """The response: the route's own, a 200 with the body it read, or the error it raised."""
         method = scope.get("method", "GET")
+        namespace = job_id = None
+        reading: Awaitable[tuple[int, bytes, list[tuple[bytes, bytes]]] | bytes | None]
         if route is None:
             relative = _relative_path(scope)
             if relative not in ("/openapi.json", "/namespaces", "/metrics"):
@@ -387,51 +395,27 @@ class StatusApp:
                 return 405, _error_body("Method not allowed."), [_ALLOW_HEADER]
             if relative == "/openapi.json":
                 return 200, self._openapi, []
-            if relative == "/metrics":
-                return await self._answer(self._metrics(scope), None, None)
-            return await self._answer(self._namespaces(scope), None, None)
-        namespace, job_id, below = route  # job_id None: the namespace's list of jobs
-        if method not in _ALLOWED:
-            return 405, _error_body("Method not allowed.", namespace, job_id), [_ALLOW_HEADER]
-        if not is_valid_name(namespace):
-            return (
-                400,
-                _error_body(_name_problem("namespace name", namespace), namespace, job_id),
-                [],
-            )
-        if job_id is not None and not is_valid_name(job_id):
-            return 400, _error_body(_name_problem("job id", job_id), namespace, job_id), []
-        if self.authorize is not None:
-            denied = await self._check(namespace, scope)
-            if denied is not None:
-                return (
-                    denied,
-                    _error_body(
-                        "Not authenticated." if denied == 401 else "Not allowed.", namespace, job_id
-                    ),
-                    [],
-                )
-        if job_id is not None and below == "events":
-            return await self._answer(self._events(namespace, job_id), namespace, job_id)
-        if job_id is not None and below == "":
-            reading = self._status(namespace, job_id, scope, receive)
-            return await self._answer(reading, namespace, job_id)
-        return await self._answer(self._read(namespace, job_id, below, scope), namespace, job_id)
-
-    async def _events(
-        self, namespace: str, job_id: str
-    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
-        events = _Events()
-        events.status = await self._call(self.tracker.get(namespace, job_id))  # 404, 410, 503
-        return 200, events, []
-
-    async def _answer(
-        self,
-        reading: Awaitable[tuple[int, bytes, list[tuple[bytes, bytes]]] | bytes | None],
-        namespace: str | None,
-        job_id: str | None,
-    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
-        """The response of a read: its own, a 200 with its body, or the error it raised."""
+            reading = self._metrics(scope) if relative == "/metrics" else self._namespaces(scope)
+        else:
+            namespace, job_id, below = route  # job_id None: the namespace's list of jobs
+            if method not in _ALLOWED:
+                return 405, _error_body("Method not allowed.", namespace, job_id), [_ALLOW_HEADER]
+            if not is_valid_name(namespace):
+                problem = _name_problem("namespace name", namespace)
+                return 400, _error_body(problem, namespace, job_id), []
+            if job_id is not None and not is_valid_name(job_id):
+                return 400, _error_body(_name_problem("job id", job_id), namespace, job_id), []
+            if self.authorize is not None:
+                denied = await self._check(namespace, scope)
+                if denied is not None:
+                    message = "Not authenticated." if denied == 401 else "Not allowed."
+                    return denied, _error_body(message, namespace, job_id), []
+            if job_id is not None and below == "events":
+                reading = self._events(namespace, job_id)
+            elif job_id is not None and below == "":
+                reading = self._status(namespace, job_id, scope, receive)
+            else:
+                reading = self._read(namespace, job_id, below, scope)
         try:
             body = await reading
             if isinstance(body, tuple):
@@ -451,6 +435,13 @@ class StatusApp:
         if body is None:
             return 404, _error_body("This job store does not keep items.", namespace, job_id), []
         return 200, body, []
+
+    async def _events(
+        self, namespace: str, job_id: str
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        events = _Events()
+        events.status = await self._call(self.tracker.get(namespace, job_id))  # 404, 410, 503
+        return 200, events, []
 
     def _unavailable(
         self, exc: Exception, namespace: str | None = None, job_id: str | None = None
@@ -574,9 +565,7 @@ class StatusApp:
         if route is None:
             path = _relative_path(scope)
             return path if path in self._paths else "other"
-        _, job_id, below = route
-        job = "" if job_id is None else "/{job_id}"
-        return "/namespaces/{namespace_name}/upload-jobs" + job + (f"/{below}" if below else "")
+        return _LIST_TEMPLATE if route[1] is None else _JOB_TEMPLATES[route[2]]
 
     def _hub(self) -> _Hub:
         loop = asyncio.get_running_loop()
@@ -656,14 +645,18 @@ class StatusApp:
         jobs = b",".join(job.to_json() for job in page.items)
         return b'{"jobs":[%s],"next_cursor":%s}' % (jobs, _dumps_value(page.next_cursor))
 
-    async def _call(self, call: Awaitable[T]) -> T:
+    def _call(self, call: Awaitable[T]) -> Awaitable[T]:
         """Await a store call holding one of the route's few store calls.
 
         Readers never take more than ``max_store_calls`` connections (or
         worker threads) of the store, so a flood of requests cannot starve
         the pipeline's updates; a request that waits ``store_wait`` seconds
-        for one raises ``_Busy`` (answered 503).
+        for one raises ``_Busy`` (answered 503). A store that never blocks
+        (memory) answers inline and holds nothing meanwhile: no limit applies.
         """
+        return self._limit(call) if self._limited else call
+
+    async def _limit(self, call: Awaitable[T]) -> T:
         loop = asyncio.get_running_loop()
         if self._calls is None or self._calls[0] is not loop:  # one per event loop
             self._calls = (loop, asyncio.Semaphore(self.max_store_calls))
@@ -747,10 +740,19 @@ def _match(scope: Scope) -> tuple[str, str | None, str] | None:
     """
     relative = _relative_path(scope)
     raw = scope.get("raw_path")
+    text = raw.decode("latin-1") if raw else relative
+    if "%" not in text:  # nothing encoded: the relative path's segments are the names
+        parts = relative.split("/")
+        if len(parts) < 4 or parts[0] or parts[1] != "namespaces" or parts[3] != "upload-jobs":
+            return None
+        if len(parts) == 4:
+            return parts[2], None, ""
+        if len(parts) == 5 or (len(parts) == 6 and parts[5] in _ITEM_ROUTES):
+            return parts[2], parts[4], parts[5] if len(parts) == 6 else ""
+        return None
     # Split the path as sent, before decoding, so that an encoded "/" stays
     # inside its name (making it malformed) instead of adding a segment. The
     # decoded tail must then be the whole path below root_path.
-    text = raw.decode("latin-1") if raw else relative
     parts = text.split("/")
     last = urllib.parse.unquote(parts[-1]) if raw and "%" in parts[-1] else parts[-1]
     if last == "upload-jobs":  # a namespace's list, or a job named "upload-jobs"

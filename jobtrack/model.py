@@ -54,7 +54,7 @@ class Status(str, enum.Enum):
         return self.value
 
 
-@attrs.frozen(slots=False)  # a dict class builds twice as fast: it is made per update
+@attrs.frozen(slots=False, cache_hash=True)  # a dict class builds twice as fast (made per update)
 class JobStatus:
     """Progress of one upload job; the fields are in wire order.
 

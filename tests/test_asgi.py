@@ -157,6 +157,18 @@ class TestInProcess:
         assert "Invalid" in body["message"]
         check_common(response)
 
+    @pytest.mark.parametrize("job", ["errors", "upload-jobs", "events", "namespaces"])
+    @pytest.mark.parametrize("root", ["", "/api"])
+    def test_a_job_named_like_a_route_is_that_job(self, job: str, root: str) -> None:
+        tracker = JobTracker("memory://")
+        tracker.start(NS, 3, job_id=job)
+        app = status_app(tracker)
+        response = call(app, "GET", f"/namespaces/{NS}/upload-jobs/{job}", root_path=root)
+        assert response.status == 200
+        assert json.loads(response.body)["job_id"] == job
+        encoded = call(app, "GET", f"/namespaces/{NS}/upload-jobs/{job}%2F", root_path=root)
+        assert encoded.status == 400  # "/" encoded inside the id: malformed, never another route
+
     @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
     @pytest.mark.parametrize("raw", [ROUTE, "/namespaces/a%2Fb/upload-jobs/x"])
     def test_other_methods_are_405_before_names(self, app: Any, method: str, raw: str) -> None:
