@@ -61,6 +61,8 @@ import weakref
 from collections.abc import Generator, Sequence
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from ...clock import to_ms
 from ...errors import (
     ConfigurationError,
@@ -979,18 +981,14 @@ class AsyncPostgresStore:
                     await conn.close()
 
 
+@attrs.define(eq=False)
 class _LoopPool:
     """An event loop's async pool, the connections it made, and the task that closes them."""
 
-    __slots__ = ("guard", "made", "opened", "pool")
-
-    def __init__(
-        self, pool: AsyncConnectionPool[Any], made: weakref.WeakSet[AsyncConnection[Any]]
-    ) -> None:
-        self.pool = pool
-        self.made = made
-        self.guard: asyncio.Task[None] | None = None
-        self.opened = False
+    pool: AsyncConnectionPool[Any]
+    made: weakref.WeakSet[AsyncConnection[Any]]
+    guard: asyncio.Task[None] | None = None
+    opened: bool = False
 
 
 # -- helpers -------------------------------------------------------------------------------
