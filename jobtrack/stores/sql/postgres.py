@@ -415,7 +415,6 @@ class PostgresStore(ops.StoreMethods):
         self._password = _password(parsed)
         self._conninfo = self._make_conninfo(psycopg, parsed, options)
         self._statements = Statements()
-        self._sql = self._statements.sql
         errors = psycopg.errors
         self._errors: tuple[type[BaseException], ...] = (psycopg.Error,)
         self._retried: tuple[type[BaseException], ...] = (errors.TransactionRollback,)
@@ -553,7 +552,7 @@ class PostgresStore(ops.StoreMethods):
         import psycopg.errors  # noqa: PLC0415
 
         try:
-            row = conn.execute(self._sql["version"]).fetchone()
+            row = conn.execute(self._statements.sql["version"]).fetchone()
         except psycopg.errors.UndefinedTable:
             return None
         if row is not None and row[0] != str(SCHEMA_VERSION):
@@ -587,7 +586,7 @@ class PostgresStore(ops.StoreMethods):
                 )
             )
             if self._version(conn) is None:
-                conn.execute(self._sql["set_version"], {"version": str(SCHEMA_VERSION)})
+                conn.execute(self._statements.sql["set_version"], {"version": str(SCHEMA_VERSION)})
 
     # -- the runner ------------------------------------------------------------------------
 
