@@ -195,8 +195,8 @@ def _is_legacy_file(name: str) -> bool:
     return any(name == db + side for db in _DATABASES for side in _SIDES)
 
 
-def _regular(path: str) -> os.stat_result | None:
-    """``lstat`` of *path* if it is a regular file; else None, with a warning."""
+def _read(path: str) -> bytes | None:
+    """A document's bytes: one bounded read of a regular file, never through a symlink."""
     try:
         st = os.lstat(path)
     except OSError as exc:
@@ -205,14 +205,6 @@ def _regular(path: str) -> os.stat_result | None:
     if not stat.S_ISREG(st.st_mode):
         what = "a symlink, never followed" if stat.S_ISLNK(st.st_mode) else "not a regular file"
         logger.warning("legacy import skips %r: %s", path, what)
-        return None
-    return st
-
-
-def _read(path: str) -> bytes | None:
-    """A document's bytes: one bounded read of a regular file, never through a symlink."""
-    st = _regular(path)
-    if st is None:
         return None
     if st.st_size > MAX_DOCUMENT_BYTES:
         logger.warning("legacy import skips %r: %d bytes, more than a document", path, st.st_size)

@@ -59,7 +59,9 @@ import threading
 import urllib.parse
 import weakref
 from collections.abc import Generator, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
+
+import attrs
 
 from ...clock import to_ms
 from ...errors import (
@@ -85,8 +87,6 @@ if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 __all__ = ["AsyncPostgresStore", "PostgresStore"]
-
-R = TypeVar("R")
 
 DIALECT = Dialect(
     "postgresql",
@@ -139,16 +139,10 @@ _TUPLES_OK = 2
 _IDLE = 0
 """``psycopg.pq.TransactionStatus.IDLE``: no transaction open on the connection."""
 
-APPLIED, NOT_APPLIED, MISSING = 0, 1, 2
-"""The outcomes ``jobtrack_apply`` returns (see ``apply.sql``)."""
+APPLIED, MISSING = 0, 2
+"""Outcomes ``jobtrack_apply`` returns (1: not applied; see ``apply.sql``)."""
 
-_APPLY_SQL = (
-    "SELECT * FROM {p}apply(%(ns)s, %(id)s, %(item)s, %(processed)s, %(successful)s, "
-    "%(failed)s, %(error)s, %(abort)s, %(more)s, %(if_updated)s, %(now)s, %(retain)s)"
-)
-
-Rows = builtins.list[tuple[Any, ...]]
-Answer = Rows | JobtrackError
+Answer = ops.Rows | JobtrackError
 Batch = Generator[builtins.list[ops.Query], builtins.list[Answer], builtins.list[Any]]
 
 
@@ -163,22 +157,6 @@ def import_psycopg() -> Any:
             f"{_EXTRA}"
         ) from exc
     return psycopg
-
-
-def statements(dialect: Dialect = DIALECT) -> dict[str, str]:
-    """Every statement the store runs, by name: the shared ones and ``apply``."""
-    shared = dialect.statements()
-    return {
-        **shared,
-        "add_all": notifying(shared["add_all"], JOB_COLUMNS),
-        "delete": notifying(
-            shared["delete"].replace("RETURNING 1", "RETURNING namespace, job_id"),
-            "namespace, job_id",
-        ),
-        "apply": _APPLY_SQL.format(p=dialect.prefix),
-        "begin": "BEGIN",
-        "commit": "COMMIT",
-    }
 
 
 _NUL, _ESCAPE = "\x00", "\x01"
@@ -211,12 +189,28 @@ def unescaped(text: str) -> str:
 class Statements:
     """The store's statements by name, and which of their parameters and columns are texts.
 
+    ``sql``: every statement the store runs, the shared ones and ``apply``;
     ``texts_in[name]``: the parameters of error texts a statement takes;
     ``texts_out[name]``: the positions of the error texts in its rows.
     """
 
-    def __init__(self, dialect: Dialect = DIALECT) -> None:
-        self.sql = statements(dialect)
+    def __init__(self) -> None:
+        shared = DIALECT.statements()
+        self.sql = {
+            **shared,
+            "add_all": notifying(shared["add_all"], JOB_COLUMNS),
+            "delete": notifying(
+                shared["delete"].replace("RETURNING 1", "RETURNING namespace, job_id"),
+                "namespace, job_id",
+            ),
+            "apply": (
+                f"SELECT * FROM {DIALECT.prefix}apply(%(ns)s, %(id)s, %(item)s, %(processed)s, "
+                "%(successful)s, %(failed)s, %(error)s, %(abort)s, %(more)s, %(if_updated)s, "
+                "%(now)s, %(retain)s)"
+            ),
+            "begin": "BEGIN",
+            "commit": "COMMIT",
+        }
         self.texts_in: dict[str, tuple[str, ...]] = {}
         self.texts_out: dict[str, tuple[int, ...]] = {}
         for name, sql in self.sql.items():
@@ -243,7 +237,7 @@ class Statements:
                     params = {**params, key: stored}
         return params
 
-    def incoming(self, name: str, rows: Rows) -> Rows:
+    def incoming(self, name: str, rows: ops.Rows) -> ops.Rows:
         """*rows* with their error texts :func:`unescaped`."""
         positions = self.texts_out.get(name)
         if positions is None:
@@ -265,20 +259,6 @@ def _result_columns(sql: str) -> builtins.list[str]:
     else:
         return []
     return [column.strip().rpartition(".")[2] for column in listed.split(",")]
-
-
-def function_sql(dialect: Dialect = DIALECT) -> str:
-    """The ``CREATE OR REPLACE FUNCTION`` statement of ``jobtrack_apply`` (``apply.sql``)."""
-    source = importlib.resources.files(__package__).joinpath("apply.sql").read_text("utf-8")
-    return source.format(
-        p=dialect.prefix,
-        max_count=MAX_COUNT,
-        max_groups=MAX_ERROR_GROUPS,
-        tau_ms=RATE_TAU_MS,
-        beat_ms=BEAT_MS,
-        last_ms=LAST_MS,
-        notify=NOTIFY.format(ns="p_ns", id="p_id"),
-    )
 
 
 # -- the operations PostgreSQL adds: one update through jobtrack_apply, and batches ---------
@@ -327,7 +307,7 @@ def apply_function(
     )
 
 
-def lockstep(operations: Sequence[ops.Op[R]]) -> Batch:
+def lockstep(operations: Sequence[ops.Op[ops.R]]) -> Batch:
     """Drive *operations* side by side: their next statements go out together, a round each.
 
     Yields the statements of a round (one per operation still running) and
@@ -340,7 +320,7 @@ def lockstep(operations: Sequence[ops.Op[R]]) -> Batch:
     results: builtins.list[Any] = [None] * len(operations)
     pending: dict[int, ops.Query] = {}
 
-    def advance(i: int, rows: Rows | None) -> None:
+    def advance(i: int, rows: ops.Rows | None) -> None:
         try:
             pending[i] = operations[i].send(rows)  # type: ignore[arg-type]
         except StopIteration as stop:
@@ -435,7 +415,6 @@ class PostgresStore(ops.StoreMethods):
         self._password = _password(parsed)
         self._conninfo = self._make_conninfo(psycopg, parsed, options)
         self._statements = Statements()
-        self._sql = self._statements.sql
         errors = psycopg.errors
         self._errors: tuple[type[BaseException], ...] = (psycopg.Error,)
         self._retried: tuple[type[BaseException], ...] = (errors.TransactionRollback,)
@@ -573,7 +552,7 @@ class PostgresStore(ops.StoreMethods):
         import psycopg.errors  # noqa: PLC0415
 
         try:
-            row = conn.execute(self._sql["version"]).fetchone()
+            row = conn.execute(self._statements.sql["version"]).fetchone()
         except psycopg.errors.UndefinedTable:
             return None
         if row is not None and row[0] != str(SCHEMA_VERSION):
@@ -594,13 +573,24 @@ class PostgresStore(ops.StoreMethods):
                     conn.execute(f'CREATE SCHEMA "{self.schema}"')
             for statement in DIALECT.schema():
                 conn.execute(statement)
-            conn.execute(function_sql())
+            function = importlib.resources.files(__package__).joinpath("apply.sql")
+            conn.execute(  # CREATE OR REPLACE FUNCTION jobtrack_apply
+                function.read_text("utf-8").format(
+                    p=DIALECT.prefix,
+                    max_count=MAX_COUNT,
+                    max_groups=MAX_ERROR_GROUPS,
+                    tau_ms=RATE_TAU_MS,
+                    beat_ms=BEAT_MS,
+                    last_ms=LAST_MS,
+                    notify=NOTIFY.format(ns="p_ns", id="p_id"),
+                )
+            )
             if self._version(conn) is None:
-                conn.execute(self._sql["set_version"], {"version": str(SCHEMA_VERSION)})
+                conn.execute(self._statements.sql["set_version"], {"version": str(SCHEMA_VERSION)})
 
     # -- the runner ------------------------------------------------------------------------
 
-    def _run(self, op: ops.Op[R]) -> R:
+    def _run(self, op: ops.Op[ops.R]) -> ops.R:
         """Execute the statements *op* yields, on one connection of the pool, until it returns."""
         pool = self._pool_now()
         conn, cursor = self._getconn(pool)
@@ -614,20 +604,23 @@ class PostgresStore(ops.StoreMethods):
                 try:
                     cursor.execute(sql[name], statements.outgoing(name, params))
                 except self._retried:
-                    tries += 1
-                    if tries == _STATEMENT_TRIES or not _retriable(conn):
+                    tries += 1  # (not in a transaction: the rollback took its earlier statements)
+                    if tries == _STATEMENT_TRIES or conn.pgconn.transaction_status != _IDLE:
                         raise
                     continue
                 tries = 0
                 query = op.send(statements.incoming(name, _rows(cursor)))
         except StopIteration as stop:
-            done: R = stop.value
+            done: ops.R = stop.value
             return done
         except self._errors as exc:
             raise self._translated(exc) from exc
         finally:
             if conn.pgconn.transaction_status != _IDLE:  # an operation that stopped midway
-                _rollback(conn)
+                try:
+                    conn.rollback()
+                except Exception:  # (psycopg.Error: the connection is gone; the pool replaces it)
+                    conn.close()
             pool.putconn(conn)
 
     def _run_batch(self, batch: Batch) -> builtins.list[Any]:
@@ -690,9 +683,34 @@ class PostgresStore(ops.StoreMethods):
         return [(mine.get(id(cursor)), cursor) for cursor in cursors]
 
     def _translated(self, exc: BaseException, opening: bool = False) -> JobtrackError:
-        return translated(
-            exc, self._parsed.shown, self._scrub, self.timeout, self.pool_size, opening
-        )
+        """The jobtrack error for a psycopg error (*opening*: while making the tables).
+
+        Data the store did not write (a value out of range, a broken constraint),
+        tables or a function gone or altered: ``StoreCorrupt``. A role that may not
+        do what the store needs: ``ConfigurationError``. Anything else (the server
+        down, unreachable or shutting down, no free connection, a timeout):
+        ``StoreUnavailable``.
+        """
+        psycopg = import_psycopg()
+        import psycopg_pool  # noqa: PLC0415
+
+        head = f"PostgreSQL store {self._parsed.shown}"
+        detail = self._scrub(f"{type(exc).__name__}: {exc}".strip())
+        if isinstance(exc, psycopg_pool.PoolTimeout):
+            return StoreUnavailable(
+                f"{head}: no connection within {self.timeout:g} s (is the server down or "
+                f"unreachable, or are all {self.pool_size} connections of the pool busy?)"
+            )
+        if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+            what = "create jobtrack's tables" if opening else "use jobtrack's tables"
+            return ConfigurationError(f"{head}: the role may not {what}: {detail}")
+        if isinstance(exc, (psycopg.DataError, psycopg.IntegrityError)):
+            return StoreCorrupt(f"{head} holds data jobtrack did not write: {detail}")
+        if isinstance(exc, psycopg.ProgrammingError):
+            return StoreCorrupt(
+                f"{head}: jobtrack's tables or function are missing or altered: {detail}"
+            )
+        return StoreUnavailable(f"{head}: {detail}")
 
     def _scrub(self, message: str) -> str:
         """*message* without the password, should a driver ever echo it."""
@@ -792,7 +810,7 @@ class AsyncPostgresStore:
         except self.sync._errors as exc:
             raise self.sync._translated(exc) from exc
 
-    async def _run(self, op: ops.Op[R]) -> R:
+    async def _run(self, op: ops.Op[ops.R]) -> ops.R:
         """The sync store's runner, awaited."""
         store = self.sync
         pool = await self._pool_now()
@@ -807,14 +825,14 @@ class AsyncPostgresStore:
                 try:
                     await cursor.execute(sql[name], statements.outgoing(name, params))
                 except store._retried:
-                    tries += 1
-                    if tries == _STATEMENT_TRIES or not _retriable(conn):
+                    tries += 1  # (not in a transaction: the rollback took its earlier statements)
+                    if tries == _STATEMENT_TRIES or conn.pgconn.transaction_status != _IDLE:
                         raise
                     continue
                 tries = 0
                 query = op.send(statements.incoming(name, await _arows(cursor)))
         except StopIteration as stop:
-            done: R = stop.value
+            done: ops.R = stop.value
             return done
         except store._errors as exc:
             raise store._translated(exc) from exc
@@ -962,18 +980,14 @@ class AsyncPostgresStore:
                     await conn.close()
 
 
+@attrs.define(eq=False)
 class _LoopPool:
     """An event loop's async pool, the connections it made, and the task that closes them."""
 
-    __slots__ = ("guard", "made", "opened", "pool")
-
-    def __init__(
-        self, pool: AsyncConnectionPool[Any], made: weakref.WeakSet[AsyncConnection[Any]]
-    ) -> None:
-        self.pool = pool
-        self.made = made
-        self.guard: asyncio.Task[None] | None = None
-        self.opened = False
+    pool: AsyncConnectionPool[Any]
+    made: weakref.WeakSet[AsyncConnection[Any]]
+    guard: asyncio.Task[None] | None = None
+    opened: bool = False
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -1000,38 +1014,22 @@ class _Kit:
             self.waiting = lambda: select.select([fd], [], [], 0)[0]
 
 
-def _rows(cursor: Any) -> Rows:
+def _rows(cursor: Any) -> ops.Rows:
     """The rows of the statement *cursor* ran (none for a statement that returns none)."""
     result = cursor.pgresult
     if result is None or result.status != _TUPLES_OK:
         return []
-    rows: Rows = cursor.fetchall()
+    rows: ops.Rows = cursor.fetchall()
     return rows
 
 
-async def _arows(cursor: Any) -> Rows:
+async def _arows(cursor: Any) -> ops.Rows:
     """:func:`_rows` of an async cursor."""
     result = cursor.pgresult
     if result is None or result.status != _TUPLES_OK:
         return []
-    rows: Rows = await cursor.fetchall()
+    rows: ops.Rows = await cursor.fetchall()
     return rows
-
-
-def _retriable(conn: Any) -> bool:
-    """Whether a statement the server rolled back may be sent again: no transaction was open.
-
-    (Within a transaction the operation's earlier statements went with it.)
-    """
-    return bool(conn.pgconn.transaction_status == _IDLE)
-
-
-def _rollback(conn: Any) -> None:
-    """End the transaction an operation left open; a connection that cannot is closed."""
-    try:
-        conn.rollback()
-    except Exception:  # (psycopg.Error: the connection is gone; the pool replaces it)
-        conn.close()
 
 
 def _sound(conn: Any) -> Any:
@@ -1062,42 +1060,3 @@ def _password(url: StoreURL) -> tuple[str, ...]:
     if not password:
         return ()
     return tuple({password, urllib.parse.unquote(password)})
-
-
-def translated(
-    exc: BaseException,
-    where: str,
-    scrub: Any = str,
-    timeout: float = DEFAULT_TIMEOUT,
-    pool_size: int = DEFAULT_POOL_SIZE,
-    opening: bool = False,
-) -> JobtrackError:
-    """The jobtrack error for a psycopg error at store *where* (a URL as shown).
-
-    Data the store did not write (a value out of range, a broken constraint),
-    tables or a function gone or altered: ``StoreCorrupt``. A role that may not
-    do what the store needs: ``ConfigurationError``. Anything else (the server
-    down, unreachable or shutting down, no free connection, a timeout):
-    ``StoreUnavailable``.
-    """
-    psycopg = import_psycopg()
-    import psycopg_pool  # noqa: PLC0415
-
-    errors = psycopg.errors
-    head = f"PostgreSQL store {where}"
-    detail = scrub(f"{type(exc).__name__}: {exc}".strip())
-    if isinstance(exc, psycopg_pool.PoolTimeout):
-        return StoreUnavailable(
-            f"{head}: no connection within {timeout:g} s (is the server down or unreachable, "
-            f"or are all {pool_size} connections of the pool busy?)"
-        )
-    if isinstance(exc, errors.InsufficientPrivilege):
-        what = "create jobtrack's tables" if opening else "use jobtrack's tables"
-        return ConfigurationError(f"{head}: the role may not {what}: {detail}")
-    if isinstance(exc, (psycopg.DataError, psycopg.IntegrityError)):
-        return StoreCorrupt(f"{head} holds data jobtrack did not write: {detail}")
-    if isinstance(exc, psycopg.ProgrammingError):
-        return StoreCorrupt(
-            f"{head}: jobtrack's tables or function are missing or altered: {detail}"
-        )
-    return StoreUnavailable(f"{head}: {detail}")

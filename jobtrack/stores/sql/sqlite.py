@@ -91,7 +91,9 @@ class SQLiteStore(ops.StoreMethods):
             or not (0 < timeout <= 3600)
         ):
             raise ConfigurationError(f"timeout must be 0 < seconds <= 3600, got {shown(timeout)}")
-        self.path = _database_path(path)
+        self.path = _absolute(path, "an SQLite store")
+        if os.path.isdir(self.path):
+            raise ConfigurationError(f"{self.path!r} is a directory; an SQLite store is a file")
         self.durable = durable
         self.timeout = float(timeout)
         self._idle: collections.deque[sqlite3.Connection] = collections.deque()
@@ -301,9 +303,7 @@ class FileStore(SQLiteStore):
     def __init__(
         self, path: str | os.PathLike[str], *, fsync: bool = False, create: bool = True
     ) -> None:
-        if not isinstance(path, (str, os.PathLike)) or isinstance(path, bytes):
-            raise ConfigurationError(f"path must be a str or a path, got {type(path).__name__}")
-        root = _absolute(os.fspath(path), "a file store")
+        root = _absolute(path, "a file store")
         if not create and not os.path.isdir(root):
             raise ConfigurationError(f"no file store at {root!r}: the directory does not exist")
         if os.path.lexists(root) and not os.path.isdir(root):
@@ -357,22 +357,16 @@ def _url_path(url: StoreURL) -> str:
     return url.path
 
 
-def _absolute(text: str, what: str) -> str:
+def _absolute(path: object, what: str) -> str:
+    """*path* (a str or an ``os.PathLike``), checked and made absolute."""
+    if not isinstance(path, (str, os.PathLike)) or isinstance(path, bytes):
+        raise ConfigurationError(f"path must be a str or a path, got {type(path).__name__}")
+    text = os.fspath(path)
     if not isinstance(text, str) or not text:
         raise ConfigurationError(f"{what} path must name a place on disk, got {shown(text)}")
     if "\x00" in text:
         raise ConfigurationError(f"{what} path cannot hold a NUL byte: {text!r}")
     return os.path.abspath(text)
-
-
-def _database_path(path: object) -> str:
-    if not isinstance(path, (str, os.PathLike)) or isinstance(path, bytes):
-        raise ConfigurationError(f"path must be a str or a path, got {type(path).__name__}")
-    text = os.fspath(path)
-    full = _absolute(text, "an SQLite store")
-    if os.path.isdir(full):
-        raise ConfigurationError(f"{full!r} is a directory; an SQLite store is a file")
-    return full
 
 
 def _translated(exc: sqlite3.Error, path: str) -> JobtrackError:
