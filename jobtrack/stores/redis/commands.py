@@ -58,6 +58,7 @@ __all__ = [
     "Steps",
     "driver_error",
     "pipelined",
+    "raise_errors",
     "resp_args",
 ]
 
@@ -113,14 +114,12 @@ class Call(NamedTuple):  # a tuple: one is made per update, and attrs would cost
     """One command to send, and how to turn its reply into the operation's result.
 
     ``args`` is the command as sent (``EVALSHA sha numkeys keys... argv...``
-    for a script); ``options`` go to redis-py's reply callbacks in a pipeline.
-    ``decode`` raises the operation's own errors (``JobNotFound``...).
+    for a script). ``decode`` raises the operation's own errors (``JobNotFound``...).
     """
 
     args: tuple[Any, ...]
     decode: Callable[[Any], Any]
     script: Script | None = None
-    options: Mapping[str, Any] = {}
     head: tuple[bytes, int] | None = None  # the first n args in RESP, packed once per job
 
     def resp(self) -> bytes:
@@ -163,8 +162,7 @@ def _text(value: Any) -> str:
 
 
 def _corrupt(what: str, reply: object) -> StoreCorrupt:
-    shown = repr(reply)
-    return StoreCorrupt(f"unexpected reply from Redis to {what}: {shown[:200]}")
+    return StoreCorrupt(f"unexpected reply from Redis to {what}: {repr(reply)[:200]}")
 
 
 class Commands:
@@ -277,7 +275,7 @@ class Commands:
     def create(self, job: JobStatus, forgotten_before: _dt.datetime | None = None) -> Steps[None]:
         """``create.lua``, then, for a namespace's first job, :meth:`_listed`."""
         (new,) = yield from pipelined([self._create(job, forgotten_before)])
-        if _raise_errors(new):
+        if raise_errors(new):
             yield from self._listed(job.namespace_name)
 
     def _create(self, job: JobStatus, forgotten_before: _dt.datetime | None) -> Call:
@@ -368,7 +366,7 @@ class Commands:
         Then, if it was the namespace's last job, :meth:`_unlisted`.
         """
         (deleted,) = yield from pipelined([self._delete(namespace, job_id, "")])
-        existed, emptied = _raise_errors(deleted)
+        existed, emptied = raise_errors(deleted)
         if emptied:
             yield from self._unlisted(namespace)
         return bool(existed)
@@ -406,14 +404,14 @@ class Commands:
         namespaces that hold jobs, give or take the ones not met yet.
         """
         (added, others) = yield from pipelined([
-            Call(("ZADD", self.names_key, 0, namespace), _raise_errors),
+            Call(("ZADD", self.names_key, 0, namespace), raise_errors),
             Call(("ZRANDMEMBER", self.names_key, 2), _names),
         ])  # fmt: skip
-        _raise_errors(added)
-        others = [name for name in _raise_errors(others) if name != namespace]
+        raise_errors(added)
+        others = [name for name in raise_errors(others) if name != namespace]
         held = yield from pipelined([self._holds(name) for name in others])
         for name, holds in zip(others, held, strict=True):
-            if not _raise_errors(holds):
+            if not raise_errors(holds):
                 yield from self._unlisted(name)
 
     def _holds(self, namespace: str) -> Call:
@@ -428,11 +426,11 @@ class Commands:
         starts and deletions never leave a namespace that holds jobs out.
         """
         (removed,) = yield from pipelined([Call(("ZREM", self.names_key, namespace), int)])
-        _raise_errors(removed)
+        raise_errors(removed)
         (holds,) = yield from pipelined([self._holds(namespace)])
-        if _raise_errors(holds):
+        if raise_errors(holds):
             (added,) = yield from pipelined([Call(("ZADD", self.names_key, 0, namespace), int)])
-            _raise_errors(added)
+            raise_errors(added)
 
     def namespaces(
         self, limit: int, after: str | None, now: int, beat: int | None
@@ -447,7 +445,7 @@ class Commands:
         (names,) = yield from pipelined(
             [Call(("ZRANGEBYLEX", self.names_key, start, "+", "LIMIT", 0, limit), _names)]
         )
-        names = _raise_errors(names)
+        names = raise_errors(names)
         calls = []
         for name in names:
             if not is_valid_name(name):
@@ -458,7 +456,7 @@ class Commands:
                 Call(("ZCARD", self.index_key(name, COMPLETED)), int),
                 Call(("ZCOUNT", self.index_key(name, "expiring"), "-inf", now), int),
             ]
-        counts = [_raise_errors(n) for n in (yield from pipelined(calls))]
+        counts = [raise_errors(n) for n in (yield from pipelined(calls))]
         return [
             NamespaceCounts(
                 name,
@@ -480,7 +478,7 @@ class Commands:
         """
         argv = (limit,) if before is None else (limit, *before)
         (entries,) = yield from pipelined([_script("page", keys, argv, _index_reply)])
-        entries = _raise_errors(entries)
+        entries = raise_errors(entries)
         if entries is None:
             return None
         if before is not None:
@@ -556,7 +554,7 @@ class Commands:
             self._marker(namespace),
             *(self.job_key(namespace, j) for j in job_ids),
         ]
-        return _script("tidy", keys, ("1" if built else "", *job_ids), _raise_errors)
+        return _script("tidy", keys, ("1" if built else "", *job_ids), raise_errors)
 
     def _marker(self, namespace: str) -> str:
         """The key saying a namespace's status indexes are complete, and how long it lives.
@@ -577,7 +575,7 @@ class Commands:
             (done,) = yield from pipelined(
                 [self._tidy(namespace, [j for _, j in entries], built=last)]
             )
-            _raise_errors(done)
+            raise_errors(done)
             if last:
                 return
             before = entries[-1]
@@ -591,11 +589,11 @@ class Commands:
                 ("ZRANGEBYSCORE", expiring, "-inf", expired_before, "LIMIT", 0, _PURGE_BATCH),
                 lambda reply: [_text(member) for member in reply],
             )])  # fmt: skip
-            ids = _raise_errors(ids)
+            ids = raise_errors(ids)
             results = yield from pipelined(
                 [self._delete(namespace, jid, expired_before) for jid in ids]
             )
-            for existed, emptied in map(_raise_errors, results):
+            for existed, emptied in map(raise_errors, results):
                 gone += existed
                 if emptied:
                     yield from self._unlisted(namespace)
@@ -685,7 +683,8 @@ def resp_args(values: Sequence[Any]) -> bytes:
 _SMALL_INTS = {i: b"$%d\r\n%d\r\n" % (len(str(i)), i) for i in range(100)}
 
 
-def _raise_errors(result: Any) -> Any:
+def raise_errors(result: Any) -> Any:
+    """*result*, unless it is a ``JobtrackError`` (raised): a settled call's result."""
     if isinstance(result, JobtrackError):
         raise result
     return result
@@ -741,9 +740,7 @@ def _index_reply(reply: Any) -> list[ListKey] | None:
 
 def _flat_pairs(reply: Any) -> list[ListKey]:
     """Index entries ``(ms, job id)`` from a flat ``member, score, ...`` reply of a script."""
-    try:
-        if len(reply) % 2:
-            raise ValueError("odd reply")
+    try:  # (an odd length: zip's ValueError)
         return [
             (int(_text(score)), _text(member))
             for member, score in zip(reply[::2], reply[1::2], strict=True)
@@ -825,9 +822,7 @@ def job_from_hash(
     if not fields:
         return None
     try:
-        if isinstance(fields, list):
-            if len(fields) % 2:
-                raise ValueError("odd field list")
+        if isinstance(fields, list):  # (an odd length: zip's ValueError)
             fields = dict(zip(fields[::2], fields[1::2], strict=True))
         if isinstance(next(iter(fields)), bytes):  # a client without decode_responses
             fields = {key.decode(): value for key, value in fields.items()}
