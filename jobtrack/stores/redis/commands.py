@@ -237,8 +237,11 @@ class Commands:
         """A ``SCAN MATCH`` pattern of every namespace's expiring index."""
         return f"{self.prefix}:{{*}}:expiring"
 
-    def namespaces_of(self, keys: Iterable[Any]) -> builtins.list[str]:
-        """The namespaces of expiring-index keys found by a scan (valid names only, sorted)."""
+    def purge(self, keys: Iterable[Any], expired_before: int) -> Steps[int]:
+        """:meth:`expired` of each namespace whose expiring index a scan found (*keys*).
+
+        Only valid names are taken, in order.
+        """
         head = f"{self.prefix}:{{"
         found = set()
         for key in keys:
@@ -247,7 +250,10 @@ class Commands:
                 name = text[len(head) : -len("}:expiring")]
                 if is_valid_name(name):
                     found.add(name)
-        return sorted(found)
+        gone = 0
+        for namespace in sorted(found):
+            gone += yield from self.expired(namespace, expired_before)
+        return gone
 
     def keys(self, namespace: str, job_id: str) -> tuple[str, ...]:
         """The keys every script of a job is given: the job's four, the namespace's six."""
