@@ -492,10 +492,6 @@ class Commands:
         entries.sort(reverse=True)
         return entries[:limit]  # type: ignore[no-any-return]
 
-    def list(self, namespace: str, limit: int, before: ListKey | None) -> Steps[list[JobStatus]]:
-        """A page of every job: see :meth:`list_status`."""
-        return (yield from self.list_status(namespace, None, limit, before, None))
-
     def list_status(
         self,
         namespace: str,
@@ -504,7 +500,7 @@ class Commands:
         before: ListKey | None,
         cutoff: int | None,
     ) -> Steps[builtins.list[JobStatus]]:
-        """A page: index entries, then their jobs, until *limit* jobs or the index ends.
+        """A page (of every job: *status* None): index entries, then their jobs, until *limit*.
 
         An entry whose job is gone (expired, evicted, deleted by hand) or not
         of that status any more is skipped and set right (``tidy.lua``), and

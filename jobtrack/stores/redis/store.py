@@ -172,7 +172,7 @@ class RedisStore:
 
     def list(self, namespace: str, limit: int, before: ListKey | None) -> list[JobStatus]:
         """Page through the namespace's index, then read the jobs: two round trips."""
-        return self._runner.drive(self.commands.list(namespace, limit, before))
+        return self._runner.drive(self.commands.list_status(namespace, None, limit, before, None))
 
     def list_status(
         self, namespace: str, status: str, limit: int, before: ListKey | None, cutoff: int | None
@@ -316,7 +316,9 @@ class AsyncRedisStore:
 
     async def list(self, namespace: str, limit: int, before: ListKey | None) -> list[JobStatus]:
         """Index page, then the jobs: two round trips."""
-        return await self.runner.drive(self.commands.list(namespace, limit, before))
+        return await self.runner.drive(
+            self.commands.list_status(namespace, None, limit, before, None)
+        )
 
     async def list_status(
         self, namespace: str, status: str, limit: int, before: ListKey | None, cutoff: int | None
