@@ -279,16 +279,11 @@ class Commands:
         return Call(("CONFIG GET", "maxmemory-policy"), decode)
 
     def create(self, job: JobStatus, forgotten_before: _dt.datetime | None = None) -> Steps[None]:
-        """``create.lua``, then, for a namespace's first job, :meth:`_listed`."""
-        (new,) = yield from pipelined([self._create(job, forgotten_before)])
-        if raise_errors(new):
-            yield from self._listed(job.namespace_name)
-
-    def _create(self, job: JobStatus, forgotten_before: _dt.datetime | None) -> Call:
-        """``create.lua``: the job's hash and index entry appear together (True: a new namespace).
+        """``create.lua``: the job's hash and index entry appear together.
 
         A job of that id that expired at or before *forgotten_before* is
-        forgotten: it is replaced, with its items and error counts.
+        forgotten: it is replaced, with its items and error counts. Then, for
+        a namespace's first job (the script says so), :meth:`_listed`.
         """
         ns, jid = job.namespace_name, job.job_id
         started = to_ms(job.started_at)
@@ -309,7 +304,9 @@ class Commands:
 
         forgotten = "" if forgotten_before is None else to_ms(forgotten_before)
         argv = (jid, job.total, started, expires, ttl, forgotten)
-        return _script("create", self.keys(ns, jid), argv, decode)
+        (new,) = yield from pipelined([_script("create", self.keys(ns, jid), argv, decode)])
+        if raise_errors(new):
+            yield from self._listed(ns)
 
     def update(self, namespace: str, job_id: str, delta: Delta, now: _dt.datetime) -> Call:
         """``update.lua``: one round trip, atomic on the server."""
