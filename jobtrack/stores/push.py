@@ -74,18 +74,16 @@ class _Waiter(threading.Event):
     wake = threading.Event.set
 
 
-class _AsyncWaiter:
+class _AsyncWaiter(asyncio.Event):
     """A task waiting for its job, woken from the listener's thread through its loop."""
 
-    __slots__ = ("event", "loop")
-
     def __init__(self) -> None:
+        super().__init__()
         self.loop = asyncio.get_running_loop()
-        self.event = asyncio.Event()
 
     def wake(self) -> None:
         with contextlib.suppress(RuntimeError):  # its loop is closed: nobody waits any more
-            self.loop.call_soon_threadsafe(self.event.set)
+            self.loop.call_soon_threadsafe(self.set)
 
 
 class Subscriptions:
@@ -145,11 +143,11 @@ class Subscriptions:
         live = self._join(key, waiter)
         try:
             if not live:
-                if not await _waited(waiter.event, timeout):
+                if not await _waited(waiter, timeout):
                     return
-                waiter.event.clear()
+                waiter.clear()
             if await get(*key) == seen:
-                await _waited(waiter.event, max(0.0, deadline - time.monotonic()))
+                await _waited(waiter, max(0.0, deadline - time.monotonic()))
         finally:
             self._leave(key, waiter)
 
