@@ -52,7 +52,6 @@ __all__ = [
     "SCRIPTS",
     "Call",
     "Commands",
-    "Load",
     "Prepacked",
     "Script",
     "Steps",
@@ -129,19 +128,12 @@ class Call(NamedTuple):  # a tuple: one is made per update, and attrs would cost
         return b"*%d\r\n%s%s" % (len(self.args), packed, resp_args(self.args[n:]))
 
 
-@attrs.frozen
-class Load:
-    """A step of a batch: load *script* (on every primary of a cluster)."""
-
-    script: Script
-
-
 T = TypeVar("T")
 K = TypeVar("K")
 V = TypeVar("V")
-Steps = Generator["Sequence[Call] | Load", Any, T]
+Steps = Generator["Sequence[Call] | Script", Any, T]
 """What a multi-step operation is: it yields calls to pipeline (or a script to
-load), is sent back the raw replies, and returns its result."""
+load, on every primary of a cluster), is sent back the raw replies, and returns its result."""
 
 
 def driver_error(exc: BaseException) -> JobtrackError:
@@ -701,7 +693,7 @@ def pipelined(calls: Sequence[Call]) -> Steps[list[Any]]:
 
     Where the server lacked a script, nothing of that call ran: load the
     script and run those calls again. Yields what to send (a list of calls,
-    or a :class:`Load`); returns each call's result or ``JobtrackError``.
+    or a :class:`Script` to load); returns each call's result or ``JobtrackError``.
     """
     noscript = import_redis().exceptions.NoScriptError
     replies: list[Any] = list((yield calls))
@@ -709,7 +701,7 @@ def pipelined(calls: Sequence[Call]) -> Steps[list[Any]]:
     if missing:
         for script in {calls[i].script for i in missing}:
             if script is not None:
-                yield Load(script)
+                yield script
         again = yield [calls[i] for i in missing]
         for i, reply in zip(missing, again, strict=True):
             replies[i] = reply

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .client import import_redis
-from .commands import Call, Load, Prepacked, Steps, driver_error, pipelined, raise_errors
+from .commands import Call, Prepacked, Script, Steps, driver_error, pipelined, raise_errors
 
 __all__ = ["AsyncRunner", "SyncRunner"]
 
@@ -66,8 +66,8 @@ class SyncRunner(_Runner):
         try:
             step = next(steps)
             while True:
-                if isinstance(step, Load):
-                    step = steps.send(self.client.script_load(step.script.text))
+                if isinstance(step, Script):
+                    step = steps.send(self.client.script_load(step.text))
                 else:
                     step = steps.send(self._pipeline(step).execute(raise_on_error=False))
         except StopIteration as done:
@@ -94,8 +94,8 @@ class AsyncRunner(_Runner):
         try:
             step = next(steps)
             while True:
-                if isinstance(step, Load):
-                    step = steps.send(await self.client.script_load(step.script.text))
+                if isinstance(step, Script):
+                    step = steps.send(await self.client.script_load(step.text))
                 else:
                     step = steps.send(await self._pipeline(step).execute(raise_on_error=False))
         except StopIteration as done:
