@@ -77,7 +77,8 @@ class MemoryStore:
             jobs = self._namespace(job.namespace_name)
             old = jobs.get(job.job_id)
             if old is not None:
-                if not _forgotten(old, forgotten_before):
+                expires, before = old.expires_at, forgotten_before  # forgotten: expired by then
+                if before is None or expires is None or expires > before:
                     raise JobExists(job.namespace_name, job.job_id)
                 self._remove(old)
                 jobs = self._namespace(job.namespace_name)
@@ -102,14 +103,14 @@ class MemoryStore:
     def update(self, namespace: str, job_id: str, delta: Delta, now: _dt.datetime) -> JobStatus:
         """Apply *delta* under the store's lock."""
         with self._lock:
-            jobs = self._jobs.get(namespace)
-            job = jobs.get(job_id) if jobs is not None else None
-            if job is None or jobs is None:
-                raise JobNotFound(namespace, job_id)
-            return self._apply(job, delta, now)
+            return self._apply(namespace, job_id, delta, now)
 
-    def _apply(self, job: JobStatus, delta: Delta, now: _dt.datetime) -> JobStatus:
+    def _apply(self, namespace: str, job_id: str, delta: Delta, now: _dt.datetime) -> JobStatus:
         """Apply *delta* (with the store's lock held): the job, its items, error counts, indexes."""
+        jobs = self._jobs.get(namespace)
+        job = jobs.get(job_id) if jobs is not None else None
+        if job is None:
+            raise JobNotFound(namespace, job_id)
         if delta.item is None:
             new = apply(job, delta, now)
             if delta.error is not None:
@@ -223,13 +224,8 @@ class MemoryStore:
         results: list[JobStatus | JobtrackError] = []
         with self._lock:
             for namespace, job_id, delta in updates:
-                jobs = self._jobs.get(namespace)
-                job = jobs.get(job_id) if jobs is not None else None
-                if job is None or jobs is None:
-                    results.append(JobNotFound(namespace, job_id))
-                    continue
                 try:
-                    results.append(self._apply(job, delta, now))
+                    results.append(self._apply(namespace, job_id, delta, now))
                 except JobtrackError as exc:
                     results.append(exc)
         return results
@@ -242,8 +238,7 @@ class MemoryStore:
     def delete(self, namespace: str, job_id: str) -> bool:
         """Remove the job; True if it existed."""
         with self._lock:
-            jobs = self._jobs.get(namespace)
-            job = jobs.get(job_id) if jobs is not None else None
+            job = self.get(namespace, job_id)
             if job is None:
                 return False
             self._remove(job)
@@ -319,11 +314,6 @@ class MemoryStore:
 
     def close(self) -> None:
         """Nothing to release; the jobs stay readable."""
-
-
-def _forgotten(job: JobStatus, before: _dt.datetime | None) -> bool:
-    """Whether *job* expired at or before *before* (a forgotten job's id is free again)."""
-    return before is not None and job.expires_at is not None and job.expires_at <= before
 
 
 class JobItems:

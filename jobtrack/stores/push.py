@@ -68,30 +68,22 @@ class Feed(Protocol):
         ...
 
 
-class _Waiter:
+class _Waiter(threading.Event):
     """A thread waiting for its job."""
 
-    __slots__ = ("event",)
-
-    def __init__(self) -> None:
-        self.event = threading.Event()
-
-    def wake(self) -> None:
-        self.event.set()
+    wake = threading.Event.set
 
 
-class _AsyncWaiter:
+class _AsyncWaiter(asyncio.Event):
     """A task waiting for its job, woken from the listener's thread through its loop."""
 
-    __slots__ = ("event", "loop")
-
     def __init__(self) -> None:
+        super().__init__()
         self.loop = asyncio.get_running_loop()
-        self.event = asyncio.Event()
 
     def wake(self) -> None:
         with contextlib.suppress(RuntimeError):  # its loop is closed: nobody waits any more
-            self.loop.call_soon_threadsafe(self.event.set)
+            self.loop.call_soon_threadsafe(self.set)
 
 
 class Subscriptions:
@@ -127,28 +119,11 @@ class Subscriptions:
         live = self._join(key, waiter)
         try:
             if not live:
-                if not waiter.event.wait(timeout):
+                if not waiter.wait(timeout):
                     return
-                waiter.event.clear()
+                waiter.clear()
             if not changed():
-                waiter.event.wait(max(0.0, deadline - time.monotonic()))
-        finally:
-            self._leave(key, waiter)
-
-    async def wait_async(
-        self, key: Key, timeout: float, changed: Callable[[], Awaitable[bool]]
-    ) -> None:
-        """:meth:`wait` for a task: the same subscription, awaited."""
-        deadline = time.monotonic() + timeout
-        waiter = _AsyncWaiter()
-        live = self._join(key, waiter)
-        try:
-            if not live:
-                if not await _waited(waiter.event, timeout):
-                    return
-                waiter.event.clear()
-            if not await changed():
-                await _waited(waiter.event, max(0.0, deadline - time.monotonic()))
+                waiter.wait(max(0.0, deadline - time.monotonic()))
         finally:
             self._leave(key, waiter)
 
@@ -159,12 +134,22 @@ class Subscriptions:
         seen: JobStatus | None,
         timeout: float,
     ) -> None:
-        """:meth:`wait_async` for an async store's ``wait_change``: changed when *get* differs."""
+        """:meth:`wait` for an async store's ``wait_change``: the same subscription, awaited.
 
-        async def changed() -> bool:
-            return await get(*key) != seen
-
-        await self.wait_async(key, timeout, changed)
+        The job has changed when *get* reads something else than *seen*.
+        """
+        deadline = time.monotonic() + timeout
+        waiter = _AsyncWaiter()
+        live = self._join(key, waiter)
+        try:
+            if not live:
+                if not await _waited(waiter, timeout):
+                    return
+                waiter.clear()
+            if await get(*key) == seen:
+                await _waited(waiter, max(0.0, deadline - time.monotonic()))
+        finally:
+            self._leave(key, waiter)
 
     def _join(self, key: Key, waiter: _Waiter | _AsyncWaiter) -> bool:
         """Add *waiter*; whether *key* is already subscribed (else the listener will)."""

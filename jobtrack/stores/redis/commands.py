@@ -52,12 +52,12 @@ __all__ = [
     "SCRIPTS",
     "Call",
     "Commands",
-    "Load",
     "Prepacked",
     "Script",
     "Steps",
     "driver_error",
     "pipelined",
+    "raise_errors",
     "resp_args",
 ]
 
@@ -113,14 +113,12 @@ class Call(NamedTuple):  # a tuple: one is made per update, and attrs would cost
     """One command to send, and how to turn its reply into the operation's result.
 
     ``args`` is the command as sent (``EVALSHA sha numkeys keys... argv...``
-    for a script); ``options`` go to redis-py's reply callbacks in a pipeline.
-    ``decode`` raises the operation's own errors (``JobNotFound``...).
+    for a script). ``decode`` raises the operation's own errors (``JobNotFound``...).
     """
 
     args: tuple[Any, ...]
     decode: Callable[[Any], Any]
     script: Script | None = None
-    options: Mapping[str, Any] = {}
     head: tuple[bytes, int] | None = None  # the first n args in RESP, packed once per job
 
     def resp(self) -> bytes:
@@ -130,19 +128,12 @@ class Call(NamedTuple):  # a tuple: one is made per update, and attrs would cost
         return b"*%d\r\n%s%s" % (len(self.args), packed, resp_args(self.args[n:]))
 
 
-@attrs.frozen
-class Load:
-    """A step of a batch: load *script* (on every primary of a cluster)."""
-
-    script: Script
-
-
 T = TypeVar("T")
 K = TypeVar("K")
 V = TypeVar("V")
-Steps = Generator["Sequence[Call] | Load", Any, T]
+Steps = Generator["Sequence[Call] | Script", Any, T]
 """What a multi-step operation is: it yields calls to pipeline (or a script to
-load), is sent back the raw replies, and returns its result."""
+load, on every primary of a cluster), is sent back the raw replies, and returns its result."""
 
 
 def driver_error(exc: BaseException) -> JobtrackError:
@@ -163,8 +154,7 @@ def _text(value: Any) -> str:
 
 
 def _corrupt(what: str, reply: object) -> StoreCorrupt:
-    shown = repr(reply)
-    return StoreCorrupt(f"unexpected reply from Redis to {what}: {shown[:200]}")
+    return StoreCorrupt(f"unexpected reply from Redis to {what}: {repr(reply)[:200]}")
 
 
 class Commands:
@@ -239,8 +229,11 @@ class Commands:
         """A ``SCAN MATCH`` pattern of every namespace's expiring index."""
         return f"{self.prefix}:{{*}}:expiring"
 
-    def namespaces_of(self, keys: Iterable[Any]) -> builtins.list[str]:
-        """The namespaces of expiring-index keys found by a scan (valid names only, sorted)."""
+    def purge(self, keys: Iterable[Any], expired_before: int) -> Steps[int]:
+        """:meth:`expired` of each namespace whose expiring index a scan found (*keys*).
+
+        Only valid names are taken, in order.
+        """
         head = f"{self.prefix}:{{"
         found = set()
         for key in keys:
@@ -249,7 +242,10 @@ class Commands:
                 name = text[len(head) : -len("}:expiring")]
                 if is_valid_name(name):
                     found.add(name)
-        return sorted(found)
+        gone = 0
+        for namespace in sorted(found):
+            gone += yield from self.expired(namespace, expired_before)
+        return gone
 
     def keys(self, namespace: str, job_id: str) -> tuple[str, ...]:
         """The keys every script of a job is given: the job's four, the namespace's six."""
@@ -275,16 +271,11 @@ class Commands:
         return Call(("CONFIG GET", "maxmemory-policy"), decode)
 
     def create(self, job: JobStatus, forgotten_before: _dt.datetime | None = None) -> Steps[None]:
-        """``create.lua``, then, for a namespace's first job, :meth:`_listed`."""
-        (new,) = yield from pipelined([self._create(job, forgotten_before)])
-        if _raise_errors(new):
-            yield from self._listed(job.namespace_name)
-
-    def _create(self, job: JobStatus, forgotten_before: _dt.datetime | None) -> Call:
-        """``create.lua``: the job's hash and index entry appear together (True: a new namespace).
+        """``create.lua``: the job's hash and index entry appear together.
 
         A job of that id that expired at or before *forgotten_before* is
-        forgotten: it is replaced, with its items and error counts.
+        forgotten: it is replaced, with its items and error counts. Then, for
+        a namespace's first job (the script says so), :meth:`_listed`.
         """
         ns, jid = job.namespace_name, job.job_id
         started = to_ms(job.started_at)
@@ -305,7 +296,9 @@ class Commands:
 
         forgotten = "" if forgotten_before is None else to_ms(forgotten_before)
         argv = (jid, job.total, started, expires, ttl, forgotten)
-        return _script("create", self.keys(ns, jid), argv, decode)
+        (new,) = yield from pipelined([_script("create", self.keys(ns, jid), argv, decode)])
+        if raise_errors(new):
+            yield from self._listed(ns)
 
     def update(self, namespace: str, job_id: str, delta: Delta, now: _dt.datetime) -> Call:
         """``update.lua``: one round trip, atomic on the server."""
@@ -368,7 +361,7 @@ class Commands:
         Then, if it was the namespace's last job, :meth:`_unlisted`.
         """
         (deleted,) = yield from pipelined([self._delete(namespace, job_id, "")])
-        existed, emptied = _raise_errors(deleted)
+        existed, emptied = raise_errors(deleted)
         if emptied:
             yield from self._unlisted(namespace)
         return bool(existed)
@@ -406,14 +399,14 @@ class Commands:
         namespaces that hold jobs, give or take the ones not met yet.
         """
         (added, others) = yield from pipelined([
-            Call(("ZADD", self.names_key, 0, namespace), _raise_errors),
+            Call(("ZADD", self.names_key, 0, namespace), raise_errors),
             Call(("ZRANDMEMBER", self.names_key, 2), _names),
         ])  # fmt: skip
-        _raise_errors(added)
-        others = [name for name in _raise_errors(others) if name != namespace]
+        raise_errors(added)
+        others = [name for name in raise_errors(others) if name != namespace]
         held = yield from pipelined([self._holds(name) for name in others])
         for name, holds in zip(others, held, strict=True):
-            if not _raise_errors(holds):
+            if not raise_errors(holds):
                 yield from self._unlisted(name)
 
     def _holds(self, namespace: str) -> Call:
@@ -428,11 +421,11 @@ class Commands:
         starts and deletions never leave a namespace that holds jobs out.
         """
         (removed,) = yield from pipelined([Call(("ZREM", self.names_key, namespace), int)])
-        _raise_errors(removed)
+        raise_errors(removed)
         (holds,) = yield from pipelined([self._holds(namespace)])
-        if _raise_errors(holds):
+        if raise_errors(holds):
             (added,) = yield from pipelined([Call(("ZADD", self.names_key, 0, namespace), int)])
-            _raise_errors(added)
+            raise_errors(added)
 
     def namespaces(
         self, limit: int, after: str | None, now: int, beat: int | None
@@ -447,7 +440,7 @@ class Commands:
         (names,) = yield from pipelined(
             [Call(("ZRANGEBYLEX", self.names_key, start, "+", "LIMIT", 0, limit), _names)]
         )
-        names = _raise_errors(names)
+        names = raise_errors(names)
         calls = []
         for name in names:
             if not is_valid_name(name):
@@ -458,7 +451,7 @@ class Commands:
                 Call(("ZCARD", self.index_key(name, COMPLETED)), int),
                 Call(("ZCOUNT", self.index_key(name, "expiring"), "-inf", now), int),
             ]
-        counts = [_raise_errors(n) for n in (yield from pipelined(calls))]
+        counts = [raise_errors(n) for n in (yield from pipelined(calls))]
         return [
             NamespaceCounts(
                 name,
@@ -480,17 +473,13 @@ class Commands:
         """
         argv = (limit,) if before is None else (limit, *before)
         (entries,) = yield from pipelined([_script("page", keys, argv, _index_reply)])
-        entries = _raise_errors(entries)
+        entries = raise_errors(entries)
         if entries is None:
             return None
         if before is not None:
             entries = [entry for entry in entries if entry < before]
         entries.sort(reverse=True)
         return entries[:limit]  # type: ignore[no-any-return]
-
-    def list(self, namespace: str, limit: int, before: ListKey | None) -> Steps[list[JobStatus]]:
-        """A page of every job: see :meth:`list_status`."""
-        return (yield from self.list_status(namespace, None, limit, before, None))
 
     def list_status(
         self,
@@ -500,7 +489,7 @@ class Commands:
         before: ListKey | None,
         cutoff: int | None,
     ) -> Steps[builtins.list[JobStatus]]:
-        """A page: index entries, then their jobs, until *limit* jobs or the index ends.
+        """A page (of every job: *status* None): index entries, then their jobs, until *limit*.
 
         An entry whose job is gone (expired, evicted, deleted by hand) or not
         of that status any more is skipped and set right (``tidy.lua``), and
@@ -556,7 +545,7 @@ class Commands:
             self._marker(namespace),
             *(self.job_key(namespace, j) for j in job_ids),
         ]
-        return _script("tidy", keys, ("1" if built else "", *job_ids), _raise_errors)
+        return _script("tidy", keys, ("1" if built else "", *job_ids), raise_errors)
 
     def _marker(self, namespace: str) -> str:
         """The key saying a namespace's status indexes are complete, and how long it lives.
@@ -577,7 +566,7 @@ class Commands:
             (done,) = yield from pipelined(
                 [self._tidy(namespace, [j for _, j in entries], built=last)]
             )
-            _raise_errors(done)
+            raise_errors(done)
             if last:
                 return
             before = entries[-1]
@@ -591,11 +580,11 @@ class Commands:
                 ("ZRANGEBYSCORE", expiring, "-inf", expired_before, "LIMIT", 0, _PURGE_BATCH),
                 lambda reply: [_text(member) for member in reply],
             )])  # fmt: skip
-            ids = _raise_errors(ids)
+            ids = raise_errors(ids)
             results = yield from pipelined(
                 [self._delete(namespace, jid, expired_before) for jid in ids]
             )
-            for existed, emptied in map(_raise_errors, results):
+            for existed, emptied in map(raise_errors, results):
                 gone += existed
                 if emptied:
                     yield from self._unlisted(namespace)
@@ -685,7 +674,8 @@ def resp_args(values: Sequence[Any]) -> bytes:
 _SMALL_INTS = {i: b"$%d\r\n%d\r\n" % (len(str(i)), i) for i in range(100)}
 
 
-def _raise_errors(result: Any) -> Any:
+def raise_errors(result: Any) -> Any:
+    """*result*, unless it is a ``JobtrackError`` (raised): a settled call's result."""
     if isinstance(result, JobtrackError):
         raise result
     return result
@@ -703,7 +693,7 @@ def pipelined(calls: Sequence[Call]) -> Steps[list[Any]]:
 
     Where the server lacked a script, nothing of that call ran: load the
     script and run those calls again. Yields what to send (a list of calls,
-    or a :class:`Load`); returns each call's result or ``JobtrackError``.
+    or a :class:`Script` to load); returns each call's result or ``JobtrackError``.
     """
     noscript = import_redis().exceptions.NoScriptError
     replies: list[Any] = list((yield calls))
@@ -711,7 +701,7 @@ def pipelined(calls: Sequence[Call]) -> Steps[list[Any]]:
     if missing:
         for script in {calls[i].script for i in missing}:
             if script is not None:
-                yield Load(script)
+                yield script
         again = yield [calls[i] for i in missing]
         for i, reply in zip(missing, again, strict=True):
             replies[i] = reply
@@ -741,9 +731,7 @@ def _index_reply(reply: Any) -> list[ListKey] | None:
 
 def _flat_pairs(reply: Any) -> list[ListKey]:
     """Index entries ``(ms, job id)`` from a flat ``member, score, ...`` reply of a script."""
-    try:
-        if len(reply) % 2:
-            raise ValueError("odd reply")
+    try:  # (an odd length: zip's ValueError)
         return [
             (int(_text(score)), _text(member))
             for member, score in zip(reply[::2], reply[1::2], strict=True)
@@ -825,9 +813,7 @@ def job_from_hash(
     if not fields:
         return None
     try:
-        if isinstance(fields, list):
-            if len(fields) % 2:
-                raise ValueError("odd field list")
+        if isinstance(fields, list):  # (an odd length: zip's ValueError)
             fields = dict(zip(fields[::2], fields[1::2], strict=True))
         if isinstance(next(iter(fields)), bytes):  # a client without decode_responses
             fields = {key.decode(): value for key, value in fields.items()}

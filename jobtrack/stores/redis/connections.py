@@ -132,8 +132,12 @@ class ThreadConnections:
             into ``StoreUnavailable``).
         """
         held = self._held()
-        if held.busy:  # called again on this thread mid-command (a signal handler)
-            return self._one_off(args)
+        if held.busy:  # called again on this thread mid-command (a signal handler): a one-off
+            conn = self._pool.get_connection()
+            try:
+                return self._round_trip(conn, args)
+            finally:
+                self._pool.release(conn)
         conn = held.conn
         held.busy = True
         try:
@@ -151,15 +155,6 @@ class ThreadConnections:
             held.busy = False
         held.live = True
         return reply
-
-    def _one_off(self, args: tuple[Any, ...]) -> Any:
-        """One command on a connection checked out of the pool for it alone."""
-        pool = self._pool
-        conn = pool.get_connection()
-        try:
-            return self._round_trip(conn, args)
-        finally:
-            pool.release(conn)
 
     def _round_trip(self, conn: Any, args: tuple[Any, ...]) -> Any:
         """Send *args* on *conn* and read the reply; close *conn* if that fails half-way."""

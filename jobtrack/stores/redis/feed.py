@@ -20,8 +20,7 @@ from .commands import Commands
 
 __all__ = ["RedisFeed"]
 
-_READY = {"subscribe", "ssubscribe"}
-_CHANGED = {"message", "smessage"}
+_KINDS = {"subscribe": READY, "ssubscribe": READY, "message": CHANGED, "smessage": CHANGED}
 
 
 class RedisFeed:
@@ -87,12 +86,10 @@ class RedisFeed:
             wait = timeout / len(pubsubs)
             while (message := pubsub.get_message(timeout=wait)) is not None:
                 wait = 0.0
-                kind = message["type"]
+                kind = _KINDS.get(message["type"])
                 key = self._channels.get(message["channel"])
-                if key is not None and kind in _READY:
-                    got.append((READY, key))
-                elif key is not None and kind in _CHANGED:
-                    got.append((CHANGED, key))
+                if kind is not None and key is not None:
+                    got.append((kind, key))
         return got
 
     def close(self) -> None:

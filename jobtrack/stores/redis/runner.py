@@ -12,17 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ...errors import JobtrackError
 from .client import import_redis
-from .commands import Call, Load, Prepacked, Steps, driver_error, pipelined
+from .commands import Call, Prepacked, Script, Steps, driver_error, pipelined, raise_errors
 
 __all__ = ["AsyncRunner", "SyncRunner"]
-
-
-def _raise(result: Any) -> Any:
-    if isinstance(result, JobtrackError):
-        raise result
-    return result
 
 
 class _Runner:
@@ -39,7 +32,7 @@ class _Runner:
     def _pipeline(self, calls: Sequence[Call]) -> Any:
         pipe = self.client.pipeline(transaction=False)
         for call in calls:
-            pipe.execute_command(*call.args, **call.options)
+            pipe.execute_command(*call.args)
         return pipe
 
 
@@ -63,7 +56,7 @@ class SyncRunner(_Runner):
             else:
                 reply = self.execute(*call.args)
         except self.noscript:  # the server lost its scripts (a restart, SCRIPT FLUSH)
-            return _raise(self.drive(pipelined([call]))[0])
+            return raise_errors(self.drive(pipelined([call]))[0])
         except self.errors as exc:
             raise driver_error(exc) from exc
         return call.decode(reply)
@@ -73,8 +66,8 @@ class SyncRunner(_Runner):
         try:
             step = next(steps)
             while True:
-                if isinstance(step, Load):
-                    step = steps.send(self.client.script_load(step.script.text))
+                if isinstance(step, Script):
+                    step = steps.send(self.client.script_load(step.text))
                 else:
                     step = steps.send(self._pipeline(step).execute(raise_on_error=False))
         except StopIteration as done:
@@ -91,7 +84,7 @@ class AsyncRunner(_Runner):
         try:
             reply = await self.client.execute_command(*call.args)
         except self.noscript:
-            return _raise((await self.drive(pipelined([call])))[0])
+            return raise_errors((await self.drive(pipelined([call])))[0])
         except self.errors as exc:
             raise driver_error(exc) from exc
         return call.decode(reply)
@@ -101,8 +94,8 @@ class AsyncRunner(_Runner):
         try:
             step = next(steps)
             while True:
-                if isinstance(step, Load):
-                    step = steps.send(await self.client.script_load(step.script.text))
+                if isinstance(step, Script):
+                    step = steps.send(await self.client.script_load(step.text))
                 else:
                     step = steps.send(await self._pipeline(step).execute(raise_on_error=False))
         except StopIteration as done:

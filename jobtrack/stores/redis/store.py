@@ -172,7 +172,7 @@ class RedisStore:
 
     def list(self, namespace: str, limit: int, before: ListKey | None) -> list[JobStatus]:
         """Page through the namespace's index, then read the jobs: two round trips."""
-        return self._runner.drive(self.commands.list(namespace, limit, before))
+        return self._runner.drive(self.commands.list_status(namespace, None, limit, before, None))
 
     def list_status(
         self, namespace: str, status: str, limit: int, before: ListKey | None, cutoff: int | None
@@ -201,8 +201,7 @@ class RedisStore:
             )
         except self._runner.errors as exc:
             raise driver_error(exc) from exc
-        namespaces = self.commands.namespaces_of(keys)
-        return sum(self._runner.drive(self.commands.expired(ns, before)) for ns in namespaces)
+        return self._runner.drive(self.commands.purge(keys, before))
 
     def failed_items(
         self, namespace: str, job_id: str, limit: int, after: int | None
@@ -220,14 +219,8 @@ class RedisStore:
         *what* ``"items"``, ``"failed"`` or ``"errors"`` measures the job's
         other keys instead.
         """
-        keys = dict(
-            zip(
-                ("items", "failed", "errors"),
-                self.commands.item_keys(namespace, job_id),
-                strict=True,
-            )
-        )
-        key = self.commands.job_key(namespace, job_id) if what == "job" else keys[what]
+        mine = self.commands.keys(namespace, job_id)  # the job's four keys first
+        key = dict(zip(("job", "items", "failed", "errors"), mine, strict=False))[what]
         used = self._runner.run(Call(("MEMORY", "USAGE", key, "SAMPLES", "0"), lambda n: n))
         return int(used or 0)
 
@@ -323,7 +316,9 @@ class AsyncRedisStore:
 
     async def list(self, namespace: str, limit: int, before: ListKey | None) -> list[JobStatus]:
         """Index page, then the jobs: two round trips."""
-        return await self.runner.drive(self.commands.list(namespace, limit, before))
+        return await self.runner.drive(
+            self.commands.list_status(namespace, None, limit, before, None)
+        )
 
     async def list_status(
         self, namespace: str, status: str, limit: int, before: ListKey | None, cutoff: int | None
@@ -352,10 +347,7 @@ class AsyncRedisStore:
             ]
         except runner.errors as exc:
             raise driver_error(exc) from exc
-        gone = 0
-        for namespace in self.commands.namespaces_of(keys):
-            gone += await runner.drive(self.commands.expired(namespace, before))
-        return gone
+        return await runner.drive(self.commands.purge(keys, before))
 
     async def failed_items(
         self, namespace: str, job_id: str, limit: int, after: int | None
