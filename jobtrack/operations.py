@@ -168,6 +168,10 @@ class TrackerBase:
         self.store: Store = resolve_store(store)
         self.retain = retain
         self.remember_expired = remember_expired
+        self._bind()
+
+    def _bind(self) -> None:
+        """Choose how the store is called, once it is set (the async tracker chooses)."""
 
     def is_stalled(self, status: JobStatus) -> bool:
         """Whether *status* is of a running job not updated for longer than ``stall_after``.
