@@ -62,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"jobtrack: error: {printable(str(exc))}", file=sys.stderr)
         return exc.status
     except JobtrackError as exc:
-        print(f"jobtrack: error: {printable(_one_line(str(exc)))}", file=sys.stderr)
+        print(f"jobtrack: error: {printable(' '.join(str(exc).split()))}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("jobtrack: stopped", file=sys.stderr)
@@ -72,10 +72,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
     return status
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
 
 
 def run() -> NoReturn:
