@@ -54,9 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         status: int = args.func(args)
     except JobNotFound as exc:
-        where = shown_store(args) if hasattr(args, "store") else None
-        searched = f" (store: {printable(where)})" if where else ""
-        print(f"jobtrack: {printable(str(exc))}{searched}", file=sys.stderr)
+        where = printable(shown_store(args))  # (every command has --store)
+        print(f"jobtrack: {printable(str(exc))} (store: {where})", file=sys.stderr)
         return EXIT_NOT_FOUND
     except CliError as exc:
         print(f"jobtrack: error: {printable(str(exc))}", file=sys.stderr)
