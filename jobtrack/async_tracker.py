@@ -115,9 +115,8 @@ class AsyncJobTracker(TrackerBase):
         check: they would block the loop); the others, and watches that find
         those threads taken, are read again with the same back-off.
         """
-        features = features_of(self.store)
-        native = self.native if features.push else None
-        push = features.push
+        push = features_of(self.store).push
+        native = self.native if push else None
         pace = Watching(namespace, job_id, timeout, push)
         while True:
             job = await self.get(pace.namespace, pace.job_id)

@@ -372,13 +372,10 @@ class TrackerBase:
     def _namespaces(self, limit: int, cursor: str | None) -> Step:
         """A page of the namespaces that hold jobs, by name, with their counts (SPEC section 7).
 
-        ``running`` counts every running job, stalled ones included (as
-        ``list(status="running")`` lists them); ``stalled`` those whose last
-        update is older than ``stall_after``, to the second (None without
-        one); ``completed`` leaves expired jobs out. A namespace whose jobs
-        all expired is left out; like a listing's expired jobs, such rows cost
-        a page at most ``_MOST_SCANNED`` + ten pages' worth more reads, then
-        it ends short, with a cursor.
+        The counts are as :meth:`JobTracker.namespaces` says. A namespace whose
+        jobs all expired is left out; like a listing's expired jobs, such rows cost
+        a page at most ``_MOST_SCANNED`` + ten pages' worth more reads, then it
+        ends short, with a cursor.
         """
         size = check_limit(limit)
         after = check_name_cursor(cursor)
