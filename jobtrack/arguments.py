@@ -120,15 +120,19 @@ def check_record(
     s = _count(successful, "successful")
     f = _count(failed, "failed")
     if item is not None:
-        return ns, jid, _item_delta(check_item(item), p, s, f, error, retain)
-    if error is None:
+        item = check_item(item)
+        if p > 1 or s > 1 or f > 1:
+            raise InvalidUpdate("with an item, processed, successful and failed are each 0 or 1")
+        if s and f:
+            raise InvalidUpdate("an item cannot be both successful and failed in one update")
         if not (p or s or f):
-            return ns, jid, _HEARTBEAT
-        return ns, jid, Delta(p, s, f, retain=retain)
-    text = _error_text(error)
-    if f < 1:
+            raise InvalidUpdate("an item update needs processed=1, successful=1 or failed=1")
+    elif error is None and not (p or s or f):
+        return ns, jid, _HEARTBEAT
+    text = None if error is None else _error_text(error)
+    if text is not None and f < 1:
         raise InvalidUpdate("an error may be recorded only with failed >= 1")
-    return ns, jid, Delta(p, s, f, text, retain=retain)
+    return ns, jid, Delta(p, s, f, text, False, item, retain=retain)
 
 
 def check_item(item: object) -> str:
@@ -144,23 +148,6 @@ def check_item(item: object) -> str:
             f"at position {bad.start()}"
         )
     return item
-
-
-def _item_delta(
-    item: str, p: int, s: int, f: int, error: object, retain: tuple[int, int] | None
-) -> Delta:
-    if p > 1 or s > 1 or f > 1:
-        raise InvalidUpdate("with an item, processed, successful and failed are each 0 or 1")
-    if s and f:
-        raise InvalidUpdate("an item cannot be both successful and failed in one update")
-    if not (p or s or f):
-        raise InvalidUpdate("an item update needs processed=1, successful=1 or failed=1")
-    if error is None:
-        return Delta(p, s, f, None, False, item, retain=retain)
-    text = _error_text(error)
-    if not f:
-        raise InvalidUpdate("an error may be recorded only with failed >= 1")
-    return Delta(p, s, f, text, False, item, retain=retain)
 
 
 def check_updates(

@@ -5,19 +5,17 @@ from __future__ import annotations
 import asyncio
 import builtins
 import concurrent.futures
-import datetime
 import functools
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import Any
 
-from .clock import Clock
 from .errors import ConfigurationError, JobtrackError
-from .metrics import METERED, Metrics
+from .metrics import METERED
 from .model import ErrorCount, FailedItem, JobStatus, NamespaceCounts, Page, Update
-from .operations import DEFAULT_REMEMBER_EXPIRED, DEFAULT_RETAIN, Step, TrackerBase, Watching
-from .stores import AsyncStore, Store, features_of, forks
+from .operations import Step, TrackerBase, Watching
+from .stores import AsyncStore, features_of, forks
 from .tracker import JobTracker
 
 __all__ = ["MAX_WAITING_THREADS", "AsyncJobTracker"]
@@ -66,26 +64,6 @@ class AsyncJobTracker(TrackerBase):
     (memory), else in a worker thread (files, any other store), so the event
     loop never blocks.
     """
-
-    def __init__(
-        self,
-        store: Store | str,
-        *,
-        clock: Clock | None = None,
-        stall_after: datetime.timedelta | None = None,
-        retain: datetime.timedelta | None = DEFAULT_RETAIN,
-        remember_expired: datetime.timedelta = DEFAULT_REMEMBER_EXPIRED,
-        metrics: Metrics | None = None,
-    ) -> None:
-        super().__init__(
-            store,
-            clock=clock,
-            stall_after=stall_after,
-            retain=retain,
-            remember_expired=remember_expired,
-            metrics=metrics,
-        )
-        self._bind()
 
     def _bind(self) -> None:
         features = features_of(self.store)
@@ -137,9 +115,8 @@ class AsyncJobTracker(TrackerBase):
         check: they would block the loop); the others, and watches that find
         those threads taken, are read again with the same back-off.
         """
-        features = features_of(self.store)
-        native = self.native if features.push else None
-        push = features.push
+        push = features_of(self.store).push
+        native = self.native if push else None
         pace = Watching(namespace, job_id, timeout, push)
         while True:
             job = await self.get(pace.namespace, pace.job_id)

@@ -34,12 +34,17 @@ class JobtrackError(Exception):
 
 
 class _JobError(JobtrackError):
-    """An error about one job: it keeps the namespace and job id, and pickles."""
+    """An error about one job: it keeps the namespace and job id, and pickles.
 
-    def __init__(self, namespace: str, job_id: str, message: str) -> None:
+    Its message is its class's ``_message``, filled in with its attributes.
+    """
+
+    _message = ""
+
+    def __init__(self, namespace: str, job_id: str) -> None:
         self.namespace = namespace
         self.job_id = job_id
-        super().__init__(message)
+        super().__init__(self._message.format_map(vars(self)))
 
     def __reduce__(self) -> tuple[type[_JobError], tuple[str, str]]:
         # rebuilt from its names (multiprocessing sends errors between processes)
@@ -49,10 +54,7 @@ class _JobError(JobtrackError):
 class JobNotFound(_JobError, LookupError):
     """No job with that id exists in that namespace."""
 
-    def __init__(self, namespace: str, job_id: str) -> None:
-        super().__init__(
-            namespace, job_id, f"Upload job {job_id!r} not found in namespace {namespace!r}."
-        )
+    _message = "Upload job {job_id!r} not found in namespace {namespace!r}."
 
 
 class JobExpired(JobNotFound):
@@ -62,16 +64,13 @@ class JobExpired(JobNotFound):
     when: ``expired_at``, an aware UTC datetime. The HTTP route answers 410.
     """
 
+    _message = "Upload job {job_id!r} in namespace {namespace!r} expired at {_stamp}."
+
     def __init__(self, namespace: str, job_id: str, expired_at: _dt.datetime) -> None:
         self.expired_at = expired_at
         utc = expired_at.astimezone(_dt.timezone.utc).replace(tzinfo=None)
-        stamp = utc.isoformat(timespec="milliseconds") + "Z"  # the wire format (jobtrack.clock)
-        _JobError.__init__(
-            self,
-            namespace,
-            job_id,
-            f"Upload job {job_id!r} in namespace {namespace!r} expired at {stamp}.",
-        )
+        self._stamp = utc.isoformat(timespec="milliseconds") + "Z"  # as jobtrack.clock writes it
+        super().__init__(namespace, job_id)
 
     def __reduce__(self) -> tuple[type[JobExpired], tuple[str, str, _dt.datetime]]:  # type: ignore[override]
         return type(self), (self.namespace, self.job_id, self.expired_at)
@@ -80,22 +79,16 @@ class JobExpired(JobNotFound):
 class JobExists(_JobError):
     """A job with that id already exists in that namespace (``start`` never overwrites)."""
 
-    def __init__(self, namespace: str, job_id: str) -> None:
-        super().__init__(
-            namespace, job_id, f"Upload job {job_id!r} already exists in namespace {namespace!r}."
-        )
+    _message = "Upload job {job_id!r} already exists in namespace {namespace!r}."
 
 
 class JobFinished(_JobError):
     """The job has completed; it accepts no further update, heartbeat or abort."""
 
-    def __init__(self, namespace: str, job_id: str) -> None:
-        super().__init__(
-            namespace,
-            job_id,
-            f"Upload job {job_id!r} in namespace {namespace!r} has already completed; "
-            "it accepts no further updates.",
-        )
+    _message = (
+        "Upload job {job_id!r} in namespace {namespace!r} has already completed; "
+        "it accepts no further updates."
+    )
 
 
 class JobChanged(_JobError):
@@ -105,13 +98,10 @@ class JobChanged(_JobError):
     was seen stalled: a job updated in between is left alone.
     """
 
-    def __init__(self, namespace: str, job_id: str) -> None:
-        super().__init__(
-            namespace,
-            job_id,
-            f"Upload job {job_id!r} in namespace {namespace!r} was updated meanwhile; "
-            "the conditional update did nothing.",
-        )
+    _message = (
+        "Upload job {job_id!r} in namespace {namespace!r} was updated meanwhile; "
+        "the conditional update did nothing."
+    )
 
 
 class InvalidArgument(JobtrackError, ValueError):
@@ -152,12 +142,7 @@ class JobtrackWarning(UserWarning):
 class WaitTimeout(_JobError, TimeoutError):
     """``wait`` or ``watch`` ran out of time before the job completed (also a ``TimeoutError``)."""
 
-    def __init__(self, namespace: str, job_id: str) -> None:
-        super().__init__(
-            namespace,
-            job_id,
-            f"Upload job {job_id!r} in namespace {namespace!r} did not complete in time.",
-        )
+    _message = "Upload job {job_id!r} in namespace {namespace!r} did not complete in time."
 
 
 class ConfigurationError(JobtrackError):

@@ -168,29 +168,26 @@ class _Scrape:
 
     def collect(self) -> Iterator[Any]:
         yield from self.metrics.registry.collect()
-        yield from _job_families(self.metrics._gauge, self.namespaces, self.truncated)
-
-
-def _job_families(gauges: Any, namespaces: Iterable[Any], truncated: bool) -> Iterator[Any]:
-    jobs = gauges(
-        "jobtrack_jobs",
-        "Jobs of each namespace by status (running includes stalled), read at scrape time.",
-        labels=["namespace", "status"],
-    )
-    stalled = gauges(
-        "jobtrack_stalled_jobs",
-        "Running jobs of each namespace not updated for longer than stall_after.",
-        labels=["namespace"],
-    )
-    for namespace in namespaces:
-        jobs.add_metric([namespace.name, "running"], namespace.running)
-        jobs.add_metric([namespace.name, "completed"], namespace.completed)
-        if namespace.stalled is not None:
-            stalled.add_metric([namespace.name], namespace.stalled)
-    yield jobs
-    yield stalled
-    yield gauges(
-        "jobtrack_namespaces_truncated",
-        f"1 if there were more than {MAX_SCRAPE_NAMESPACES} namespaces: the rest are left out.",
-        value=int(truncated),
-    )
+        gauges = self.metrics._gauge
+        jobs = gauges(
+            "jobtrack_jobs",
+            "Jobs of each namespace by status (running includes stalled), read at scrape time.",
+            labels=["namespace", "status"],
+        )
+        stalled = gauges(
+            "jobtrack_stalled_jobs",
+            "Running jobs of each namespace not updated for longer than stall_after.",
+            labels=["namespace"],
+        )
+        for namespace in self.namespaces:
+            jobs.add_metric([namespace.name, "running"], namespace.running)
+            jobs.add_metric([namespace.name, "completed"], namespace.completed)
+            if namespace.stalled is not None:
+                stalled.add_metric([namespace.name], namespace.stalled)
+        yield jobs
+        yield stalled
+        yield gauges(
+            "jobtrack_namespaces_truncated",
+            f"1 if there were more than {MAX_SCRAPE_NAMESPACES} namespaces: the rest are left out.",
+            value=int(self.truncated),
+        )

@@ -373,12 +373,6 @@ def _structure_strict_str(value: object, _: type) -> str:
     return value
 
 
-def _structure_status(value: object, _: type) -> Status:
-    if type(value) is not str:
-        raise TypeError(f"expected a string, got {type(value).__name__}")
-    return Status(value)
-
-
 def _make_converter() -> cattrs.Converter:
     conv = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
     conv.register_unstructure_hook(_dt.datetime, format_timestamp)
@@ -386,7 +380,7 @@ def _make_converter() -> cattrs.Converter:
     conv.register_structure_hook(int, _structure_strict_int)
     conv.register_structure_hook(str, _structure_strict_str)
     conv.register_unstructure_hook(Status, lambda status: status.value)
-    conv.register_structure_hook(Status, _structure_status)
+    conv.register_structure_hook(Status, lambda value, _: Status(_structure_strict_str(value, _)))
     # the wire document has the first 11 fields only: the others are kept by stores
     kept: dict[str, Any] = {
         name: override(omit=True) for name in ("expires_at", "rate", "rate_at", "rate_done")

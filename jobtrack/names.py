@@ -14,8 +14,7 @@ from .errors import InvalidName
 __all__ = ["MAX_NAME_LENGTH", "is_valid_name", "new_job_id", "validate_name"]
 
 MAX_NAME_LENGTH = 128
-_NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,128}")
-_fullmatch = _NAME_RE.fullmatch
+_fullmatch = re.compile(r"[A-Za-z0-9_-]{1,128}").fullmatch
 
 
 def is_valid_name(value: object) -> bool:

@@ -61,6 +61,16 @@ def _error(description: str) -> dict[str, Any]:
     return _response(description, "Error")
 
 
+def _header(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "header", "required": False, "schema": {"type": "string"}}
+
+
+_UNAUTHORIZED = _error("The authorize hook wants credentials.")
+_UNAVAILABLE = _response(
+    "The job store is unreachable or busy; retry later.", "Error", _RETRY_AFTER
+)
+
+
 def _object(properties: dict[str, Any]) -> dict[str, Any]:
     return {
         "type": "object",
@@ -122,7 +132,7 @@ def _route(
     responses: dict[str, Any] = {
         "200": ok,
         "400": _error(bad),
-        "401": _error("The authorize hook wants credentials."),
+        "401": _UNAUTHORIZED,
         "403": _error("The authorize hook refused this namespace."),
     }
     if missing is not None:
@@ -131,9 +141,7 @@ def _route(
             "The job completed and its retention has passed: the message says when it "
             "expired (until remember_expired later; then 404)."
         )
-    responses["503"] = _response(
-        "The job store is unreachable or busy; retry later.", "Error", _RETRY_AFTER
-    )
+    responses["503"] = _UNAVAILABLE
     get: dict[str, Any] = {"operationId": operation, "summary": summary, "responses": responses}
     if query:
         get["parameters"] = query
@@ -154,12 +162,7 @@ def _status_route() -> dict[str, Any]:
         "Get upload job status",
         _response("The job's status.", "JobStatus", _ETAG),
         query=[
-            {
-                "name": "If-None-Match",
-                "in": "header",
-                "required": False,
-                "schema": {"type": "string"},
-            },
+            _header("If-None-Match"),
             _query(
                 "wait",
                 "With If-None-Match: hold an unchanged document up to this many whole "
@@ -294,14 +297,7 @@ def openapi_document(version: str) -> dict[str, Any]:
                     "headers": _NO_STORE,
                     "content": {"text/event-stream": {"schema": {"type": "string"}}},
                 },
-                query=[
-                    {
-                        "name": "Last-Event-ID",
-                        "in": "header",
-                        "required": False,
-                        "schema": {"type": "string"},
-                    }
-                ],
+                query=[_header("Last-Event-ID")],
                 bad="Malformed namespace name or job id.",
             ),
             jobs + "/{job_id}/progress": _route(
@@ -329,17 +325,13 @@ def openapi_document(version: str) -> dict[str, Any]:
                             "headers": _NO_STORE,
                             "content": {"text/plain": {"schema": {"type": "string"}}},
                         },
-                        "401": _error("The authorize hook wants credentials."),
+                        "401": _UNAUTHORIZED,
                         "403": _error("The authorize hook refused /metrics."),
                         "404": _error(
                             "Metrics are off (status_app(metrics=False)) or the server lacks "
                             "the metrics extra (prometheus_client)."
                         ),
-                        "503": _response(
-                            "The job store is unreachable or busy; retry later.",
-                            "Error",
-                            _RETRY_AFTER,
-                        ),
+                        "503": _UNAVAILABLE,
                     },
                 }
             },

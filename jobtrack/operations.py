@@ -16,7 +16,7 @@ import datetime as _dt
 import logging
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
 from .arguments import (
     check_abort,
@@ -60,7 +60,6 @@ __all__ = [
     "Step",
     "TrackerBase",
     "Watching",
-    "resolve_store",
 ]
 
 logger = logging.getLogger("jobtrack")
@@ -69,7 +68,6 @@ DEFAULT_RETAIN = _dt.timedelta(days=7)
 """How long a completed job stays readable, unless the tracker says otherwise."""
 DEFAULT_REMEMBER_EXPIRED = _dt.timedelta(days=30)
 """How long after it expired a job still answers "expired" (HTTP 410), not "unknown"."""
-R = TypeVar("R")
 
 
 class Step(NamedTuple):
@@ -136,16 +134,6 @@ class Watching:
         return min(wait, left)
 
 
-def resolve_store(store: Store | str) -> Store:
-    """A store object, opening it first when *store* is a URL."""
-    if isinstance(store, str):
-        return open_store(store)
-    what = not_a_store(store)
-    if what:
-        raise ConfigurationError(f"store must be a store object or a store URL, got {what}")
-    return store
-
-
 class TrackerBase:
     """What both trackers share: the store, the clock, and every operation."""
 
@@ -165,9 +153,17 @@ class TrackerBase:
         self._now = make_now(clock)  # every option checked before a store is opened
         self.stall_after = check_stall_after(stall_after)
         self._retain = check_retention(retain, remember_expired)
-        self.store: Store = resolve_store(store)
+        if isinstance(store, str):
+            store = open_store(store)
+        elif what := not_a_store(store):
+            raise ConfigurationError(f"store must be a store object or a store URL, got {what}")
+        self.store: Store = store
         self.retain = retain
         self.remember_expired = remember_expired
+        self._bind()
+
+    def _bind(self) -> None:
+        """Choose how the store is called, once it is set (the async tracker chooses)."""
 
     def is_stalled(self, status: JobStatus) -> bool:
         """Whether *status* is of a running job not updated for longer than ``stall_after``.
@@ -376,13 +372,10 @@ class TrackerBase:
     def _namespaces(self, limit: int, cursor: str | None) -> Step:
         """A page of the namespaces that hold jobs, by name, with their counts (SPEC section 7).
 
-        ``running`` counts every running job, stalled ones included (as
-        ``list(status="running")`` lists them); ``stalled`` those whose last
-        update is older than ``stall_after``, to the second (None without
-        one); ``completed`` leaves expired jobs out. A namespace whose jobs
-        all expired is left out; like a listing's expired jobs, such rows cost
-        a page at most ``_MOST_SCANNED`` + ten pages' worth more reads, then
-        it ends short, with a cursor.
+        The counts are as :meth:`JobTracker.namespaces` says. A namespace whose
+        jobs all expired is left out; like a listing's expired jobs, such rows cost
+        a page at most ``_MOST_SCANNED`` + ten pages' worth more reads, then it
+        ends short, with a cursor.
         """
         size = check_limit(limit)
         after = check_name_cursor(cursor)
@@ -459,8 +452,9 @@ def _item_page(
 ) -> Page[FailedItem]:
     if rows is None:
         raise JobNotFound(args[0], args[1])
-    rows, last = _cut(rows, args[2])
-    return Page(tuple(item for _, item in rows), None if last is None else str(last[0]))
+    size = args[2] - 1  # (the store was asked for one more: a row beyond the page says more)
+    cursor = str(rows[size - 1][0]) if len(rows) > size else None
+    return Page(tuple(item for _, item in rows[:size]), cursor)
 
 
 def _sorted_errors(groups: list[ErrorCount] | None, args: tuple[str, str]) -> list[ErrorCount]:
@@ -508,14 +502,3 @@ def _earlier(now: _dt.datetime, delta: _dt.timedelta) -> _dt.datetime:
 
 def _the_job(_: None, args: tuple[JobStatus, ...]) -> JobStatus:
     return args[0]
-
-
-def _cut(rows: list[R], asked: int) -> tuple[list[R], R | None]:
-    """The page in *rows*, and its last row if a next page exists.
-
-    *asked* is one more than the page size: a row beyond the page says there
-    is a next one.
-    """
-    if len(rows) >= asked:
-        return rows[: asked - 1], rows[asked - 2]
-    return rows, None

@@ -54,15 +54,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         status: int = args.func(args)
     except JobNotFound as exc:
-        where = shown_store(args) if hasattr(args, "store") else None
-        searched = f" (store: {printable(where)})" if where else ""
-        print(f"jobtrack: {printable(str(exc))}{searched}", file=sys.stderr)
+        where = printable(shown_store(args))  # (every command has --store)
+        print(f"jobtrack: {printable(str(exc))} (store: {where})", file=sys.stderr)
         return EXIT_NOT_FOUND
     except CliError as exc:
         print(f"jobtrack: error: {printable(str(exc))}", file=sys.stderr)
         return exc.status
     except JobtrackError as exc:
-        print(f"jobtrack: error: {printable(_one_line(str(exc)))}", file=sys.stderr)
+        print(f"jobtrack: error: {printable(' '.join(str(exc).split()))}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("jobtrack: stopped", file=sys.stderr)
@@ -72,10 +71,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
     return status
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
 
 
 def run() -> NoReturn:

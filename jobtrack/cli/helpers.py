@@ -21,7 +21,6 @@ from ..tracker import JobTracker
 
 EXIT_OK = 0
 EXIT_FAILED_ITEMS = 1
-EXIT_USAGE = 2
 EXIT_NOT_FOUND = 3
 EXIT_ERROR = 4
 

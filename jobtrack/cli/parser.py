@@ -370,9 +370,10 @@ def _job_commands(
 
     *completing*: the options of the commands that complete jobs (abort, reap), with ``--retain``.
     """
-    status = commands.add_parser("status", parents=parents, help="show one job")
-    status.add_argument("namespace")
-    status.add_argument("job_id")
+    job = argparse.ArgumentParser(add_help=False)  # the arguments of a command about one job
+    job.add_argument("namespace")
+    job.add_argument("job_id")
+    status = commands.add_parser("status", parents=[*parents, job], help="show one job")
     status.add_argument("--json", action="store_true", help="print the wire document")
     _stall_after(status, "say STALLED when the running job was not updated for longer")
     status.set_defaults(func=cmd_status)
@@ -399,10 +400,8 @@ def _job_commands(
     names.set_defaults(func=cmd_namespaces, usage=names)
 
     watch = commands.add_parser(
-        "watch", parents=parents, help="progress bar until the job completes"
+        "watch", parents=[*parents, job], help="progress bar until the job completes"
     )
-    watch.add_argument("namespace")
-    watch.add_argument("job_id")
     watch.add_argument(
         "--interval",
         type=float,
@@ -414,20 +413,16 @@ def _job_commands(
     watch.set_defaults(func=cmd_watch)
 
     abort = commands.add_parser(
-        "abort", parents=completing, help="fail every remaining item of a job"
+        "abort", parents=[*completing, job], help="fail every remaining item of a job"
     )
-    abort.add_argument("namespace")
-    abort.add_argument("job_id")
     abort.add_argument(
         "--error", required=True, metavar="MSG", help="the reason, kept as last_error"
     )
     abort.set_defaults(func=cmd_abort)
 
     failures = commands.add_parser(
-        "failures", parents=parents, help="a job's error counts and failed items"
+        "failures", parents=[*parents, job], help="a job's error counts and failed items"
     )
-    failures.add_argument("namespace")
-    failures.add_argument("job_id")
     failures.add_argument(
         "--json", action="store_true", help="one JSON document, for a retry script"
     )
