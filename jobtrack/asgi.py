@@ -739,61 +739,23 @@ def _match(scope: Scope) -> tuple[str, str | None, str] | None:
     The job id is None for the namespace's list of jobs (``/namespaces/{ns}/upload-jobs``).
     """
     relative = _relative_path(scope)
+    parts = relative.split("/")
     raw = scope.get("raw_path")
-    text = raw.decode("latin-1") if raw else relative
-    if "%" not in text:  # nothing encoded: the relative path's segments are the names
-        parts = relative.split("/")
-        if len(parts) < 4 or parts[0] or parts[1] != "namespaces" or parts[3] != "upload-jobs":
-            return None
-        if len(parts) == 4:
-            return parts[2], None, ""
-        if len(parts) == 5 or (len(parts) == 6 and parts[5] in _ITEM_ROUTES):
-            return parts[2], parts[4], parts[5] if len(parts) == 6 else ""
+    if raw and "%" in (text := raw.decode("latin-1")):
+        # Split the path as sent, before decoding, so that an encoded "/" stays
+        # inside its name (making it malformed) instead of adding a segment: the
+        # names are the last ones sent that, decoded, spell the path below root_path.
+        # (No comprehension reads a local here: that would slow every request.)
+        sent = [urllib.parse.unquote(part) for part in text.split("/")[-5:]]
+        tails = (["", *sent], ["", *sent[1:]], ["", *sent[2:]])
+        parts = {"/".join(tail): tail for tail in tails}.get(relative, [])
+    if len(parts) < 4 or parts[0] or parts[1] != "namespaces" or parts[3] != "upload-jobs":
         return None
-    # Split the path as sent, before decoding, so that an encoded "/" stays
-    # inside its name (making it malformed) instead of adding a segment. The
-    # decoded tail must then be the whole path below root_path.
-    parts = text.split("/")
-    last = urllib.parse.unquote(parts[-1]) if raw and "%" in parts[-1] else parts[-1]
-    if last == "upload-jobs":  # a namespace's list, or a job named "upload-jobs"
-        listing = _list_path(relative, parts[-3:], decode=bool(raw))
-        if listing is not None:
-            return listing
-    if last in _ITEM_ROUTES:  # a route below a job, or a job named "errors"
-        found = _job_path(relative, parts[-5:-1], last, decode=bool(raw))
-        if found is not None:
-            return found
-    return _job_path(relative, parts[-4:], "", decode=bool(raw))
-
-
-def _list_path(relative: str, tail: list[str], *, decode: bool) -> tuple[str, None, str] | None:
-    if len(tail) != 3:
-        return None
-    if decode and any("%" in part for part in tail):
-        literal, ns, middle = (urllib.parse.unquote(part) for part in tail)
-    else:
-        literal, ns, middle = tail
-    if literal != "namespaces" or middle != "upload-jobs":
-        return None
-    if relative != f"/namespaces/{ns}/upload-jobs":
-        return None
-    return ns, None, ""
-
-
-def _job_path(
-    relative: str, tail: list[str], below: str, *, decode: bool
-) -> tuple[str, str, str] | None:
-    if len(tail) != 4:
-        return None
-    if decode and any("%" in part for part in tail):
-        literal, ns, middle, job = (urllib.parse.unquote(part) for part in tail)
-    else:
-        literal, ns, middle, job = tail
-    if literal != "namespaces" or middle != "upload-jobs":
-        return None
-    if relative != f"/namespaces/{ns}/upload-jobs/{job}" + (f"/{below}" if below else ""):
-        return None
-    return ns, job, below
+    if len(parts) == 4:
+        return parts[2], None, ""
+    if len(parts) == 5 or (len(parts) == 6 and parts[5] in _ITEM_ROUTES):
+        return parts[2], parts[4], parts[5] if len(parts) == 6 else ""
+    return None
 
 
 def _query(scope: Scope, names: tuple[str, ...]) -> dict[str, str]:
