@@ -137,8 +137,8 @@ METRICS_NAME = "/metrics"
 """The name *authorize* is asked about for ``GET /metrics`` (never a namespace's)."""
 
 
-def _dumps(document: Mapping[str, Any]) -> bytes:
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+def _dumps(value: object) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _error_body(message: str, namespace: str | None = None, job_id: str | None = None) -> bytes:
@@ -410,9 +410,7 @@ class StatusApp:
                 if denied is not None:
                     message = "Not authenticated." if denied == 401 else "Not allowed."
                     return denied, _error_body(message, namespace, job_id), []
-            if job_id is not None and below == "events":
-                reading = self._events(namespace, job_id)
-            elif job_id is not None and below == "":
+            if job_id is not None and below == "":
                 reading = self._status(namespace, job_id, scope, receive)
             else:
                 reading = self._read(namespace, job_id, below, scope)
@@ -435,13 +433,6 @@ class StatusApp:
         if body is None:
             return 404, _error_body("This job store does not keep items.", namespace, job_id), []
         return 200, body, []
-
-    async def _events(
-        self, namespace: str, job_id: str
-    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
-        events = _Events()
-        events.status = await self._call(self.tracker.get(namespace, job_id))  # 404, 410, 503
-        return 200, events, []
 
     def _unavailable(
         self, exc: Exception, namespace: str | None = None, job_id: str | None = None
@@ -578,12 +569,22 @@ class StatusApp:
     ) -> bytes | None:
         """The body of the job's route *below* (not its status: :meth:`_status`), read.
 
-        With no *job_id*, the namespace's page of jobs. None if the store
-        keeps no items (for the item routes).
+        With no *job_id*, ``{"jobs": [...], "next_cursor": ...}``: a page of the
+        namespace's jobs (SPEC 7). None if the store keeps no items (for the item routes).
         """
         tracker = self.tracker
         if job_id is None:
-            return await self._list(namespace, scope)
+            query = _query(scope, ("status", "limit", "cursor"))
+            status, limit, cursor = query.get("status"), _limit(query), query.get("cursor")
+            jobs = await self._call(
+                tracker.list(namespace, status=status, limit=limit, cursor=cursor)
+            )
+            listed = b",".join(job.to_json() for job in jobs.items)
+            return b'{"jobs":[%s],"next_cursor":%s}' % (listed, _dumps(jobs.next_cursor))
+        if below == "events":  # the stream starts from the status read now (404, 410, 503)
+            events = _Events()
+            events.status = await self._call(tracker.get(namespace, job_id))
+            return events
         if below == "progress":  # SPEC section 8: by the tracker's clock, no more store calls
             return _dumps(
                 tracker.progress(await self._call(tracker.get(namespace, job_id))).to_dict()
@@ -593,7 +594,8 @@ class StatusApp:
         if below == "errors":
             groups = await self._call(tracker.errors(namespace, job_id))
             return _dumps({"errors": [group.to_dict() for group in groups]})
-        limit, cursor = _page_query(scope)
+        query = _query(scope, ("limit", "cursor"))
+        limit, cursor = _limit(query), query.get("cursor")
         page = await self._call(tracker.failed_items(namespace, job_id, limit=limit, cursor=cursor))
         items = [item.to_dict() for item in page.items]
         return _dumps({"items": items, "next_cursor": page.next_cursor})
@@ -630,20 +632,6 @@ class StatusApp:
         return _dumps(
             {"namespaces": [row.to_dict() for row in rows], "next_cursor": page.next_cursor}
         )
-
-    async def _list(self, namespace: str, scope: Scope) -> bytes:
-        """``{"jobs": [...], "next_cursor": ...}``: a page of the namespace's jobs (SPEC 7)."""
-        query = _query(scope, ("status", "limit", "cursor"))
-        page = await self._call(
-            self.tracker.list(
-                namespace,
-                status=query.get("status"),
-                limit=_limit(query),
-                cursor=query.get("cursor"),
-            )
-        )
-        jobs = b",".join(job.to_json() for job in page.items)
-        return b'{"jobs":[%s],"next_cursor":%s}' % (jobs, _dumps_value(page.next_cursor))
 
     def _call(self, call: Awaitable[T]) -> Awaitable[T]:
         """Await a store call holding one of the route's few store calls.
@@ -785,16 +773,6 @@ def _limit(query: Mapping[str, str]) -> int:
     if not (text.isascii() and text.isdigit()):
         raise _BadQuery(f"limit must be an integer, got {text[:20]!r}")
     return int(text.lstrip("0")[:20] or "0")
-
-
-def _page_query(scope: Scope) -> tuple[int, str | None]:
-    """``limit`` and ``cursor`` of a page's query string (others are ignored; empty is absent)."""
-    query = _query(scope, ("limit", "cursor"))
-    return _limit(query), query.get("cursor")
-
-
-def _dumps_value(value: str | None) -> bytes:
-    return json.dumps(value, ensure_ascii=False).encode()
 
 
 def status_app(
