@@ -219,13 +219,9 @@ class _Watch:
             _settle(wake, True)
 
 
-def _settle(wake: asyncio.Future[bool], told: bool) -> None:
-    if not wake.done():
+def _settle(wake: asyncio.Future[bool], told: bool, *_: object) -> None:
+    if not wake.done():  # (*_: a done callback is passed the future)
         wake.set_result(told)
-
-
-def _went(wake: asyncio.Future[bool], gone: asyncio.Future[None]) -> None:
-    _settle(wake, False)
 
 
 class _Hub:
@@ -259,7 +255,7 @@ class _Hub:
                 wake: asyncio.Future[bool] = loop.create_future()  # True: told; False: timed out
                 watch.wakes.add(wake)
                 timer = loop.call_at(deadline, _settle, wake, False)
-                went = functools.partial(_went, wake)
+                went = functools.partial(_settle, wake, False)
                 gone.add_done_callback(went)
                 try:
                     if not await wake:
@@ -420,8 +416,15 @@ class StatusApp:
                 return body
         except (_BadQuery, InvalidArgument, ConfigurationError) as exc:  # the tracker's word
             return 400, _error_body(str(exc), namespace, job_id), []
-        except (_Busy, StoreUnavailable) as exc:
-            return self._unavailable(exc, namespace, job_id)
+        except (_Busy, StoreUnavailable) as exc:  # 503: every store call taken, or the store down
+            if isinstance(exc, _Busy):
+                logger.warning("job store busy: %d calls running", self.max_store_calls)
+                message = "The job store is busy; retry later."
+            else:  # one line: a store that is down must not flood the log
+                logger.warning("job store unavailable: %s", exc)
+                message = "The job store is unavailable; retry later."
+            retry = (b"retry-after", str(RETRY_AFTER_SECONDS).encode())
+            return 503, _error_body(message, namespace, job_id), [retry]
         except JobExpired as exc:  # gone for readers: says when (SPEC section 6)
             return 410, _error_body(str(exc), namespace, job_id), []
         except JobNotFound as exc:
@@ -433,19 +436,6 @@ class StatusApp:
         if body is None:
             return 404, _error_body("This job store does not keep items.", namespace, job_id), []
         return 200, body, []
-
-    def _unavailable(
-        self, exc: Exception, namespace: str | None = None, job_id: str | None = None
-    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
-        """503 with ``Retry-After``: every store call taken (``_Busy``), or the store down."""
-        if isinstance(exc, _Busy):
-            logger.warning("job store busy: %d calls running", self.max_store_calls)
-            message = "The job store is busy; retry later."
-        else:  # one line: a store that is down must not flood the log
-            logger.warning("job store unavailable: %s", exc)
-            message = "The job store is unavailable; retry later."
-        retry = (b"retry-after", str(RETRY_AFTER_SECONDS).encode())
-        return 503, _error_body(message, namespace, job_id), [retry]
 
     async def _metrics(self, scope: Scope) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
         """``GET /metrics``: Prometheus text, the namespaces' jobs read now (SPEC section 8).
@@ -529,17 +519,12 @@ class StatusApp:
                     await send({"type": "http.response.body", "body": event, "more_body": True})
                 if status.is_finished:
                     break
-                hub = self._hub()
-                newer = await hub.change(namespace, job_id, body, HEARTBEAT_SECONDS, gone)
+                newer = await self._hub().change(namespace, job_id, body, HEARTBEAT_SECONDS, gone)
                 if gone.done():
                     break
                 if newer is None:
-                    chunk = {
-                        "type": "http.response.body",
-                        "body": b": alive\n\n",
-                        "more_body": True,
-                    }
-                    await send(chunk)
+                    alive = b": alive\n\n"
+                    await send({"type": "http.response.body", "body": alive, "more_body": True})
                 else:
                     status = newer
         except Exception as exc:  # the job went, the store failed: say so, end the stream
@@ -614,16 +599,13 @@ class StatusApp:
         query = _query(scope, ("limit", "cursor"))
         limit, cursor = _limit(query), query.get("cursor")
         page = await self._call(self.tracker.namespaces(limit=limit, cursor=cursor))
-        rows = list(page.items)
+        rows, read = list(page.items), len(page.items)
         if self.authorize is not None:
-            rows, read = [row for row in rows if await self._check(row.name, scope) is None], 0
-            while len(rows) < limit and page.next_cursor is not None:
+            rows = [row for row in rows if await self._check(row.name, scope) is None]
+            while len(rows) < limit and page.next_cursor is not None and read < MOST_NAMES_FILTERED:
+                cursor = page.next_cursor
+                page = await self._call(self.tracker.namespaces(limit=limit, cursor=cursor))
                 read += len(page.items)
-                if read >= MOST_NAMES_FILTERED:
-                    break
-                page = await self._call(
-                    self.tracker.namespaces(limit=limit, cursor=page.next_cursor)
-                )
                 for row in page.items:
                     if len(rows) < limit and await self._check(row.name, scope) is None:
                         rows.append(row)
@@ -712,10 +694,8 @@ def _page(scope: Scope) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
             return None
     if "/" in name:
         return None
-    method = scope.get("method")
-    if method not in _ALLOWED:
-        found = ui_response(name, None)
-        if found is None:
+    if scope.get("method") not in _ALLOWED:
+        if ui_response(name, None) is None:
             return None
         return 405, [*_BASE_HEADERS, _ALLOW_HEADER], _error_body("Method not allowed.")
     return ui_response(name, _header(scope, b"if-none-match"))
