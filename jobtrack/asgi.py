@@ -860,54 +860,41 @@ def include_in(
             await jobs.tracker.aclose()
 
     router.lifespan_context = lifespan
-    if callable(getattr(app, "openapi", None)) and hasattr(app, "openapi_schema"):  # FastAPI
-        app.openapi = _with_routes(app.openapi, jobs.document, prefix)
-    return jobs
-
-
-def _with_routes(
-    openapi: Callable[[], dict[str, Any]], document: Mapping[str, Any], prefix: str
-) -> Callable[[], dict[str, Any]]:
-    """The host's ``openapi()``, adding jobtrack's paths and components to what it returns.
-
-    FastAPI caches its document and builds a new one when its routes change:
-    each new one is extended once.
-    """
-    extended: list[dict[str, Any]] = []
-
-    def host_openapi() -> dict[str, Any]:
-        schema = openapi()
-        if not extended or extended[0] is not schema:
-            _add_routes(schema, document, prefix)
-            extended[:] = [schema]
-        return schema
-
-    return host_openapi
-
-
-def _add_routes(schema: dict[str, Any], document: Mapping[str, Any], prefix: str) -> None:
-    """Add *document*'s paths under *prefix* to *schema*, its components renamed Jobtrack*."""
-    text = json.dumps(document)
-    for section, entries in document.get("components", {}).items():
-        for name in entries:
+    if not callable(getattr(app, "openapi", None)) or not hasattr(app, "openapi_schema"):
+        return jobs  # not FastAPI: no document to extend
+    text = json.dumps(jobs.document)
+    for section, entries in jobs.document["components"].items():
+        for name in entries:  # renamed Jobtrack*, and so every reference to it
             ref = f'"#/components/{section}/'
             text = text.replace(f'{ref}{name}"', f'{ref}Jobtrack{name}"')
-    ours = json.loads(text)  # a copy, its references renamed
-    paths = schema.setdefault("paths", {})
-    taken = {
-        op.get("operationId")
-        for item in paths.values()
-        for op in item.values()
-        if isinstance(op, dict)
-    }
-    for path, item in ours["paths"].items():
-        for operation in item.values():
-            if isinstance(operation, dict) and "operationId" in operation:
-                operation["tags"] = ["jobtrack"]
-                if operation["operationId"] in taken:  # jobtrack included twice
-                    operation["operationId"] += prefix.replace("/", "_")
-        paths[prefix + path] = item
-    components = schema.setdefault("components", {})
-    for section, entries in ours.get("components", {}).items():
-        for name, value in entries.items():
-            components.setdefault(section, {})[f"Jobtrack{name}"] = value
+    host_openapi = app.openapi
+    extended: list[dict[str, Any]] = []
+
+    def openapi() -> dict[str, Any]:
+        schema: dict[str, Any] = host_openapi()
+        if extended and extended[0] is schema:  # FastAPI builds it anew when its routes change
+            return schema
+        ours = json.loads(text)  # a copy
+        paths = schema.setdefault("paths", {})
+        taken = {
+            op.get("operationId")
+            for item in paths.values()
+            for op in item.values()
+            if isinstance(op, dict)
+        }
+        for path, item in ours["paths"].items():
+            for operation in item.values():
+                if isinstance(operation, dict) and "operationId" in operation:
+                    operation["tags"] = ["jobtrack"]
+                    if operation["operationId"] in taken:  # jobtrack included twice
+                        operation["operationId"] += prefix.replace("/", "_")
+            paths[prefix + path] = item
+        components = schema.setdefault("components", {})
+        for section, entries in ours["components"].items():
+            for name, value in entries.items():
+                components.setdefault(section, {})[f"Jobtrack{name}"] = value
+        extended[:] = [schema]
+        return schema
+
+    app.openapi = openapi
+    return jobs
