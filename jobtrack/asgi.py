@@ -142,14 +142,8 @@ def _dumps(value: object) -> bytes:
 
 
 def _error_body(message: str, namespace: str | None = None, job_id: str | None = None) -> bytes:
-    body: dict[str, Any] = {}
-    if job_id is not None:
-        body["job_id"] = job_id
-    if namespace is not None:
-        body["namespace_name"] = namespace
-    body["status"] = "failure"
-    body["message"] = message
-    return _dumps(body)
+    body = {"job_id": job_id, "namespace_name": namespace, "status": "failure", "message": message}
+    return _dumps({key: value for key, value in body.items() if value is not None})
 
 
 def _name_problem(what: str, value: str) -> str:
