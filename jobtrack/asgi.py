@@ -870,12 +870,8 @@ def include_in(
             return schema
         ours = json.loads(text)  # a copy
         paths = schema.setdefault("paths", {})
-        taken = {
-            op.get("operationId")
-            for item in paths.values()
-            for op in item.values()
-            if isinstance(op, dict)
-        }
+        ops = [op for item in paths.values() for op in item.values() if isinstance(op, dict)]
+        taken = {op.get("operationId") for op in ops}
         for path, item in ours["paths"].items():
             for operation in item.values():
                 if isinstance(operation, dict) and "operationId" in operation:
