@@ -274,8 +274,6 @@ class _Hub:
             async for status in self.tracker.watch(*key):
                 watch.latest = status
                 watch.tell()
-        except asyncio.CancelledError:
-            raise
         except Exception as exc:  # the job went (404, 410), the store failed (503)...
             watch.error = exc
             watch.tell()
