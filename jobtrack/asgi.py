@@ -137,19 +137,13 @@ METRICS_NAME = "/metrics"
 """The name *authorize* is asked about for ``GET /metrics`` (never a namespace's)."""
 
 
-def _dumps(document: Mapping[str, Any]) -> bytes:
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+def _dumps(value: object) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _error_body(message: str, namespace: str | None = None, job_id: str | None = None) -> bytes:
-    body: dict[str, Any] = {}
-    if job_id is not None:
-        body["job_id"] = job_id
-    if namespace is not None:
-        body["namespace_name"] = namespace
-    body["status"] = "failure"
-    body["message"] = message
-    return _dumps(body)
+    body = {"job_id": job_id, "namespace_name": namespace, "status": "failure", "message": message}
+    return _dumps({key: value for key, value in body.items() if value is not None})
 
 
 def _name_problem(what: str, value: str) -> str:
@@ -219,13 +213,9 @@ class _Watch:
             _settle(wake, True)
 
 
-def _settle(wake: asyncio.Future[bool], told: bool) -> None:
-    if not wake.done():
+def _settle(wake: asyncio.Future[bool], told: bool, *_: object) -> None:
+    if not wake.done():  # (*_: a done callback is passed the future)
         wake.set_result(told)
-
-
-def _went(wake: asyncio.Future[bool], gone: asyncio.Future[None]) -> None:
-    _settle(wake, False)
 
 
 class _Hub:
@@ -259,7 +249,7 @@ class _Hub:
                 wake: asyncio.Future[bool] = loop.create_future()  # True: told; False: timed out
                 watch.wakes.add(wake)
                 timer = loop.call_at(deadline, _settle, wake, False)
-                went = functools.partial(_went, wake)
+                went = functools.partial(_settle, wake, False)
                 gone.add_done_callback(went)
                 try:
                     if not await wake:
@@ -284,8 +274,6 @@ class _Hub:
             async for status in self.tracker.watch(*key):
                 watch.latest = status
                 watch.tell()
-        except asyncio.CancelledError:
-            raise
         except Exception as exc:  # the job went (404, 410), the store failed (503)...
             watch.error = exc
             watch.tell()
@@ -410,9 +398,7 @@ class StatusApp:
                 if denied is not None:
                     message = "Not authenticated." if denied == 401 else "Not allowed."
                     return denied, _error_body(message, namespace, job_id), []
-            if job_id is not None and below == "events":
-                reading = self._events(namespace, job_id)
-            elif job_id is not None and below == "":
+            if job_id is not None and below == "":
                 reading = self._status(namespace, job_id, scope, receive)
             else:
                 reading = self._read(namespace, job_id, below, scope)
@@ -422,8 +408,15 @@ class StatusApp:
                 return body
         except (_BadQuery, InvalidArgument, ConfigurationError) as exc:  # the tracker's word
             return 400, _error_body(str(exc), namespace, job_id), []
-        except (_Busy, StoreUnavailable) as exc:
-            return self._unavailable(exc, namespace, job_id)
+        except (_Busy, StoreUnavailable) as exc:  # 503: every store call taken, or the store down
+            if isinstance(exc, _Busy):
+                logger.warning("job store busy: %d calls running", self.max_store_calls)
+                message = "The job store is busy; retry later."
+            else:  # one line: a store that is down must not flood the log
+                logger.warning("job store unavailable: %s", exc)
+                message = "The job store is unavailable; retry later."
+            retry = (b"retry-after", str(RETRY_AFTER_SECONDS).encode())
+            return 503, _error_body(message, namespace, job_id), [retry]
         except JobExpired as exc:  # gone for readers: says when (SPEC section 6)
             return 410, _error_body(str(exc), namespace, job_id), []
         except JobNotFound as exc:
@@ -435,26 +428,6 @@ class StatusApp:
         if body is None:
             return 404, _error_body("This job store does not keep items.", namespace, job_id), []
         return 200, body, []
-
-    async def _events(
-        self, namespace: str, job_id: str
-    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
-        events = _Events()
-        events.status = await self._call(self.tracker.get(namespace, job_id))  # 404, 410, 503
-        return 200, events, []
-
-    def _unavailable(
-        self, exc: Exception, namespace: str | None = None, job_id: str | None = None
-    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
-        """503 with ``Retry-After``: every store call taken (``_Busy``), or the store down."""
-        if isinstance(exc, _Busy):
-            logger.warning("job store busy: %d calls running", self.max_store_calls)
-            message = "The job store is busy; retry later."
-        else:  # one line: a store that is down must not flood the log
-            logger.warning("job store unavailable: %s", exc)
-            message = "The job store is unavailable; retry later."
-        retry = (b"retry-after", str(RETRY_AFTER_SECONDS).encode())
-        return 503, _error_body(message, namespace, job_id), [retry]
 
     async def _metrics(self, scope: Scope) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
         """``GET /metrics``: Prometheus text, the namespaces' jobs read now (SPEC section 8).
@@ -538,17 +511,12 @@ class StatusApp:
                     await send({"type": "http.response.body", "body": event, "more_body": True})
                 if status.is_finished:
                     break
-                hub = self._hub()
-                newer = await hub.change(namespace, job_id, body, HEARTBEAT_SECONDS, gone)
+                newer = await self._hub().change(namespace, job_id, body, HEARTBEAT_SECONDS, gone)
                 if gone.done():
                     break
                 if newer is None:
-                    chunk = {
-                        "type": "http.response.body",
-                        "body": b": alive\n\n",
-                        "more_body": True,
-                    }
-                    await send(chunk)
+                    alive = b": alive\n\n"
+                    await send({"type": "http.response.body", "body": alive, "more_body": True})
                 else:
                     status = newer
         except Exception as exc:  # the job went, the store failed: say so, end the stream
@@ -578,12 +546,22 @@ class StatusApp:
     ) -> bytes | None:
         """The body of the job's route *below* (not its status: :meth:`_status`), read.
 
-        With no *job_id*, the namespace's page of jobs. None if the store
-        keeps no items (for the item routes).
+        With no *job_id*, ``{"jobs": [...], "next_cursor": ...}``: a page of the
+        namespace's jobs (SPEC 7). None if the store keeps no items (for the item routes).
         """
         tracker = self.tracker
         if job_id is None:
-            return await self._list(namespace, scope)
+            query = _query(scope, ("status", "limit", "cursor"))
+            status, limit, cursor = query.get("status"), _limit(query), query.get("cursor")
+            jobs = await self._call(
+                tracker.list(namespace, status=status, limit=limit, cursor=cursor)
+            )
+            listed = b",".join(job.to_json() for job in jobs.items)
+            return b'{"jobs":[%s],"next_cursor":%s}' % (listed, _dumps(jobs.next_cursor))
+        if below == "events":  # the stream starts from the status read now (404, 410, 503)
+            events = _Events()
+            events.status = await self._call(tracker.get(namespace, job_id))
+            return events
         if below == "progress":  # SPEC section 8: by the tracker's clock, no more store calls
             return _dumps(
                 tracker.progress(await self._call(tracker.get(namespace, job_id))).to_dict()
@@ -593,7 +571,8 @@ class StatusApp:
         if below == "errors":
             groups = await self._call(tracker.errors(namespace, job_id))
             return _dumps({"errors": [group.to_dict() for group in groups]})
-        limit, cursor = _page_query(scope)
+        query = _query(scope, ("limit", "cursor"))
+        limit, cursor = _limit(query), query.get("cursor")
         page = await self._call(tracker.failed_items(namespace, job_id, limit=limit, cursor=cursor))
         items = [item.to_dict() for item in page.items]
         return _dumps({"items": items, "next_cursor": page.next_cursor})
@@ -612,16 +591,13 @@ class StatusApp:
         query = _query(scope, ("limit", "cursor"))
         limit, cursor = _limit(query), query.get("cursor")
         page = await self._call(self.tracker.namespaces(limit=limit, cursor=cursor))
-        rows = list(page.items)
+        rows, read = list(page.items), len(page.items)
         if self.authorize is not None:
-            rows, read = [row for row in rows if await self._check(row.name, scope) is None], 0
-            while len(rows) < limit and page.next_cursor is not None:
+            rows = [row for row in rows if await self._check(row.name, scope) is None]
+            while len(rows) < limit and page.next_cursor is not None and read < MOST_NAMES_FILTERED:
+                cursor = page.next_cursor
+                page = await self._call(self.tracker.namespaces(limit=limit, cursor=cursor))
                 read += len(page.items)
-                if read >= MOST_NAMES_FILTERED:
-                    break
-                page = await self._call(
-                    self.tracker.namespaces(limit=limit, cursor=page.next_cursor)
-                )
                 for row in page.items:
                     if len(rows) < limit and await self._check(row.name, scope) is None:
                         rows.append(row)
@@ -630,20 +606,6 @@ class StatusApp:
         return _dumps(
             {"namespaces": [row.to_dict() for row in rows], "next_cursor": page.next_cursor}
         )
-
-    async def _list(self, namespace: str, scope: Scope) -> bytes:
-        """``{"jobs": [...], "next_cursor": ...}``: a page of the namespace's jobs (SPEC 7)."""
-        query = _query(scope, ("status", "limit", "cursor"))
-        page = await self._call(
-            self.tracker.list(
-                namespace,
-                status=query.get("status"),
-                limit=_limit(query),
-                cursor=query.get("cursor"),
-            )
-        )
-        jobs = b",".join(job.to_json() for job in page.items)
-        return b'{"jobs":[%s],"next_cursor":%s}' % (jobs, _dumps_value(page.next_cursor))
 
     def _call(self, call: Awaitable[T]) -> Awaitable[T]:
         """Await a store call holding one of the route's few store calls.
@@ -724,10 +686,8 @@ def _page(scope: Scope) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
             return None
     if "/" in name:
         return None
-    method = scope.get("method")
-    if method not in _ALLOWED:
-        found = ui_response(name, None)
-        if found is None:
+    if scope.get("method") not in _ALLOWED:
+        if ui_response(name, None) is None:
             return None
         return 405, [*_BASE_HEADERS, _ALLOW_HEADER], _error_body("Method not allowed.")
     return ui_response(name, _header(scope, b"if-none-match"))
@@ -739,61 +699,23 @@ def _match(scope: Scope) -> tuple[str, str | None, str] | None:
     The job id is None for the namespace's list of jobs (``/namespaces/{ns}/upload-jobs``).
     """
     relative = _relative_path(scope)
+    parts = relative.split("/")
     raw = scope.get("raw_path")
-    text = raw.decode("latin-1") if raw else relative
-    if "%" not in text:  # nothing encoded: the relative path's segments are the names
-        parts = relative.split("/")
-        if len(parts) < 4 or parts[0] or parts[1] != "namespaces" or parts[3] != "upload-jobs":
-            return None
-        if len(parts) == 4:
-            return parts[2], None, ""
-        if len(parts) == 5 or (len(parts) == 6 and parts[5] in _ITEM_ROUTES):
-            return parts[2], parts[4], parts[5] if len(parts) == 6 else ""
+    if raw and "%" in (text := raw.decode("latin-1")):
+        # Split the path as sent, before decoding, so that an encoded "/" stays
+        # inside its name (making it malformed) instead of adding a segment: the
+        # names are the last ones sent that, decoded, spell the path below root_path.
+        # (No comprehension reads a local here: that would slow every request.)
+        sent = [urllib.parse.unquote(part) for part in text.split("/")[-5:]]
+        tails = (["", *sent], ["", *sent[1:]], ["", *sent[2:]])
+        parts = {"/".join(tail): tail for tail in tails}.get(relative, [])
+    if len(parts) < 4 or parts[0] or parts[1] != "namespaces" or parts[3] != "upload-jobs":
         return None
-    # Split the path as sent, before decoding, so that an encoded "/" stays
-    # inside its name (making it malformed) instead of adding a segment. The
-    # decoded tail must then be the whole path below root_path.
-    parts = text.split("/")
-    last = urllib.parse.unquote(parts[-1]) if raw and "%" in parts[-1] else parts[-1]
-    if last == "upload-jobs":  # a namespace's list, or a job named "upload-jobs"
-        listing = _list_path(relative, parts[-3:], decode=bool(raw))
-        if listing is not None:
-            return listing
-    if last in _ITEM_ROUTES:  # a route below a job, or a job named "errors"
-        found = _job_path(relative, parts[-5:-1], last, decode=bool(raw))
-        if found is not None:
-            return found
-    return _job_path(relative, parts[-4:], "", decode=bool(raw))
-
-
-def _list_path(relative: str, tail: list[str], *, decode: bool) -> tuple[str, None, str] | None:
-    if len(tail) != 3:
-        return None
-    if decode and any("%" in part for part in tail):
-        literal, ns, middle = (urllib.parse.unquote(part) for part in tail)
-    else:
-        literal, ns, middle = tail
-    if literal != "namespaces" or middle != "upload-jobs":
-        return None
-    if relative != f"/namespaces/{ns}/upload-jobs":
-        return None
-    return ns, None, ""
-
-
-def _job_path(
-    relative: str, tail: list[str], below: str, *, decode: bool
-) -> tuple[str, str, str] | None:
-    if len(tail) != 4:
-        return None
-    if decode and any("%" in part for part in tail):
-        literal, ns, middle, job = (urllib.parse.unquote(part) for part in tail)
-    else:
-        literal, ns, middle, job = tail
-    if literal != "namespaces" or middle != "upload-jobs":
-        return None
-    if relative != f"/namespaces/{ns}/upload-jobs/{job}" + (f"/{below}" if below else ""):
-        return None
-    return ns, job, below
+    if len(parts) == 4:
+        return parts[2], None, ""
+    if len(parts) == 5 or (len(parts) == 6 and parts[5] in _ITEM_ROUTES):
+        return parts[2], parts[4], parts[5] if len(parts) == 6 else ""
+    return None
 
 
 def _query(scope: Scope, names: tuple[str, ...]) -> dict[str, str]:
@@ -823,16 +745,6 @@ def _limit(query: Mapping[str, str]) -> int:
     if not (text.isascii() and text.isdigit()):
         raise _BadQuery(f"limit must be an integer, got {text[:20]!r}")
     return int(text.lstrip("0")[:20] or "0")
-
-
-def _page_query(scope: Scope) -> tuple[int, str | None]:
-    """``limit`` and ``cursor`` of a page's query string (others are ignored; empty is absent)."""
-    query = _query(scope, ("limit", "cursor"))
-    return _limit(query), query.get("cursor")
-
-
-def _dumps_value(value: str | None) -> bytes:
-    return json.dumps(value, ensure_ascii=False).encode()
 
 
 def status_app(
@@ -940,54 +852,37 @@ def include_in(
             await jobs.tracker.aclose()
 
     router.lifespan_context = lifespan
-    if callable(getattr(app, "openapi", None)) and hasattr(app, "openapi_schema"):  # FastAPI
-        app.openapi = _with_routes(app.openapi, jobs.document, prefix)
-    return jobs
-
-
-def _with_routes(
-    openapi: Callable[[], dict[str, Any]], document: Mapping[str, Any], prefix: str
-) -> Callable[[], dict[str, Any]]:
-    """The host's ``openapi()``, adding jobtrack's paths and components to what it returns.
-
-    FastAPI caches its document and builds a new one when its routes change:
-    each new one is extended once.
-    """
-    extended: list[dict[str, Any]] = []
-
-    def host_openapi() -> dict[str, Any]:
-        schema = openapi()
-        if not extended or extended[0] is not schema:
-            _add_routes(schema, document, prefix)
-            extended[:] = [schema]
-        return schema
-
-    return host_openapi
-
-
-def _add_routes(schema: dict[str, Any], document: Mapping[str, Any], prefix: str) -> None:
-    """Add *document*'s paths under *prefix* to *schema*, its components renamed Jobtrack*."""
-    text = json.dumps(document)
-    for section, entries in document.get("components", {}).items():
-        for name in entries:
+    if not callable(getattr(app, "openapi", None)) or not hasattr(app, "openapi_schema"):
+        return jobs  # not FastAPI: no document to extend
+    text = json.dumps(jobs.document)
+    for section, entries in jobs.document["components"].items():
+        for name in entries:  # renamed Jobtrack*, and so every reference to it
             ref = f'"#/components/{section}/'
             text = text.replace(f'{ref}{name}"', f'{ref}Jobtrack{name}"')
-    ours = json.loads(text)  # a copy, its references renamed
-    paths = schema.setdefault("paths", {})
-    taken = {
-        op.get("operationId")
-        for item in paths.values()
-        for op in item.values()
-        if isinstance(op, dict)
-    }
-    for path, item in ours["paths"].items():
-        for operation in item.values():
-            if isinstance(operation, dict) and "operationId" in operation:
-                operation["tags"] = ["jobtrack"]
-                if operation["operationId"] in taken:  # jobtrack included twice
-                    operation["operationId"] += prefix.replace("/", "_")
-        paths[prefix + path] = item
-    components = schema.setdefault("components", {})
-    for section, entries in ours.get("components", {}).items():
-        for name, value in entries.items():
-            components.setdefault(section, {})[f"Jobtrack{name}"] = value
+    host_openapi = app.openapi
+    extended: list[dict[str, Any]] = []
+
+    def openapi() -> dict[str, Any]:
+        schema: dict[str, Any] = host_openapi()
+        if extended and extended[0] is schema:  # FastAPI builds it anew when its routes change
+            return schema
+        ours = json.loads(text)  # a copy
+        paths = schema.setdefault("paths", {})
+        ops = [op for item in paths.values() for op in item.values() if isinstance(op, dict)]
+        taken = {op.get("operationId") for op in ops}
+        for path, item in ours["paths"].items():
+            for operation in item.values():
+                if isinstance(operation, dict) and "operationId" in operation:
+                    operation["tags"] = ["jobtrack"]
+                    if operation["operationId"] in taken:  # jobtrack included twice
+                        operation["operationId"] += prefix.replace("/", "_")
+            paths[prefix + path] = item
+        components = schema.setdefault("components", {})
+        for section, entries in ours["components"].items():
+            for name, value in entries.items():
+                components.setdefault(section, {})[f"Jobtrack{name}"] = value
+        extended[:] = [schema]
+        return schema
+
+    app.openapi = openapi
+    return jobs

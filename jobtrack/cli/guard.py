@@ -79,8 +79,7 @@ def guarded_protocol(head_timeout: float, max_connections: int) -> type[Any]:
             super().connection_made(transport)
             self._start_clock()
 
-        def _start_clock(self) -> None:
-            self._stop_clock()
+        def _start_clock(self) -> None:  # only ever called with no clock running
             self._deadline = self.loop.call_later(head_timeout, self._too_slow)
 
         def _stop_clock(self) -> None:

@@ -14,10 +14,11 @@ import logging
 import socket
 import sys
 import warnings
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..asgi import DEFAULT_MAX_STORE_CALLS
+from ..asgi import DEFAULT_MAX_STORE_CALLS, Message, Receive, Scope, Send, status_app
+from ..async_tracker import AsyncJobTracker
 from ..errors import JobtrackError, JobtrackWarning
 from ..logs import Throttle
 from ..stores import features_of
@@ -84,10 +85,6 @@ async def _purge_once(purge: Callable[[], Awaitable[int]]) -> None:
             logger.info("purged %d expired job(s)", removed)
 
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-
-
 class Sweeping:
     """An ASGI app that runs :func:`sweep` beside *app* while the server runs.
 
@@ -109,12 +106,7 @@ class Sweeping:
         self.wait = wait
         self.task: asyncio.Task[None] | None = None
 
-    async def __call__(
-        self,
-        scope: Scope,
-        receive: Callable[[], Awaitable[Message]],
-        send: Callable[[Message], Awaitable[None]],
-    ) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection; start and stop the sweep with the lifespan."""
         if scope.get("type") != "lifespan":
             await self.app(scope, receive, send)
@@ -187,9 +179,6 @@ def make_server(
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the status route under uvicorn until SIGINT or SIGTERM."""
-    from ..asgi import status_app  # noqa: PLC0415
-    from ..async_tracker import AsyncJobTracker  # noqa: PLC0415
-
     tracker = open_tracker(args)
     if features_of(tracker.store).checks:  # say, a Redis that would drop jobs when full
         with warnings.catch_warnings():
