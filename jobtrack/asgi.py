@@ -43,7 +43,7 @@ from .logs import Throttle
 from .metrics import MAX_SCRAPE_NAMESPACES, MAX_SCRAPE_PAGES, Metrics
 from .model import JobStatus, NamespaceCounts, Page
 from .names import MAX_NAME_LENGTH, is_valid_name
-from .openapi import openapi_document
+from .openapi import JOBS_PATH, openapi_document
 from .static import ui_response
 from .stores import features_of
 from .tracker import JobTracker
@@ -98,9 +98,8 @@ class _BadQuery(Exception):
 
 
 _ITEM_ROUTES = ("failed-items", "errors", "events", "progress")
-_LIST_TEMPLATE = "/namespaces/{namespace_name}/upload-jobs"
-_JOB_TEMPLATES = {below: f"{_LIST_TEMPLATE}/{{job_id}}/{below}" for below in _ITEM_ROUTES}
-_JOB_TEMPLATES[""] = _LIST_TEMPLATE + "/{job_id}"
+_JOB_TEMPLATES = {below: f"{JOBS_PATH}/{{job_id}}/{below}" for below in _ITEM_ROUTES}
+_JOB_TEMPLATES[""] = JOBS_PATH + "/{job_id}"
 
 
 class _Events(bytes):
@@ -533,7 +532,7 @@ class StatusApp:
         if route is None:
             path = _relative_path(scope)
             return path if path in self._paths else "other"
-        return _LIST_TEMPLATE if route[1] is None else _JOB_TEMPLATES[route[2]]
+        return JOBS_PATH if route[1] is None else _JOB_TEMPLATES[route[2]]
 
     def _hub(self) -> _Hub:
         loop = asyncio.get_running_loop()

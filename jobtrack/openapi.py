@@ -14,7 +14,10 @@ from .names import MAX_NAME_LENGTH
 from .rules import MAX_ERROR_GROUPS, MAX_ERROR_LENGTH, MAX_ITEM_LENGTH
 from .stores.protocol import STATUSES
 
-__all__ = ["openapi_document"]
+__all__ = ["JOBS_PATH", "openapi_document"]
+
+JOBS_PATH = "/namespaces/{namespace_name}/upload-jobs"
+"""The path template of a namespace's jobs; each job's routes are below it."""
 
 _NAME = {
     "type": "string",
@@ -241,7 +244,6 @@ _ERROR = {
 
 def openapi_document(version: str) -> dict[str, Any]:
     """The OpenAPI 3.1 description of the job status route and the routes beside it."""
-    jobs = "/namespaces/{namespace_name}/upload-jobs"
     return {
         "openapi": "3.1.0",
         "info": {
@@ -267,7 +269,7 @@ def openapi_document(version: str) -> dict[str, Any]:
                 bad="Malformed query parameter.",
                 missing=None,
             ),
-            jobs: _route(
+            JOBS_PATH: _route(
                 "listUploadJobs",
                 "The namespace's upload jobs, newest first (expired ones left out)",
                 _response("One page of jobs.", "JobPage"),
@@ -276,15 +278,15 @@ def openapi_document(version: str) -> dict[str, Any]:
                 bad="Malformed namespace name or query parameter.",
                 missing=None,
             ),
-            jobs + "/{job_id}": _status_route(),
-            jobs + "/{job_id}/failed-items": _route(
+            JOBS_PATH + "/{job_id}": _status_route(),
+            JOBS_PATH + "/{job_id}/failed-items": _route(
                 "listFailedItems",
                 "The job's failed items, in the order they failed",
                 _response("One page of failed items.", "FailedItemPage"),
                 query=[_LIMIT, _ITEM_CURSOR],
                 missing=_ITEMS_MISSING,
             ),
-            jobs + "/{job_id}/events": _route(
+            JOBS_PATH + "/{job_id}/events": _route(
                 "streamUploadJobStatus",
                 "Server-sent events: each newer status document, until the completed one",
                 {
@@ -300,13 +302,13 @@ def openapi_document(version: str) -> dict[str, Any]:
                 query=[_header("Last-Event-ID")],
                 bad="Malformed namespace name or job id.",
             ),
-            jobs + "/{job_id}/progress": _route(
+            JOBS_PATH + "/{job_id}/progress": _route(
                 "getUploadJobProgress",
                 "How the job is getting on: smoothed rate, ETA, stalled, expiry",
                 _response("The job's progress, by the server's clock.", "Progress"),
                 bad="Malformed namespace name or job id.",
             ),
-            jobs + "/{job_id}/errors": _route(
+            JOBS_PATH + "/{job_id}/errors": _route(
                 "listErrorCounts",
                 "The job's failures that carried an error, by message, most frequent first",
                 _response("The error groups.", "ErrorCounts"),

@@ -21,6 +21,7 @@ from jobtrack.metrics import (
     OTHER_NAMESPACES,
     Metrics,
 )
+from jobtrack.openapi import openapi_document
 from jobtrack.testing.reference import ManualClock
 from tests.asgi_driver import call, serving
 
@@ -94,6 +95,26 @@ def test_known_sequence() -> None:
     }
     text = call(app, "GET", "/metrics").body.decode()
     assert "a1" not in text and "b1" not in text  # no label per job, ever
+
+
+def test_every_route_is_labelled_with_its_openapi_path() -> None:
+    tracker = JobTracker(MemoryStore(), metrics=Metrics())
+    tracker.start("ns", 1, job_id="j")
+    tracker.record("ns", "j", processed=1, failed=1, item="x", error="boom")  # completes j
+    app = status_app(tracker)
+    below = ("", "/failed-items", "/errors", "/progress", "/events")
+    for path in [
+        "/namespaces/ns/upload-jobs",
+        *(f"/namespaces/ns/upload-jobs/j{t}" for t in below),
+    ]:
+        assert call(app, "HEAD", path).status == 200, path  # (HEAD: the stream not sent)
+    routes = {
+        dict(labels)["route"]
+        for (name, labels), _ in scrape(app).items()
+        if name == "jobtrack_http_request_duration_seconds_count"
+    }
+    paths = set(openapi_document("test")["paths"])
+    assert len(routes) == 6 and routes <= paths, routes - paths
 
 
 def test_async_tracker_counts_too() -> None:
