@@ -109,7 +109,7 @@ class MemoryStore:
         """Apply *delta* (with the store's lock held): the job, its items, error counts, indexes."""
         jobs = self._jobs.get(namespace)
         job = jobs.get(job_id) if jobs is not None else None
-        if job is None:
+        if jobs is None or job is None:
             raise JobNotFound(namespace, job_id)
         if delta.item is None:
             new = apply(job, delta, now)
@@ -126,7 +126,7 @@ class MemoryStore:
                 items = self._job_items(job)
             items.change(delta.item, change, delta.error)
             new = change.job
-        self._jobs[job.namespace_name][job.job_id] = new
+        jobs[job_id] = new
         if self._waiting:
             self._changed.notify_all()
         if new.is_finished:  # it completes now (a completed job raised JobFinished)
