@@ -219,8 +219,9 @@ class RedisStore:
         *what* ``"items"``, ``"failed"`` or ``"errors"`` measures the job's
         other keys instead.
         """
-        mine = self.commands.keys(namespace, job_id)  # the job's four keys first
-        key = dict(zip(("job", "items", "failed", "errors"), mine, strict=False))[what]
+        commands = self.commands
+        mine = (commands.job_key(namespace, job_id), *commands.item_keys(namespace, job_id))
+        key = dict(zip(("job", "items", "failed", "errors"), mine, strict=True))[what]
         used = self._runner.run(Call(("MEMORY", "USAGE", key, "SAMPLES", "0"), lambda n: n))
         return int(used or 0)
 
