@@ -177,8 +177,8 @@ def progress(job: JobStatus, now: _dt.datetime, stalled: bool) -> Progress:
     """How *job* is getting on at *now* (a completed job: at its ``finished_at``).
 
     The items done that the rate has not folded in yet (``done - rate_done``:
-    a SQL store folds them once a second, not on its fast path) are folded in
-    as of ``updated_at``, by :func:`add_rate` as a store would.
+    the SQL and Redis stores fold them once a second, not on every update) are
+    folded in as of ``updated_at``, by :func:`add_rate` as Redis would.
 
     ``rate_per_s`` is the job's rate decayed to then, divided by the weight
     its age allows (``1 - exp(-elapsed / tau)``): steady work since the start

@@ -36,10 +36,10 @@ from jobtrack import (
     Update,
     open_store,
 )
-from jobtrack.rules import Delta
+from jobtrack.rules import Delta, add_rate
 from jobtrack.stores.sql.postgres import escaped, unescaped
 from jobtrack.testing.reference import ManualClock
-from tests.helpers import sql_rate_waits_a_second
+from tests.helpers import rate_waits_a_second
 from tests.pg_server import PgServer, free_port
 
 pytestmark = pytest.mark.postgres
@@ -662,4 +662,6 @@ def _now() -> dt.datetime:
 
 def test_the_fast_path_leaves_the_rate_to_the_next_second(store: PostgresStore) -> None:
     clock = ManualClock()
-    sql_rate_waits_a_second(JobTracker(store, clock=clock), clock)
+    first, folded = rate_waits_a_second(JobTracker(store, clock=clock), clock)
+    # all 5 items as of the update that folds them ("add_all", at :now)
+    assert folded.rate == add_rate(first.rate, first.rate_at, 5, folded.rate_at)[0]

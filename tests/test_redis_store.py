@@ -34,10 +34,12 @@ from jobtrack import (
     open_store,
 )
 from jobtrack.clock import to_ms
+from jobtrack.rules import add_rate
 from jobtrack.stores.redis.client import UNBOUNDED
 from jobtrack.stores.redis.commands import SCRIPTS, job_from_hash, job_from_update_reply
 from jobtrack.testing.reference import ManualClock
 from tests import workers
+from tests.helpers import rate_waits_a_second
 from tests.redis_fixtures import Cluster, redis_url
 
 pytestmark = pytest.mark.redis
@@ -81,8 +83,10 @@ def _server_of(store: RedisStore, key: str) -> redis.Redis:
 
 
 def test_key_layout(store: RedisStore) -> None:
-    tracker = JobTracker(store)
+    clock = ManualClock()
+    tracker = JobTracker(store, clock=clock)
     job = tracker.start("docs", 3, job_id="j1")
+    clock.advance(milliseconds=1500)  # into another second: the rate moves
     tracker.record("docs", "j1", processed=1, failed=1, error="bad")
     p = store.prefix
     keys = sorted(store.client.scan_iter(match=f"{p}:*"))
@@ -92,11 +96,11 @@ def test_key_layout(store: RedisStore) -> None:
     ]
     assert store.client.zrange(f"{p}:{{:namespaces}}:names", 0, -1) == ["docs"]
     fields = store.client.hgetall(f"{p}:{{docs}}:job:j1")
-    assert set(fields) == {"t", "p", "s", "f", "e", "st", "up", "r", "ra"}
+    assert set(fields) == {"t", "p", "s", "f", "e", "st", "up", "r", "ra", "rd"}
     assert fields["e"] == "bad" and fields["t"] == "3"
     # the smoothed rate (1 item, at most 1/60 per s) as of the update, '%.17g' (all 17 digits)
     assert fields["r"] == f"{float(fields['r']):.17g}" and 0 < float(fields["r"]) <= 1 / 60
-    assert fields["ra"] == fields["up"]
+    assert fields["ra"] == fields["up"] and fields["rd"] == "1"
     assert store.client.zscore(f"{p}:{{docs}}:jobs", "j1") == float(fields["st"])
     assert store.client.zscore(f"{p}:{{docs}}:running", "j1") == float(fields["st"])
     up = int(fields["up"])
@@ -200,6 +204,29 @@ def _now() -> Any:
     return utc_now()
 
 
+def test_the_rate_moves_once_a_second_and_at_completion(either: RedisStore) -> None:
+    # update.lua folds the items done into the rate (three more fields and a '%.17g') only
+    # when an update moves the job into another second or completes it: the items of the
+    # updates before as of the last one (as progress() folds them meanwhile), then its own
+    clock = ManualClock()
+    tracker = JobTracker(either, clock=clock)
+    first, folded = rate_waits_a_second(tracker, clock)
+    at_fast, at_folded = first.rate_at + 300, folded.rate_at
+    expected = add_rate(*add_rate(first.rate, first.rate_at, 2, at_fast), 3, at_folded)
+    assert (folded.rate, folded.rate_at) == pytest.approx(expected, rel=1e-12)
+    fast = tracker.record("docs", "job", processed=1, successful=1, item="a")  # the same second
+    assert (fast.rate, fast.rate_at, fast.rate_done, fast.done) == (folded.rate, at_folded, 9, 10)
+    assert either.get("docs", "job") == fast
+    clock.advance(milliseconds=100)
+    aborted = tracker.abort("docs", "job", "gave up")  # still that second: it completes
+    # the item done before folds in as of its update; the items the abort fails never do
+    expected = add_rate(fast.rate, at_folded, 1, at_folded)
+    assert (aborted.rate, aborted.rate_at) == pytest.approx(expected, rel=1e-12)
+    assert (aborted.rate_done, aborted.done) == (100, 100)
+    read = tracker.get("docs", "job")
+    assert (read.rate, read.rate_at, read.rate_done) == (aborted.rate, aborted.rate_at, 100)
+
+
 def test_update_many_applies_each_atomically_and_reports_each(store: RedisStore) -> None:
     tracker = JobTracker(store)
     a = tracker.start("ns", 3, job_id="a")
@@ -263,6 +290,8 @@ def test_corrupt_hash_is_a_clear_error_and_changes_nothing(store: RedisStore) ->
         ["ok", None, 1, 0, 0, None, "5", 6, None],
         ["ok", "9", 1, 0, 0, None, "5", "6", None],
         ["invalid", "p"],
+        ["ok", 1, 1, 1, 0, None, "5", 6, None, None, "0", "0", 2],  # more folded than done
+        ["ok", 1, 1, 1, 0, None, "5", 6, None, None, "0", "0", -1],
         7,
         [b"\xff"],
     ],
@@ -277,6 +306,7 @@ def test_unexpected_update_replies_are_errors_never_counts(reply: Any) -> None:
     [
         {"t": "1", "p": "x", "s": "0", "f": "0", "st": "5", "up": "5"},
         {"t": "1", "p": "0", "s": "0", "f": "0", "st": "5"},
+        {"t": "1", "p": "1", "s": "1", "f": "0", "st": "5", "up": "5", "rd": "2"},
         {b"t": b"\xff"},
     ],
 )

@@ -27,9 +27,10 @@ from jobtrack import (
     StoreUnavailable,
     open_store,
 )
+from jobtrack.rules import add_rate
 from jobtrack.stores.sql.schema import STATEMENTS
 from jobtrack.testing.reference import ManualClock
-from tests.helpers import sql_rate_waits_a_second
+from tests.helpers import rate_waits_a_second
 
 NS = "docs"
 
@@ -270,6 +271,8 @@ def test_the_fast_path_leaves_the_rate_to_the_next_second(path: Path) -> None:
     clock = ManualClock()
     store = SQLiteStore(path)
     try:
-        sql_rate_waits_a_second(JobTracker(store, clock=clock), clock)
+        first, folded = rate_waits_a_second(JobTracker(store, clock=clock), clock)
+        # all 5 items as of the update that folds them ("add_all", at :now)
+        assert folded.rate == add_rate(first.rate, first.rate_at, 5, folded.rate_at)[0]
     finally:
         store.close()

@@ -746,13 +746,15 @@ def job_from_update_reply(namespace: str, job_id: str, reply: Any) -> JobStatus:
         tag = reply[0]
         if type(tag) is not str:
             tag = _text(tag)
-        if tag == "ok" and len(reply) == 12:
+        if tag == "ok" and len(reply) == 13:
             _, total, processed, successful, failed, error, started, updated, finished, expires = (
                 reply[:10]
             )
             if type(updated) is not int:
                 raise TypeError("times must be integers")
             successful, failed = int(successful), int(failed)
+            rate, folded = float(reply[10]), int(reply[12])
+            _rate(rate, folded, successful + failed)
             return JobStatus(
                 job_id,
                 namespace,
@@ -766,9 +768,9 @@ def job_from_update_reply(namespace: str, job_id: str, reply: Any) -> JobStatus:
                 from_ms(updated),
                 None if finished is None else from_ms(int(finished)),
                 None if expires is None else from_ms(int(expires)),
-                _rate(reply[10]),
+                rate,
                 int(reply[11]),
-                successful + failed,  # update.lua folds every update's items at once
+                folded,
             )
         if tag == "missing":
             raise JobNotFound(namespace, job_id)
@@ -794,12 +796,10 @@ def job_from_update_reply(namespace: str, job_id: str, reply: Any) -> JobStatus:
     raise _corrupt("an update", reply)
 
 
-def _rate(value: Any) -> float:
-    """A job's smoothed rate as the hash holds it ('%.17g'); ValueError unless a finite one >= 0."""
-    rate = float(value)
-    if not 0.0 <= rate < math.inf:
-        raise ValueError(f"not a rate: {rate!r}")
-    return rate
+def _rate(rate: float, folded: int, done: int) -> None:
+    """Check a job's smoothed rate (finite, >= 0) and its items folded in (0..*done*)."""
+    if not (0.0 <= rate < math.inf and 0 <= folded <= done):
+        raise ValueError(f"not a rate: {rate!r} of {folded!r} items")
 
 
 def job_from_hash(
@@ -815,18 +815,24 @@ def job_from_hash(
     try:
         if isinstance(fields, list):  # (an odd length: zip's ValueError)
             fields = dict(zip(fields[::2], fields[1::2], strict=True))
-        if isinstance(next(iter(fields)), bytes):  # a client without decode_responses
+        try:
+            total = fields["t"]
+        except KeyError:  # a client without decode_responses (or no total: KeyError again)
             fields = {key.decode(): value for key, value in fields.items()}
-        finished: Any = fields.get("fin")
-        expires: Any = fields.get("x")
-        error: Any = fields.get("e")
+            total = fields["t"]
+        get = fields.get
+        finished: Any = get("fin")
+        expires: Any = get("x")
+        error: Any = get("e")
         done = finished is not None
         successful, failed = int(fields["s"]), int(fields["f"])
+        rate, folded = float(get("r", 0.0)), int(get("rd", 0))
+        _rate(rate, folded, successful + failed)
         job = JobStatus(
             job_id,
             namespace,
             _COMPLETED if done else _RUNNING,
-            int(fields["t"]),
+            int(total),
             int(fields["p"]),
             successful,
             failed,
@@ -835,9 +841,9 @@ def job_from_hash(
             from_ms(int(fields["up"])),
             from_ms(int(finished)) if done else None,
             None if expires is None else from_ms(int(expires)),
-            _rate(fields.get("r", 0.0)),
-            int(fields.get("ra", 0)),
-            successful + failed,  # update.lua folds every update's items at once
+            rate,
+            int(get("ra", 0)),
+            folded,
         )
     except (TypeError, ValueError, KeyError, UnicodeDecodeError, OverflowError, AttributeError):
         raise _corrupt("a read", fields) from None

@@ -30,7 +30,7 @@
 -- The job id is the tail of KEYS[1] after the prefix KEYS[5] shares.
 -- Returns one of
 --   {'ok', total, processed, successful, failed, last_error|false, started, updated, finished|false,
---    expires|false, rate, rate_at}
+--    expires|false, rate, rate_at, rate_done}
 --                                    (started, and total unless extended, as the hash holds
 --                                    them: digit strings; rate a string, '%.17g': a
 --                                    reply would truncate a number)
@@ -46,13 +46,25 @@
 -- failed items by position (the job's field 'q' counts positions), KEYS[4]
 -- maps each error message ('' for the group of messages beyond the first 100)
 -- to "count first_ms last_ms".
--- The smoothed rate of items done (rules.add_rate, step for step) is the hash's 'r' (items/s,
--- '%.17g', as tostring() would lose digits) as of 'ra' (ms); both absent: 0.
+-- The smoothed rate of items done (rules.fold, step for step) is the hash's 'r' (items/s,
+-- '%.17g', as tostring() would lose digits) as of 'ra' (ms), with the items done up to
+-- 'rd' folded in; all absent: 0. The items done since fold in once a second per job (when
+-- updated moves into another second) and when the job completes: those of earlier updates
+-- as of the last one's time, as rules.progress folds them as it reads meanwhile, then
+-- this update's as of now (rules.fold). An abort's own items never count.
 -- Counts stay below 2^53, so Lua's doubles hold them exactly, and redis.call
 -- writes integral doubles as plain digits (tostring() would not: 1.7e+12).
 
 local TAU = 60000  -- jobtrack.rules.RATE_TAU_MS (commands.py checks that they agree)
-local v = redis.call('HMGET', KEYS[1], 't', 'p', 's', 'f', 'e', 'st', 'up', 'fin', 'x', 'r', 'ra')
+
+local function add_rate(r, since, done, at)  -- rules.add_rate, step for step
+  local dt = at - since
+  if dt <= 0 then return r + done * 1000 / TAU, since end
+  local decay = math.exp(math.max(-dt / TAU, -700))
+  return r * decay + done * 1000 * (1 - decay) / dt, at
+end
+
+local v = redis.call('HMGET', KEYS[1], 't', 'p', 's', 'f', 'e', 'st', 'up', 'fin', 'x', 'r', 'ra', 'rd')
 if not v[1] then
   return {'missing'}
 end
@@ -83,7 +95,7 @@ if item then
   end
   if new_state == state and not failing then  -- a redelivery: nothing changes
     return {'ok', v[1], processed, successful, failed, v[5] or false, v[6], tonumber(v[7]), v[8] or false,
-            v[9] or false, v[10] or '0', v[11] or '0'}
+            v[9] or false, v[10] or '0', v[11] or '0', v[12] or '0'}
   end
   dp = new_state % 2 - state % 2
   ds = 0
@@ -131,27 +143,32 @@ else
   if ds ~= 0 then set[n + 1] = 's'; set[n + 2] = successful; n = n + 2 end
   if df ~= 0 then set[n + 1] = 'f'; set[n + 2] = failed; n = n + 2 end
 end
-local updated = tonumber(v[7])
+local was = tonumber(v[7])
+local updated = was
 local now = tonumber(ARGV[1])
 if now > updated then
   updated = now
   set[n + 1] = 'up'; set[n + 2] = ARGV[1]; n = n + 2
 end
-local rate, rate_at = v[10] or '0', v[11] or '0'
-if ARGV[8] ~= '1' and ds + df > 0 then  -- items done (not an abort's): the rate moves
-  local r, since, d = tonumber(rate), tonumber(rate_at), ds + df
-  if since == 0 then since = tonumber(v[6]) end
-  local dt = now - since
-  if dt <= 0 then
-    r = r + d * 1000 / TAU
-    rate_at = since
-  else
-    local decay = math.exp(math.max(-dt / TAU, -700))
-    r = r * decay + d * 1000 * (1 - decay) / dt
-    rate_at = now
+local moved = updated - updated % 1000 ~= was - was % 1000  -- into another second
+local folded = tonumber(v[12] or '0')
+local rate, rate_at, rate_done = v[10] or '0', v[11] or '0', folded
+if moved or successful + failed == total then  -- the rate moves: once a second, and at the end
+  local earlier = tonumber(v[3]) + before - folded  -- done by earlier updates: as of 'was'
+  local own = successful + failed - folded - earlier  -- done by this one (an abort's: never)
+  if ARGV[8] == '1' then own = 0 end
+  if earlier > 0 or own > 0 then
+    local r, since = tonumber(rate), tonumber(rate_at)
+    if since == 0 then since = tonumber(v[6]) end
+    if earlier > 0 then r, since = add_rate(r, since, earlier, was) end
+    if own > 0 then r, since = add_rate(r, since, own, now) end
+    rate, rate_at = string.format('%.17g', r), since
+    set[n + 1] = 'r'; set[n + 2] = rate; set[n + 3] = 'ra'; set[n + 4] = rate_at; n = n + 4
   end
-  rate = string.format('%.17g', r)
-  set[n + 1] = 'r'; set[n + 2] = rate; set[n + 3] = 'ra'; set[n + 4] = rate_at; n = n + 4
+  if successful + failed ~= folded then
+    rate_done = successful + failed
+    set[n + 1] = 'rd'; set[n + 2] = rate_done; n = n + 2
+  end
 end
 local last_error = v[5] or false
 if error_text and error_text ~= '' then
@@ -181,9 +198,8 @@ if successful + failed == total then
     if retain + remember < 9e15 then keep = retain + remember end  -- else: until deleted
   end
 else
-  local beat, before = updated - updated % 1000, tonumber(v[7])
-  if beat ~= before - before % 1000 then  -- into another second: the stalled index moves
-    redis.call('ZADD', KEYS[8], beat, string.sub(KEYS[1], #KEYS[5] + 1))
+  if moved then  -- into another second: the stalled index moves
+    redis.call('ZADD', KEYS[8], updated - updated % 1000, string.sub(KEYS[1], #KEYS[5] + 1))
   end
 end
 if n > 2 then
@@ -232,4 +248,4 @@ end
 -- wake the job's watchers (feed.py): sharded pub/sub (Redis >= 7), on the job key's hash tag
 redis.call(redis.REDIS_VERSION_NUM and 'SPUBLISH' or 'PUBLISH', KEYS[1], updated)
 return {'ok', total_out, processed, successful, failed, last_error, v[6], updated, finished, expires,
-        rate, rate_at}
+        rate, rate_at, rate_done}
