@@ -746,15 +746,17 @@ def job_from_update_reply(namespace: str, job_id: str, reply: Any) -> JobStatus:
         tag = reply[0]
         if type(tag) is not str:
             tag = _text(tag)
-        if tag == "ok" and len(reply) == 13:
-            _, total, processed, successful, failed, error, started, updated, finished, expires = (
-                reply[:10]
-            )
+        if tag == "ok":
+            (
+                _, total, processed, successful, failed, error, started, updated, finished,
+                expires, rate, rate_at, folded,
+            ) = reply  # fmt: skip
             if type(updated) is not int:
                 raise TypeError("times must be integers")
             successful, failed = int(successful), int(failed)
-            rate, folded = float(reply[10]), int(reply[12])
-            _rate(rate, folded, successful + failed)
+            rate, folded = float(rate), int(folded)
+            if not (0.0 <= rate < math.inf and 0 <= folded <= successful + failed):
+                raise ValueError("not a rate")
             return JobStatus(
                 job_id,
                 namespace,
@@ -769,7 +771,7 @@ def job_from_update_reply(namespace: str, job_id: str, reply: Any) -> JobStatus:
                 None if finished is None else from_ms(int(finished)),
                 None if expires is None else from_ms(int(expires)),
                 rate,
-                int(reply[11]),
+                int(rate_at),
                 folded,
             )
         if tag == "missing":

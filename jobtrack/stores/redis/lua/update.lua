@@ -152,13 +152,13 @@ if now > updated then
 end
 local moved = updated - updated % 1000 ~= was - was % 1000  -- into another second
 local folded = tonumber(v[12] or '0')
-local rate, rate_at, rate_done = v[10] or '0', v[11] or '0', folded
+local rate, rate_at, rate_done = v[10] or '0', tonumber(v[11] or '0'), folded
 if moved or successful + failed == total then  -- the rate moves: once a second, and at the end
   local earlier = tonumber(v[3]) + before - folded  -- done by earlier updates: as of 'was'
   local own = successful + failed - folded - earlier  -- done by this one (an abort's: never)
   if ARGV[8] == '1' then own = 0 end
   if earlier > 0 or own > 0 then
-    local r, since = tonumber(rate), tonumber(rate_at)
+    local r, since = tonumber(rate), rate_at
     if since == 0 then since = tonumber(v[6]) end
     if earlier > 0 then r, since = add_rate(r, since, earlier, was) end
     if own > 0 then r, since = add_rate(r, since, own, now) end
