@@ -276,3 +276,35 @@ def test_the_fast_path_leaves_the_rate_to_the_next_second(path: Path) -> None:
         assert folded.rate == add_rate(first.rate, first.rate_at, 5, folded.rate_at)[0]
     finally:
         store.close()
+
+
+# What a database keeps of jobtrack's SQL, per SCHEMA_VERSION: the tables and indexes of both
+# engines and PostgreSQL's jobtrack_apply. Both are made only with a new database, so a
+# database made earlier keeps them as they were: a change to either must bump SCHEMA_VERSION
+# (with a migration) and record its fingerprint here.
+SCHEMA_FINGERPRINTS = {1: "439e9330b22891c8"}
+
+
+def test_a_change_to_what_a_database_keeps_bumps_the_schema_version() -> None:
+    import hashlib
+    import importlib.resources
+
+    from jobtrack.model import MAX_COUNT
+    from jobtrack.rules import MAX_ERROR_GROUPS, RATE_TAU_MS
+    from jobtrack.stores.protocol import BEAT_MS
+    from jobtrack.stores.sql import postgres, sqlite
+    from jobtrack.stores.sql.listen import NOTIFY
+    from jobtrack.stores.sql.schema import LAST_MS, SCHEMA_VERSION
+
+    apply_sql = importlib.resources.files("jobtrack.stores.sql").joinpath("apply.sql")
+    kept = [
+        *sqlite.DIALECT.schema(),
+        *postgres.DIALECT.schema(),
+        apply_sql.read_text("utf-8"),
+        repr((MAX_COUNT, MAX_ERROR_GROUPS, RATE_TAU_MS, BEAT_MS, LAST_MS, NOTIFY)),
+    ]
+    digest = hashlib.sha256("\n\0".join(kept).encode()).hexdigest()[:16]
+    assert SCHEMA_FINGERPRINTS.get(SCHEMA_VERSION) == digest, (
+        f"the schema or apply.sql changed (fingerprint {digest}): a database made before keeps "
+        "the old ones; bump SCHEMA_VERSION, migrate, and record the fingerprint"
+    )
