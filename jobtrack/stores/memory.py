@@ -341,9 +341,9 @@ class JobItems:
         if change.counted and error is not None:
             self.count(error, change.counted, at)
 
-    def count(self, message: str | None, n: int, at: _dt.datetime) -> None:
+    def count(self, message: str, n: int, at: _dt.datetime) -> None:
         """Count *n* failures under *message* (see :func:`jobtrack.rules.error_group`)."""
-        if message is None or n == 0:
+        if n == 0:
             return
         group = error_group(
             message, message in self.counts, len(self.counts) - (None in self.counts)
