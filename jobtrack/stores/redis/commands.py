@@ -798,12 +798,6 @@ def job_from_update_reply(namespace: str, job_id: str, reply: Any) -> JobStatus:
     raise _corrupt("an update", reply)
 
 
-def _rate(rate: float, folded: int, done: int) -> None:
-    """Check a job's smoothed rate (finite, >= 0) and its items folded in (0..*done*)."""
-    if not (0.0 <= rate < math.inf and 0 <= folded <= done):
-        raise ValueError(f"not a rate: {rate!r} of {folded!r} items")
-
-
 def job_from_hash(
     namespace: str, job_id: str, fields: Mapping[Any, Any] | list[Any]
 ) -> JobStatus | None:
@@ -829,7 +823,8 @@ def job_from_hash(
         done = finished is not None
         successful, failed = int(fields["s"]), int(fields["f"])
         rate, folded = float(get("r", 0.0)), int(get("rd", 0))
-        _rate(rate, folded, successful + failed)
+        if not (0.0 <= rate < math.inf and 0 <= folded <= successful + failed):
+            raise ValueError("not a rate")
         job = JobStatus(
             job_id,
             namespace,
