@@ -248,7 +248,7 @@ def apply(job: JobStatus, delta: Delta, now: _dt.datetime) -> JobStatus:
             )
     updated_at = now if now > job.updated_at else job.updated_at
     done = successful + failed == total
-    # the items done since the rate last moved (a SQL store's fast path defers them) and now
+    # the items done since the rate last moved (the SQL and Redis stores defer them) and now
     # (not an abort's: no spike at the end) move the rate
     pending = (job.done if delta.abort else successful + failed) - job.rate_done
     rate, rate_at = fold(job, pending, to_ms(now))

@@ -33,7 +33,8 @@
 --    expires|false, rate, rate_at, rate_done}
 --                                    (started, and total unless extended, as the hash holds
 --                                    them: digit strings; rate a string, '%.17g': a
---                                    reply would truncate a number)
+--                                    reply would truncate a number; rate_at and
+--                                    rate_done numbers, or digit strings on a redelivery)
 --   {'missing'}                      no such job
 --   {'finished'}                     the job has completed: nothing changes
 --   {'changed'}                      ARGV[12] is not the job's updated ms: nothing changes
