@@ -754,9 +754,7 @@ def job_from_update_reply(namespace: str, job_id: str, reply: Any) -> JobStatus:
             if type(updated) is not int:
                 raise TypeError("times must be integers")
             successful, failed = int(successful), int(failed)
-            rate, folded = float(rate), int(folded)
-            if not (0.0 <= rate < math.inf and 0 <= folded <= successful + failed):
-                raise ValueError("not a rate")
+            rate, folded = _rate(rate, folded, successful + failed)
             return JobStatus(
                 job_id,
                 namespace,
@@ -798,6 +796,17 @@ def job_from_update_reply(namespace: str, job_id: str, reply: Any) -> JobStatus:
     raise _corrupt("an update", reply)
 
 
+def _rate(rate: Any, folded: Any, done: int) -> tuple[float, int]:
+    """A job's smoothed rate ('%.17g') and the items it holds ('rd'), as the script keeps them.
+
+    :raises ValueError: unless the rate is finite and >= 0, and 0 <= items <= *done*.
+    """
+    rate, folded = float(rate), int(folded)
+    if not (0.0 <= rate < math.inf and 0 <= folded <= done):
+        raise ValueError(f"not a rate: {rate!r} of {folded!r} items")
+    return rate, folded
+
+
 def job_from_hash(
     namespace: str, job_id: str, fields: Mapping[Any, Any] | list[Any]
 ) -> JobStatus | None:
@@ -822,9 +831,7 @@ def job_from_hash(
         error: Any = get("e")
         done = finished is not None
         successful, failed = int(fields["s"]), int(fields["f"])
-        rate, folded = float(get("r", 0.0)), int(get("rd", 0))
-        if not (0.0 <= rate < math.inf and 0 <= folded <= successful + failed):
-            raise ValueError("not a rate")
+        rate, folded = _rate(get("r", 0.0), get("rd", 0), successful + failed)
         job = JobStatus(
             job_id,
             namespace,
